@@ -1,0 +1,52 @@
+# cloudtally: `make demo` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VALIDATOR_VENV := .venv-validator
+VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed
+PYTHON312 ?= $(shell scripts/find-python312)
+
+.PHONY: install demo test lint bench validator docs clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python -m cloudtally.demo
+
+# The FOCUS validator needs Python >= 3.12: it gets a venv of its own.
+$(VALIDATOR_STAMP): validator-requirements.lock
+	@if [ -z "$(PYTHON312)" ]; then echo "No Python 3.12 found: the FOCUS validator tests will be skipped."; exit 0; fi; \
+	$(PYTHON312) -m venv $(VALIDATOR_VENV) && \
+	$(VALIDATOR_VENV)/bin/pip install --quiet --upgrade pip && \
+	$(VALIDATOR_VENV)/bin/pip install --quiet -r validator-requirements.lock && \
+	touch $(VALIDATOR_STAMP)
+
+validator: $(VALIDATOR_STAMP)
+
+test: install validator
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check cloudtally tests benchmarks
+	$(BIN)/ruff format --check cloudtally tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+docs: install
+	$(BIN)/python scripts/gen_docs.py
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(VALIDATOR_VENV) .demo .pytest_cache

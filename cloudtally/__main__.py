@@ -1,0 +1,3 @@
+from cloudtally.cli import main
+
+main()

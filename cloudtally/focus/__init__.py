@@ -1,0 +1,1 @@
+"""The FOCUS specification as data: columns per version and the canonical schema."""

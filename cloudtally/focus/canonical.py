@@ -1,0 +1,133 @@
+"""The canonical cost dataset: FOCUS 1.2 Cost and Usage columns with real types, plus `x_`
+extension columns. Every converter produces exactly this; every query reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudtally.focus.spec import columns
+
+CANONICAL_VERSION = "1.2"
+
+# Exact decimals wide enough for what providers emit (CUR and Azure carry 10-15 places).
+DECIMAL = "DECIMAL(38,18)"
+TIMESTAMP = "TIMESTAMPTZ"
+STRING = "VARCHAR"
+TAGS = "MAP(VARCHAR, VARCHAR)"
+JSON = "JSON"
+
+# FOCUS data type -> storage type. Tags is the one JSON column stored as a map.
+_TYPE_OF = {"Decimal": DECIMAL, "Date/Time": TIMESTAMP, "String": STRING, "JSON": JSON}
+
+# Column order of the canonical files: who, when, what it cost, what it was, where.
+_ORDER = [
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "InvoiceId",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingAccountType",
+    "SubAccountId",
+    "SubAccountName",
+    "SubAccountType",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+    "BillingCurrency",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ServiceName",
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "SkuId",
+    "SkuMeter",
+    "SkuPriceId",
+    "SkuPriceDetails",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "RegionId",
+    "RegionName",
+    "AvailabilityZone",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountUnit",
+    "CapacityReservationId",
+    "CapacityReservationStatus",
+    "Tags",
+]
+
+COST_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+RECONCILED_COSTS = ("BilledCost", "EffectiveCost")
+
+# Extension columns every row carries (FOCUS reserves the x_ prefix for them).
+EXTENSIONS: dict[str, str] = {
+    "x_Provider": STRING,  # short provider key: aws, azure, gcp, oci, ...
+    "x_BillingPeriod": STRING,  # YYYY-MM of BillingPeriodStart: the partition key
+    "x_SourceFormat": STRING,  # e.g. focus-1.0, aws-cur
+    "x_SourceFile": STRING,  # path of the file the row came from
+    "x_IngestId": STRING,  # the ingest run that stored it
+}
+
+
+@dataclass(frozen=True)
+class CanonicalColumn:
+    name: str
+    sql_type: str
+    mandatory: bool
+    allows_nulls: bool
+    focus_type: str
+
+
+def _build() -> tuple[CanonicalColumn, ...]:
+    spec = columns(CANONICAL_VERSION)
+    assert set(spec) == set(_ORDER), set(spec) ^ set(_ORDER)
+    focus = tuple(
+        CanonicalColumn(
+            name=name,
+            sql_type=TAGS if name == "Tags" else _TYPE_OF[spec[name].data_type],
+            mandatory=spec[name].mandatory,
+            allows_nulls=spec[name].allows_nulls,
+            focus_type=spec[name].data_type,
+        )
+        for name in _ORDER
+    )
+    extensions = tuple(
+        CanonicalColumn(name, sql_type, True, False, "String")
+        for name, sql_type in EXTENSIONS.items()
+    )
+    return focus + extensions
+
+
+CANONICAL: tuple[CanonicalColumn, ...] = _build()
+CANONICAL_BY_NAME = {c.name: c for c in CANONICAL}
+FOCUS_COLUMNS = tuple(c.name for c in CANONICAL if not c.name.startswith("x_"))
+
+
+def empty_select() -> str:
+    """A SELECT with the canonical columns and no rows (the `costs` view of an empty lake)."""
+    cols = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {c.name}" for c in CANONICAL)
+    return f"SELECT {cols} WHERE false"

@@ -1,0 +1,142 @@
+"""The converter contract and registry.
+
+A converter mostly declares: its registry name (the CLI word for `--format`), how to recognise
+its files from their header, and how each canonical column is computed from the source. The
+pipeline turns that into one DuckDB query that reads the file and writes canonical Parquet.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import ClassVar
+
+from cloudtally.errors import IngestError, UnsupportedError
+from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME
+from cloudtally.ingest.source import SourceFile
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Converter:
+    """Turns one billing file into canonical FOCUS rows.
+
+    Subclasses set `name` and implement `matches` and `expressions`; they register themselves.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    registry: ClassVar[dict[str, type[Converter]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            Converter.registry[cls.name] = cls
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+
+    @classmethod
+    def matches(cls, source: SourceFile) -> bool:
+        raise NotImplementedError
+
+    @property
+    def source_format(self) -> str:
+        """What the rows came from, stored in `x_SourceFormat` (e.g. `focus-1.0`)."""
+        return self.name
+
+    def validate(self) -> None:
+        """Refuse, with a clear message, a file this converter cannot convert."""
+
+    def reader_types(self) -> dict[str, str]:
+        """DuckDB types the CSV reader parses columns as (others are read as text)."""
+        return {}
+
+    def expressions(self) -> dict[str, str]:
+        """Canonical column name -> SQL expression over the source relation `src`."""
+        raise NotImplementedError
+
+    def extra_columns(self) -> dict[str, str]:
+        """Source columns kept as `x_` extension columns: output name -> expression."""
+        return {}
+
+    # -- shared by every converter ------------------------------------------------------------
+
+    def read_sql(self) -> str:
+        """The table function that reads the source file."""
+        path = literal(str(self.source.path))
+        if self.source.container == "parquet":
+            return f"read_parquet({path})"
+        types = self.reader_types()
+        columns = ", ".join(
+            f"{literal(c)}: {literal(types.get(c, 'VARCHAR'))}" for c in self.source.columns
+        )
+        compression = "gzip" if self.source.compression == "gzip" else "none"
+        return (
+            f"read_csv({path}, columns = {{{columns}}}, header = true, auto_detect = false, "
+            f"delim = {literal(self.source.delimiter)}, quote = '\"', escape = '\"', "
+            f"nullstr = ['', 'NULL'], strict_mode = true, compression = {literal(compression)})"
+        )
+
+    def select_sql(self, ingest_id: str) -> str:
+        """SELECT the canonical columns (in order) plus extras from the source."""
+        exprs = self.expressions()
+        fixed = {
+            "x_SourceFormat": literal(self.source_format),
+            "x_SourceFile": literal(str(self.source.path)),
+            "x_IngestId": literal(ingest_id),
+        }
+        parts = []
+        for column in CANONICAL:
+            expr = fixed.get(column.name) or exprs.get(column.name)
+            expr = f"CAST({expr or 'NULL'} AS {column.sql_type})"
+            parts.append(f"{expr} AS {quote(column.name)}")
+        for name, expr in self.extra_columns().items():
+            parts.append(f"{expr} AS {quote(name)}")
+        return "SELECT " + ",\n  ".join(parts) + f"\nFROM {self.read_sql()} AS src"
+
+
+def extension_name(source_column: str) -> str:
+    """The `x_` name a source column is kept under.
+
+    >>> extension_name("Id"), extension_name("x_Custom"), extension_name("x_Provider")
+    ('x_Id', 'x_Custom', 'x_Source_x_Provider')
+    """
+    name = source_column if source_column.startswith("x_") else f"x_{source_column}"
+    return f"x_Source_{name}" if name in CANONICAL_BY_NAME else name
+
+
+def get_converter(name: str) -> type[Converter]:
+    """The converter registered under `name`, or an error suggesting the closest names."""
+    try:
+        return Converter.registry[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, Converter.registry, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(sorted(Converter.registry))
+        raise UnsupportedError(f"Unknown format {name!r}.{hint} Known formats: {known}.") from None
+
+
+def detect_converter(source: SourceFile, forced: str | None = None) -> Converter:
+    """The converter for a file: the forced one, or the one whose signature the header has."""
+    if forced:
+        converter = get_converter(forced)(source)
+    else:
+        found = [cls for cls in Converter.registry.values() if cls.matches(source)]
+        if not found:
+            shown = ", ".join(source.columns[:8])
+            raise IngestError(
+                f"{source.label}: not a billing format cloudtally knows (its columns start "
+                f"{shown}). Supported: {', '.join(sorted(Converter.registry))}; force one with "
+                "--format NAME."
+            )
+        converter = found[0](source)
+    converter.validate()
+    return converter

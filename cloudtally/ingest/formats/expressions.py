@@ -1,0 +1,77 @@
+"""SQL building blocks shared by converters: typed casts that keep money exact, tag maps,
+provider keys and FOCUS unit formatting."""
+
+from __future__ import annotations
+
+from cloudtally.focus.canonical import DECIMAL, TAGS
+from cloudtally.ingest.formats.base import quote
+
+_FLOAT_TYPES = {"float", "double", "halffloat", "float16", "float32", "float64"}
+
+
+def decimal_expr(column: str, source_type: str = "") -> str:
+    """An exact decimal from a source column.
+
+    Floats go through their shortest text form first: casting the double 0.1 straight to a
+    decimal would store 0.100000000000000006 and the totals would drift from the bill.
+    """
+    if source_type in _FLOAT_TYPES:
+        return f"CAST(CAST({quote(column)} AS VARCHAR) AS {DECIMAL})"
+    return f"CAST({quote(column)} AS {DECIMAL})"
+
+
+def tags_expr(column: str, source_type: str = "") -> str:
+    """A key -> value map from a JSON object text (CSV) or a map/struct column (Parquet)."""
+    if source_type.startswith("map"):
+        return f"CAST({quote(column)} AS {TAGS})"
+    text = f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '')"
+    return f"CAST(CAST({text} AS JSON) AS {TAGS})"
+
+
+def json_expr(column: str) -> str:
+    return f"CAST(NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '') AS JSON)"
+
+
+# Provider names seen in exports -> the short key used in partition paths and `x_Provider`.
+PROVIDER_KEYS = {
+    "aws": "aws",
+    "amazon web services": "aws",
+    "amazon web services, inc.": "aws",
+    "microsoft": "azure",
+    "microsoft azure": "azure",
+    "azure": "azure",
+    "google cloud": "gcp",
+    "google cloud platform": "gcp",
+    "google": "gcp",
+    "gcp": "gcp",
+    "oracle": "oci",
+    "oracle cloud infrastructure": "oci",
+    "oci": "oci",
+}
+
+
+def provider_key_expr(provider_name: str) -> str:
+    """`x_Provider`: a known short key, else the name slugged (`Acme Cloud` -> `acme-cloud`)."""
+    cases = " ".join(f"WHEN '{name}' THEN '{key}'" for name, key in PROVIDER_KEYS.items())
+    lowered = f"lower(trim({provider_name}))"
+    slug = f"trim(regexp_replace({lowered}, '[^a-z0-9]+', '-', 'g'), '-')"
+    return f"CASE {lowered} {cases} ELSE {slug} END"
+
+
+# FOCUS "Unit Format": counts are plural units, products join with '-' (GB-Hours) and rates
+# use '/' with a singular time unit (GB/Hour). Exports often write "GB Hours", "OCPU Per Hour"
+# or AWS's "Hrs"; these rewrite only the spelling, never the quantity.
+_TIME_UNITS = "Seconds|Minutes|Hours|Days|Weeks|Months|Years"
+_UNIT_REWRITES = (
+    (r"^Hrs$", "Hours"),
+    (r"\bGigabytes?\b", "GB"),
+    (r"^(.*\S)\s+[Pp]er\s+(Second|Minute|Hour|Day|Week|Month|Year)s?$", r"\1/\2"),
+    (rf"^(\S+)\s+({_TIME_UNITS})$", r"\1-\2"),
+)
+
+
+def unit_expr(column: str) -> str:
+    expr = f"trim({quote(column)})"
+    for pattern, replacement in _UNIT_REWRITES:
+        expr = f"regexp_replace({expr}, '{pattern}', '{replacement}')"
+    return expr

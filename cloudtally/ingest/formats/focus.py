@@ -1,0 +1,106 @@
+"""FOCUS Cost and Usage exports, versions 1.0 to 1.3, into the canonical FOCUS 1.2 dataset.
+
+Columns 1.2 has but an older export lacks are added (empty, or derived where the spec allows);
+columns 1.3 added, and any the spec does not know, are kept as `x_` extension columns.
+"""
+
+from __future__ import annotations
+
+from cloudtally.errors import IngestError, UnsupportedError
+from cloudtally.focus.canonical import CANONICAL_BY_NAME, CANONICAL_VERSION, DECIMAL, TIMESTAMP
+from cloudtally.focus.spec import columns, detect_version
+from cloudtally.ingest.formats.base import Converter, extension_name, quote
+from cloudtally.ingest.formats.expressions import (
+    decimal_expr,
+    json_expr,
+    provider_key_expr,
+    tags_expr,
+    unit_expr,
+)
+
+UNIT_COLUMNS = ("PricingUnit", "ConsumedUnit", "CommitmentDiscountUnit")
+
+# Columns that mark the FOCUS 1.3 Contract Commitment dataset (a different table).
+_CONTRACT_COMMITMENT_MARKERS = {"ContractCommitmentId", "ContractPeriodStart"}
+
+
+class FocusConverter(Converter):
+    name = "focus"
+    description = "FOCUS Cost and Usage export, versions 1.0-1.3 (CSV, gzip CSV, Parquet)"
+
+    @classmethod
+    def matches(cls, source) -> bool:  # type: ignore[no-untyped-def]
+        present = set(source.columns)
+        mandatory_1_0 = {c for c, col in columns("1.0").items() if col.mandatory}
+        return (
+            len(present & mandatory_1_0) * 2 >= len(mandatory_1_0)
+            or present >= _CONTRACT_COMMITMENT_MARKERS
+        )
+
+    @property
+    def version(self) -> str:
+        return detect_version(self.source.columns) or "1.0"
+
+    @property
+    def source_format(self) -> str:
+        return f"focus-{self.version}"
+
+    def validate(self) -> None:
+        present = set(self.source.columns)
+        if present >= _CONTRACT_COMMITMENT_MARKERS and "ChargePeriodStart" not in present:
+            raise UnsupportedError(
+                f"{self.source.label}: this is a FOCUS Contract Commitment dataset, not Cost and "
+                "Usage; cloudtally ingests Cost and Usage exports only."
+            )
+        duplicated = sorted({c for c in self.source.columns if self.source.columns.count(c) > 1})
+        if duplicated:
+            raise IngestError(
+                f"{self.source.label}: column {duplicated[0]!r} appears more than once in the "
+                "header. Remove the duplicate and run again."
+            )
+        spec = columns(self.version)
+        missing = [c for c, col in spec.items() if col.mandatory and c not in present]
+        if missing:
+            raise IngestError(
+                f"{self.source.label}: a FOCUS {self.version} export must have the mandatory "
+                f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
+                f"{'are' if len(missing) > 1 else 'is'} missing. Export the full FOCUS dataset "
+                "(or add the columns) and run again."
+            )
+
+    def reader_types(self) -> dict[str, str]:
+        # Money and time parsed by the CSV reader itself, so a bad value is reported with
+        # its line and column.
+        return {
+            c: CANONICAL_BY_NAME[c].sql_type
+            for c in self.source.columns
+            if c in CANONICAL_BY_NAME and CANONICAL_BY_NAME[c].sql_type in (DECIMAL, TIMESTAMP)
+        }
+
+    def expressions(self) -> dict[str, str]:
+        present = set(self.source.columns)
+        types = self.source.column_types
+        exprs: dict[str, str] = {}
+        for name in present & set(columns(CANONICAL_VERSION)):
+            col = CANONICAL_BY_NAME[name]
+            if name == "Tags":
+                exprs[name] = tags_expr(name, types.get(name, ""))
+            elif col.sql_type == DECIMAL:
+                exprs[name] = decimal_expr(name, types.get(name, ""))
+            elif col.focus_type == "JSON":
+                exprs[name] = json_expr(name)
+            elif name in UNIT_COLUMNS:
+                exprs[name] = unit_expr(name)
+            else:
+                exprs[name] = quote(name)
+        # 1.1 made ServiceSubcategory recommended and not null; its allowed values include an
+        # "Other (<ServiceCategory>)" for every category, the honest value for an older export.
+        if "ServiceSubcategory" not in present:
+            exprs["ServiceSubcategory"] = "'Other (' || \"ServiceCategory\" || ')'"
+        exprs["x_Provider"] = provider_key_expr(quote("ProviderName"))
+        exprs["x_BillingPeriod"] = "strftime(CAST(\"BillingPeriodStart\" AS TIMESTAMPTZ), '%Y-%m')"
+        return exprs
+
+    def extra_columns(self) -> dict[str, str]:
+        known = set(columns(CANONICAL_VERSION))
+        return {extension_name(c): quote(c) for c in self.source.columns if c not in known}

@@ -1,0 +1,384 @@
+"""The ingest pipeline: read each new file once into canonical Parquet in a staging folder,
+check it, move it into the lake and swap the catalog in one atomic step.
+
+A billing period of one provider's billing account is the unit a delivery replaces: the files
+given to one `ingest` call make up the new contents of every account-period they touch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from cloudtally.errors import CloudtallyError, IngestError, StoreError
+from cloudtally.focus.canonical import RECONCILED_COSTS
+from cloudtally.ingest.formats import Converter, detect_converter
+from cloudtally.ingest.formats.base import literal
+from cloudtally.ingest.source import SourceFile, discover, inspect
+from cloudtally.progress import Reporter
+from cloudtally.store import Store
+from cloudtally.store.catalog import (
+    Catalog,
+    ManifestEntry,
+    Partition,
+    PartitionFile,
+    PartitionKey,
+    Totals,
+)
+
+# Order rows are written in: files shrink and scans by account/service speed up.
+_SORT = '"SubAccountId", "ServiceName", "ResourceId", "ChargePeriodStart"'
+
+
+@dataclass
+class StagedFile:
+    source: SourceFile
+    converter: Converter
+    rows: int
+    parts: dict[PartitionKey, PartitionFile]  # path still in staging
+
+
+@dataclass
+class IngestReport:
+    ingest_id: str
+    stored: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)
+    partitions: list[PartitionKey] = field(default_factory=list)
+    replaced: list[PartitionKey] = field(default_factory=list)
+    rows: int = 0
+    totals: Totals = field(default_factory=dict)
+
+
+def new_ingest_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def ingest(
+    store: Store,
+    paths: list[Path],
+    *,
+    forced_format: str | None = None,
+    reporter: Reporter | None = None,
+) -> IngestReport:
+    """Ingest billing files and folders into the store; all or nothing."""
+    reporter = reporter or Reporter(enabled=False)
+    files = discover(paths)
+    with store.writing() as catalog, reporter.session():
+        ingest_id = new_ingest_id()
+        try:
+            return _ingest_files(store, catalog, files, ingest_id, forced_format, reporter)
+        finally:
+            shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
+
+
+def _ingest_files(
+    store: Store,
+    catalog: Catalog,
+    files: list[Path],
+    ingest_id: str,
+    forced_format: str | None,
+    reporter: Reporter,
+) -> IngestReport:
+    report = IngestReport(ingest_id=ingest_id)
+    live = catalog.live_sources()
+    staged: list[StagedFile] = []
+    unchanged: list[SourceFile] = []
+    con = store.engine()
+    con.execute("SET preserve_insertion_order = false")
+    for index, path in enumerate(files):
+        source = inspect(path)
+        if source.sha256 in live:
+            unchanged.append(source)
+            report.unchanged.append(path)
+            continue
+        converter = detect_converter(source, forced_format)
+        task = reporter.task(f"ingest {path.name}")
+        staged.append(_stage(store, con, source, converter, ingest_id, index, reporter, task))
+        report.stored.append(path)
+        report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
+    if not staged:
+        return report
+    new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
+    _reconcile(store, new_catalog, staged)
+    store.commit(new_catalog)
+    return report
+
+
+def _stage(
+    store: Store,
+    con: duckdb.DuckDBPyConnection,
+    source: SourceFile,
+    converter: Converter,
+    ingest_id: str,
+    index: int,
+    reporter: Reporter,
+    task: object,
+) -> StagedFile:
+    out_dir = store.staging_dir / ingest_id / f"{index:05d}"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    select = converter.select_sql(ingest_id)
+    copy = f"""
+        COPY (
+            SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId)) AS _part
+            FROM ({select})
+            ORDER BY {_SORT}
+        ) TO {literal(str(out_dir))}
+        (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
+         COMPRESSION zstd, ROW_GROUP_SIZE 262144)
+    """
+    try:
+        written = reporter.run_query(con, lambda: con.execute(copy).fetchone(), task)  # type: ignore[arg-type]
+    except duckdb.Error as exc:
+        raise _explain(exc, source, converter, con) from None
+    rows = int(written[0]) if written else 0
+    if rows == 0:
+        raise IngestError(
+            f"{source.label}: the file has a header but no rows. Re-download the export."
+        )
+    stats = con.execute(
+        f"""
+        SELECT filename, x_Provider, BillingAccountId, x_BillingPeriod, BillingCurrency,
+               count(*), sum(BilledCost), sum(EffectiveCost)
+        FROM read_parquet({literal(str(out_dir / "**" / "*.parquet"))},
+                          filename = true, hive_partitioning = false)
+        GROUP BY ALL
+        """
+    ).fetchall()
+    parts: dict[PartitionKey, PartitionFile] = {}
+    for filename, provider, account, period, currency, n, billed, effective in stats:
+        if provider is None or account is None or period is None or currency is None:
+            column = _first_null(
+                [
+                    ("ProviderName", provider),
+                    ("BillingAccountId", account),
+                    ("BillingPeriodStart", period),
+                    ("BillingCurrency", currency),
+                ]
+            )
+            raise IngestError(
+                f"{source.label}: column {column} is empty on some rows; cloudtally needs it on "
+                "every row to file the cost under its account and period. Fix the export."
+            )
+        key = PartitionKey(provider=provider, billing_account_id=account, billing_period=period)
+        part = parts.setdefault(
+            key, PartitionFile(path=filename, source_sha256=source.sha256, rows=0, totals={})
+        )
+        part.rows += n
+        part.totals[currency] = {
+            "BilledCost": billed if billed is not None else Decimal(0),
+            "EffectiveCost": effective if effective is not None else Decimal(0),
+        }
+    if sum(p.rows for p in parts.values()) != rows:
+        raise StoreError(f"{source.label}: staged row count differs from rows read; not stored.")
+    return StagedFile(source=source, converter=converter, rows=rows, parts=parts)
+
+
+def _first_null(pairs: list[tuple[str, object]]) -> str:
+    return next(name for name, value in pairs if value is None)
+
+
+def _next_catalog(
+    store: Store,
+    catalog: Catalog,
+    staged: list[StagedFile],
+    unchanged: list[SourceFile],
+    ingest_id: str,
+    report: IngestReport,
+) -> Catalog:
+    """Move staged files into the lake and build the catalog that makes them live."""
+    now = datetime.now(UTC)
+    new_files: dict[PartitionKey, list[PartitionFile]] = defaultdict(list)
+    manifest: list[ManifestEntry] = []
+    for n, item in enumerate(staged):
+        file_totals: Totals = {}
+        for key, part in item.parts.items():
+            target_dir = store.lake_dir / key.provider / key.billing_period
+            target_dir.mkdir(parents=True, exist_ok=True)
+            account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:]
+            target = target_dir / f"{account}-{ingest_id}-{n:05d}.parquet"
+            os.replace(part.path, target)
+            new_files[key].append(
+                part.model_copy(update={"path": str(target.relative_to(store.data_dir))})
+            )
+            _add_totals(file_totals, part.totals)
+        manifest.append(
+            ManifestEntry(
+                ingest_id=ingest_id,
+                path=str(item.source.path),
+                sha256=item.source.sha256,
+                size=item.source.size,
+                source_format=item.converter.source_format,
+                rows=item.rows,
+                totals=file_totals,
+                partitions=sorted(item.parts, key=lambda k: k.label()),
+                ingested_at=now,
+                outcome="stored",
+            )
+        )
+        report.rows += item.rows
+        _add_totals(report.totals, file_totals)
+    # A file given again unchanged in the same call stays part of the partitions it fed.
+    kept = {s.sha256 for s in unchanged}
+    partitions: list[Partition] = []
+    for old in catalog.partitions:
+        if old.key in new_files:
+            new_files[old.key].extend(f for f in old.files if f.source_sha256 in kept)
+            report.replaced.append(old.key)
+        else:
+            partitions.append(old)
+    for key, files in new_files.items():
+        partitions.append(Partition(key=key, ingest_id=ingest_id, files=files))
+    partitions.sort(key=lambda p: (p.key.provider, p.key.billing_period, p.key.billing_account_id))
+    report.partitions = sorted(new_files, key=lambda k: k.label())
+    for source in unchanged:
+        manifest.append(
+            ManifestEntry(
+                ingest_id=ingest_id,
+                path=str(source.path),
+                sha256=source.sha256,
+                size=source.size,
+                source_format="",
+                rows=0,
+                totals={},
+                partitions=[],
+                ingested_at=now,
+                outcome="unchanged",
+            )
+        )
+    return catalog.model_copy(
+        update={"partitions": partitions, "manifest": catalog.manifest + manifest}
+    )
+
+
+def _add_totals(into: Totals, more: Totals) -> None:
+    for currency, metrics in more.items():
+        slot = into.setdefault(currency, {})
+        for metric, value in metrics.items():
+            slot[metric] = slot.get(metric, Decimal(0)) + value
+
+
+def _reconcile(store: Store, catalog: Catalog, staged: list[StagedFile]) -> None:
+    """Before the swap: the lake as it would be must hold exactly the staged totals."""
+    touched = {key for item in staged for key in item.parts}
+    expected: dict[tuple[str, str, str, str], dict[str, Decimal]] = {}
+    for partition in catalog.partitions:
+        if partition.key not in touched:
+            continue
+        for f in partition.files:
+            for currency, metrics in f.totals.items():
+                k = (*_key_tuple(partition.key), currency)
+                slot = expected.setdefault(k, {m: Decimal(0) for m in RECONCILED_COSTS})
+                for metric in RECONCILED_COSTS:
+                    slot[metric] += metrics.get(metric, Decimal(0))
+    con = store.connect(catalog)
+    keys = ", ".join(
+        f"({literal(k.provider)}, {literal(k.billing_account_id)}, {literal(k.billing_period)})"
+        for k in touched
+    )
+    rows = con.execute(
+        f"""
+        SELECT x_Provider, BillingAccountId, x_BillingPeriod, BillingCurrency,
+               coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0)
+        FROM costs
+        WHERE (x_Provider, BillingAccountId, x_BillingPeriod) IN ({keys})
+        GROUP BY ALL
+        """
+    ).fetchall()
+    actual = {tuple(r[:4]): {"BilledCost": r[4], "EffectiveCost": r[5]} for r in rows}
+    if actual != expected:
+        raise StoreError(
+            "Reconciliation failed: the lake's totals would differ from the source files' "
+            "totals, so nothing was stored. Please report this with the files involved."
+        )
+
+
+def _key_tuple(key: PartitionKey) -> tuple[str, str, str]:
+    return (key.provider, key.billing_account_id, key.billing_period)
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_CONVERT = re.compile(
+    r'Error when converting column "([^"]+)"\. Could not convert string "([^"]*)"'
+)
+_COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _explain(
+    exc: duckdb.Error, source: SourceFile, converter: Converter, con: duckdb.DuckDBPyConnection
+) -> CloudtallyError:
+    """Turn a DuckDB failure while reading a file into a message a user can act on."""
+    text = str(exc)
+    line = _CSV_LINE.search(text)
+    where = f"line {line.group(1)}" if line else None
+    if "gzip" in text.lower() or "decompress" in text.lower() or "zlib" in text.lower():
+        return IngestError(
+            f"{source.label}: the gzip data is truncated or damaged ({_first(text)}). "
+            "Re-download the export and run again."
+        )
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        return IngestError(
+            f"{source.label}: {where or 'a line'} is not UTF-8 text. Billing exports are "
+            "UTF-8: re-export, or convert the file with `iconv -f <encoding> -t utf-8`."
+        )
+    if match := _CONVERT.search(text):
+        column, value = match.groups()
+        kind = "a number" if "DECIMAL" in text else "a date-time" if "TIME" in text else "valid"
+        return IngestError(
+            f"{source.label}: {where}, column {column}: {value!r} is not {kind}. "
+            "Fix or remove the value and run again."
+        )
+    if match := _COLUMNS.search(text):
+        expected, found = match.groups()
+        return IngestError(
+            f"{source.label}: {where} has {found} fields but the header has {expected}. "
+            "The file is cut short or has an unquoted delimiter: re-download or fix that line."
+        )
+    bad = _find_bad_json(source, converter, con)
+    if bad:
+        return bad
+    return IngestError(f"{source.label}: cannot be read: {_first(text)}")
+
+
+def _find_bad_json(
+    source: SourceFile, converter: Converter, con: duckdb.DuckDBPyConnection
+) -> IngestError | None:
+    """Find the first row whose JSON column (Tags, SkuPriceDetails, ...) does not parse."""
+    json_columns = [c for c in ("Tags", "SkuPriceDetails") if c in source.columns]
+    for column in json_columns:
+        if source.column_types.get(column, "string") not in ("string", "large_string"):
+            continue
+        try:
+            found = con.execute(
+                f"""
+                SELECT n, value FROM (
+                    SELECT row_number() OVER () AS n, CAST("{column}" AS VARCHAR) AS value
+                    FROM {converter.read_sql()})
+                WHERE value IS NOT NULL AND trim(value) <> '' AND json_valid(value) IS NOT TRUE
+                   OR (value IS NOT NULL AND trim(value) <> '' AND json_type(value) <> 'OBJECT'
+                       AND '{column}' = 'Tags')
+                ORDER BY n LIMIT 1
+                """
+            ).fetchone()
+        except duckdb.Error:
+            continue
+        if found:
+            n, value = found
+            return IngestError(
+                f"{source.label}: data row {n}, column {column}: {value[:60]!r} is not a JSON "
+                'object. Fix the value (for example {"team": "web"}) and run again.'
+            )
+    return None
+
+
+def _first(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"

@@ -1,0 +1,157 @@
+"""Finding billing files and looking inside them before conversion: container (CSV, gzip CSV,
+Parquet), header, content hash. Every problem found here names the file and what to do."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from cloudtally.errors import IngestError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_BOM = "\ufeff"
+_DELIMITERS = (",", ";", "\t", "|")
+_SKIPPED_NAMES = {"manifest.json"}
+_DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".parquet", ".snappy.parquet", ".txt")
+
+
+@dataclass
+class SourceFile:
+    """A billing file as found on disk, with what its first bytes say."""
+
+    path: Path
+    size: int
+    container: str  # csv | parquet
+    compression: str  # none | gzip
+    columns: list[str]
+    delimiter: str = ","
+    # For Parquet: column name -> arrow type string; for CSV every column is text.
+    column_types: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Expand files and folders into the billing files to read, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise IngestError(f"{path}: no such file or folder. Check the path and run again.")
+        if path.is_dir():
+            children = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and p.name not in _SKIPPED_NAMES
+                and p.name.lower().endswith(_DATA_SUFFIXES)
+            )
+            if not children:
+                raise IngestError(
+                    f"{path}: the folder holds no billing files (.csv, .csv.gz, .parquet)."
+                )
+            found.extend(children)
+        else:
+            found.append(path)
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def inspect(path: Path) -> SourceFile:
+    """Open a file just enough to know its container, header and content hash."""
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestError(f"{path}: the file is empty. Re-download the export and run again.")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head == _PARQUET_MAGIC:
+        source = _inspect_parquet(path, size)
+    elif head[:2] == _GZIP_MAGIC:
+        source = _inspect_csv(path, size, compression="gzip")
+    else:
+        source = _inspect_csv(path, size, compression="none")
+    source.sha256 = file_sha256(path)
+    return source
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inspect_parquet(path: Path, size: int) -> SourceFile:
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise IngestError(
+            f"{path}: not a readable Parquet file ({exc}). Re-download the export."
+        ) from None
+    return SourceFile(
+        path=path,
+        size=size,
+        container="parquet",
+        compression="none",
+        columns=list(schema.names),
+        column_types={f.name: str(f.type) for f in schema},
+    )
+
+
+def _inspect_csv(path: Path, size: int, compression: str) -> SourceFile:
+    first_line = _read_first_line(path, compression)
+    if first_line.startswith(_BOM):
+        first_line = first_line[len(_BOM) :]
+    if not first_line.strip():
+        raise IngestError(f"{path}: the file has no header line. Re-download the export.")
+    delimiter = max(_DELIMITERS, key=first_line.count)
+    if first_line.count(delimiter) == 0:
+        raise IngestError(
+            f"{path}: the first line has no delimiter, so this is not a CSV billing export "
+            f"(it starts {first_line[:60]!r})."
+        )
+    header = next(csv.reader([first_line], delimiter=delimiter))
+    columns = [c.strip() for c in header]
+    return SourceFile(
+        path=path,
+        size=size,
+        container="csv",
+        compression=compression,
+        columns=columns,
+        delimiter=delimiter,
+    )
+
+
+def _read_first_line(path: Path, compression: str) -> str:
+    try:
+        if compression == "gzip":
+            with gzip.open(path, "rb") as gz:
+                raw = gz.readline(1 << 20)
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.readline(1 << 20)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IngestError(
+            f"{path}: the gzip data is damaged ({exc}). Re-download the export."
+        ) from None
+    try:
+        return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise IngestError(
+            f"{path}: line 1 is not UTF-8 text. Billing exports are UTF-8: re-export, or convert "
+            "the file with `iconv -f <encoding> -t utf-8`."
+        ) from None

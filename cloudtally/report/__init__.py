@@ -1,0 +1,1 @@
+"""Reports: what commands print after the work is done."""

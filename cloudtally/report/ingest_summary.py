@@ -1,0 +1,42 @@
+"""The one-screen summary that ends `cloudtally ingest`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from cloudtally.ingest.pipeline import IngestReport
+
+
+def print_ingest_summary(report: IngestReport, console: Console | None = None) -> None:
+    console = console or Console()
+    if not report.stored:
+        console.print(
+            f"Nothing to do: {len(report.unchanged)} file(s) already ingested, unchanged."
+        )
+        return
+    periods = sorted({k.billing_period for k in report.partitions})
+    accounts = sorted({(k.provider, k.billing_account_id) for k in report.partitions})
+    providers = sorted({k.provider for k in report.partitions})
+    formats = ", ".join(f"{name} x{n}" for name, n in sorted(report.formats.items()))
+    console.print(
+        f"Ingested {len(report.stored)} file(s) ({formats}): {report.rows:,} rows, "
+        f"{len(periods)} billing period(s) {', '.join(periods)}, {len(accounts)} billing "
+        f"account(s), providers {', '.join(providers)}."
+    )
+    if report.unchanged:
+        console.print(f"Skipped {len(report.unchanged)} unchanged file(s).")
+    if report.replaced:
+        console.print(
+            f"Replaced {len(report.replaced)} account-period(s) with the new delivery: "
+            + ", ".join(k.label() for k in report.replaced[:5])
+            + (" ..." if len(report.replaced) > 5 else "")
+        )
+    table = Table(title="Totals stored (reconciled with the source)", title_justify="left")
+    table.add_column("currency")
+    table.add_column("BilledCost", justify="right")
+    table.add_column("EffectiveCost", justify="right")
+    for currency, metrics in sorted(report.totals.items()):
+        table.add_row(currency, f"{metrics['BilledCost']:,.2f}", f"{metrics['EffectiveCost']:,.2f}")
+    console.print(table)
+    console.print(f"Ingest id {report.ingest_id}.")

@@ -1,0 +1,119 @@
+"""The catalog: which Parquet files make up the lake now, and the manifest of every file ever
+ingested. It is one JSON document replaced atomically (write beside, fsync, rename), so a
+reader sees either the state before an ingest or the state after it, never a mix."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudtally.errors import StoreError
+
+FORMAT_VERSION = 1
+
+# currency -> metric -> exact total
+Totals = dict[str, dict[str, Decimal]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartitionKey(_Model):
+    """The unit a restated export replaces: one provider's billing account and period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    billing_account_id: str
+    billing_period: str
+
+    def label(self) -> str:
+        return f"{self.provider}/{self.billing_account_id}/{self.billing_period}"
+
+
+class PartitionFile(_Model):
+    """One Parquet file of a partition: the rows one source file gave it."""
+
+    path: str  # relative to the data dir
+    source_sha256: str
+    rows: int
+    totals: Totals
+
+
+class Partition(_Model):
+    key: PartitionKey
+    ingest_id: str
+    files: list[PartitionFile]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+class ManifestEntry(_Model):
+    """One source file as an ingest saw it."""
+
+    ingest_id: str
+    path: str
+    sha256: str
+    size: int
+    source_format: str
+    rows: int
+    totals: Totals
+    partitions: list[PartitionKey]
+    ingested_at: datetime
+    outcome: str  # stored | unchanged
+
+
+class Catalog(_Model):
+    format_version: int = FORMAT_VERSION
+    generation: int = 0
+    partitions: list[Partition] = Field(default_factory=list)
+    manifest: list[ManifestEntry] = Field(default_factory=list)
+
+    def live_files(self) -> list[str]:
+        return [f.path for p in self.partitions for f in p.files]
+
+    def live_sources(self) -> set[str]:
+        return {f.source_sha256 for p in self.partitions for f in p.files}
+
+    def partition(self, key: PartitionKey) -> Partition | None:
+        return next((p for p in self.partitions if p.key == key), None)
+
+
+def read_catalog(path: Path) -> Catalog:
+    if not path.exists():
+        return Catalog()
+    try:
+        return Catalog.model_validate_json(path.read_bytes())
+    except ValueError as exc:
+        raise StoreError(
+            f"{path}: the catalog is unreadable ({str(exc).splitlines()[0]}). "
+            "Restore it from a backup or re-ingest into a new --data-dir."
+        ) from None
+
+
+def write_catalog(path: Path, catalog: Catalog) -> None:
+    """Replace the catalog atomically: a crash leaves the old one or the new one."""
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    data = catalog.model_dump_json(indent=1).encode()
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def totals_to_json(totals: Totals) -> str:
+    return json.dumps({c: {m: str(v) for m, v in t.items()} for c, t in totals.items()})

@@ -1,0 +1,155 @@
+"""`Store`: the one object through which the CLI, queries and reports reach the lake.
+
+Layout of a data dir::
+
+    catalog.json                       which files are live + the manifest (atomic swaps)
+    lake/<provider>/<period>/*.parquet  canonical FOCUS rows, one file per source x partition
+    staging/<ingest id>/               an ingest's new files before they go live
+    tmp/                               DuckDB spill space
+    .lock                              held by the one process writing
+
+Readers never take the lock: they read the catalog (a complete document, swapped atomically) and
+open the files it names, which are never changed in place, only added and later removed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from cloudtally.errors import QueryError, StoreError
+from cloudtally.focus.canonical import empty_select
+from cloudtally.store.catalog import Catalog, read_catalog, write_catalog
+
+DEFAULT_DATA_DIR = Path(".cloudtally")
+MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
+
+_READ_ONLY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+class Store:
+    """A cost lake in a data dir (created on first use)."""
+
+    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")
+        self.catalog_path = self.data_dir / "catalog.json"
+        self.lake_dir = self.data_dir / "lake"
+        self.staging_dir = self.data_dir / "staging"
+        self.tmp_dir = self.data_dir / "tmp"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        return read_catalog(self.catalog_path)
+
+    def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the view `costs` over the live files."""
+        con = self._engine()
+        catalog = catalog if catalog is not None else self.catalog()
+        con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
+        return con
+
+    def costs_select(self, catalog: Catalog) -> str:
+        files = [str(self.data_dir / path) for path in catalog.live_files()]
+        if not files:
+            return empty_select()
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation | None:
+        """Run a user's read-only query against the lake; writes are refused."""
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL does not parse: {_first_line(exc)}") from None
+        if not statements:
+            raise QueryError("No SQL statement given.")
+        refused = [s for s in statements if s.type not in _READ_ONLY_STATEMENTS]
+        if refused:
+            kind = refused[0].type.name
+            raise QueryError(
+                f"`cloudtally sql` is read-only: a {kind} statement is refused. "
+                "Use SELECT (or EXPLAIN); change data with `cloudtally ingest`."
+            )
+        con = self.connect()
+        # Only the lake stays readable: no other files, no network, no settings changes.
+        con.execute(f"SET allowed_directories = ['{self.lake_dir}/']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            for statement in statements[:-1]:
+                con.execute(statement.query)
+            return con.sql(statements[-1].query)
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL failed: {_first_line(exc)}") from None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def engine(self) -> duckdb.DuckDBPyConnection:
+        """A plain connection with the store's settings, for work on files (ingest, export)."""
+        return self._engine()
+
+    @contextmanager
+    def writing(self) -> Iterator[Catalog]:
+        """Hold the write lock, recover from any interrupted run, and yield the catalog."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.data_dir / ".lock", "a+")  # noqa: SIM115 - held for the block
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"{self.data_dir} is being written by another cloudtally process; "
+                    "wait for it to finish and run again."
+                ) from None
+            self.recover()
+            yield self.catalog()
+        finally:
+            lock.close()
+
+    def recover(self) -> None:
+        """Undo what an interrupted run left: staged files, temp catalogs, unreferenced files."""
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        for stray in self.data_dir.glob("catalog.tmp-*"):
+            stray.unlink(missing_ok=True)
+        self.collect_garbage(self.catalog())
+
+    def commit(self, catalog: Catalog) -> Catalog:
+        """Make `catalog` the live state (one atomic rename), then drop files it no longer uses."""
+        catalog = catalog.model_copy(update={"generation": catalog.generation + 1})
+        write_catalog(self.catalog_path, catalog)
+        self.collect_garbage(catalog)
+        return catalog
+
+    def collect_garbage(self, catalog: Catalog) -> None:
+        if not self.lake_dir.exists():
+            return
+        live = {str(self.data_dir / p) for p in catalog.live_files()}
+        for path in self.lake_dir.rglob("*.parquet"):
+            if str(path) not in live:
+                path.unlink(missing_ok=True)
+        for folder in sorted(self.lake_dir.rglob("*"), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _engine(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+        con.execute("SET TimeZone = 'UTC'")
+        if self.data_dir.exists():
+            con.execute(f"SET temp_directory = '{self.tmp_dir}'")
+        return con
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

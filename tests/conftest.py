@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cloudtally.cli import app
+from cloudtally.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+FOCUS_10 = SAMPLES / "focus" / "1.0" / "focus10_sample_1000.csv"
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Store:
+    return Store(data_dir)
+
+
+@pytest.fixture
+def cli(data_dir: Path) -> Callable[..., Run]:
+    """Run the CLI in-process against the test's data dir."""
+
+    def run(*args: str | Path, data: Path | None = None) -> Run:
+        runner = CliRunner()
+        result = runner.invoke(
+            app,
+            ["--data-dir", str(data or data_dir), *map(str, args)],
+            catch_exceptions=False,
+        )
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Callable[[Path, str], Path]:
+    """Copy a shipped sample under a new name (a restated delivery has another path)."""
+
+    def copy(source: Path, name: str) -> Path:
+        target = tmp_path / "in" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        return target
+
+    return copy
+
+
+def lake_snapshot(data_dir: Path) -> dict[str, bytes]:
+    """Every file of a data dir with its bytes (to prove a failed run changed nothing)."""
+    if not data_dir.exists():
+        return {}
+    return {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted(data_dir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
