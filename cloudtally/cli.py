@@ -96,11 +96,8 @@ def ingest(
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str) -> None:
     """Run a read-only SQL QUERY (DuckDB dialect) over the view `costs`."""
-    relation = store_of(ctx).sql(query)
-    if relation is None:
-        return
-    rows = relation.fetchall()
-    columns = relation.columns
+    result = store_of(ctx).sql(query)
+    rows, columns = result.rows, result.columns
     if fmt == "table" and len(columns) == 1 and len(rows) == 1:
         value = rows[0][0]
         click.echo(exact(value) if hasattr(value, "as_tuple") else value)

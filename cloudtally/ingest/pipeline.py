@@ -34,6 +34,7 @@ from cloudtally.store.catalog import (
     PartitionKey,
     Totals,
 )
+from cloudtally.store.faults import crash_point
 
 # Order rows are written in: files shrink and scans by account/service speed up.
 _SORT = '"SubAccountId", "ServiceName", "ResourceId", "ChargePeriodStart"'
@@ -108,7 +109,9 @@ def _ingest_files(
         report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
     if not staged:
         return report
+    crash_point("after-stage")
     new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
+    crash_point("after-move")
     _reconcile(store, new_catalog, staged)
     store.commit(new_catalog)
     return report

@@ -19,18 +19,33 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.focus.canonical import empty_select
 from cloudtally.store.catalog import Catalog, read_catalog, write_catalog
+from cloudtally.store.faults import crash_point
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
 MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
 
 _READ_ONLY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
 
 
 class Store:
@@ -64,7 +79,7 @@ class Store:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
 
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation | None:
+    def sql(self, query: str) -> QueryResult:
         """Run a user's read-only query against the lake; writes are refused."""
         try:
             statements = duckdb.extract_statements(query)
@@ -87,7 +102,9 @@ class Store:
         try:
             for statement in statements[:-1]:
                 con.execute(statement.query)
-            return con.sql(statements[-1].query)
+            cursor = con.execute(statements[-1].query)
+            columns = [d[0] for d in cursor.description or []]
+            return QueryResult(columns, cursor.fetchall())
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {_first_line(exc)}") from None
 
@@ -127,7 +144,9 @@ class Store:
         """Make `catalog` the live state (one atomic rename), then drop files it no longer uses."""
         catalog = catalog.model_copy(update={"generation": catalog.generation + 1})
         write_catalog(self.catalog_path, catalog)
+        crash_point("after-catalog")
         self.collect_garbage(catalog)
+        crash_point("after-gc")
         return catalog
 
     def collect_garbage(self, catalog: Catalog) -> None:
