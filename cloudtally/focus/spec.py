@@ -72,20 +72,16 @@ def added_in(version: str) -> frozenset[str]:
     return frozenset(columns(version)) - frozenset(columns(SUPPORTED_VERSIONS[index - 1]))
 
 
-def detect_version(header: list[str] | set[str]) -> str | None:
-    """The FOCUS version whose columns a header carries, or None if it is not FOCUS.
+def detect_version(header: list[str] | set[str]) -> str:
+    """The FOCUS version whose columns a header carries.
 
-    The newest version whose added columns appear in the header wins; a header is FOCUS
-    at all only if it has the core cost and period columns of 1.0.
+    The newest version whose added columns appear in the header wins.
 
     >>> detect_version(["BilledCost", "EffectiveCost", "ChargePeriodStart", "BillingPeriodStart",
     ...                 "BillingAccountId", "ChargeCategory", "SkuMeter"])
     '1.1'
     """
     present = set(header)
-    core = {"BilledCost", "ChargePeriodStart", "BillingPeriodStart", "ChargeCategory"}
-    if not core <= present:
-        return None
     found = "1.0"
     for version in SUPPORTED_VERSIONS[1:]:
         if added_in(version) & present:

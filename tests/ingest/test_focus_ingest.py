@@ -111,9 +111,7 @@ def test_version_is_detected_and_recorded(store: Store, sample: str, version: st
 
 def test_canonical_types(store: Store) -> None:
     ingest(store, [FOCUS_10])
-    types = dict(
-        store.sql("SELECT column_name, column_type FROM (DESCRIBE costs)").fetchall()
-    )
+    types = dict(store.sql("SELECT column_name, column_type FROM (DESCRIBE costs)").fetchall())
     assert types["BilledCost"] == "DECIMAL(38,18)"
     assert types["ConsumedQuantity"] == "DECIMAL(38,18)"
     assert types["ChargePeriodStart"] == "TIMESTAMP WITH TIME ZONE"
@@ -164,7 +162,12 @@ def test_units_are_rewritten_to_the_focus_unit_format(store: Store) -> None:
 def test_focus_13_columns_are_kept_as_extensions(store: Store) -> None:
     ingest(store, [SAMPLES / "focus" / "1.3" / "aws.csv"])
     columns = [r[0] for r in store.sql("SELECT column_name FROM (DESCRIBE costs)").fetchall()]
-    for name in ("x_ServiceProviderName", "x_HostProviderName", "x_AllocatedTags", "x_ContractApplied"):
+    for name in (
+        "x_ServiceProviderName",
+        "x_HostProviderName",
+        "x_AllocatedTags",
+        "x_ContractApplied",
+    ):
         assert name in columns
     assert store.sql("SELECT count(DISTINCT x_ServiceProviderName) FROM costs").fetchone() == (1,)
 

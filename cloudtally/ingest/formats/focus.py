@@ -39,7 +39,7 @@ class FocusConverter(Converter):
 
     @property
     def version(self) -> str:
-        return detect_version(self.source.columns) or "1.0"
+        return detect_version(self.source.columns)
 
     @property
     def source_format(self) -> str:
