@@ -105,6 +105,92 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
     render(columns, rows, OutputFormat(fmt))
 
 
+@app.command()
+@click.option(
+    "--by",
+    default="service",
+    show_default=True,
+    help="Comma-separated dimensions: provider, billing-account, account, service, "
+    "service-category, charge-category, region, resource, sku, period, month, day, tag:KEY, "
+    "or a FOCUS column.",
+)
+@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@click.option(
+    "--metric",
+    default="BilledCost",
+    show_default=True,
+    help="BilledCost, EffectiveCost (amortized), ListCost or ContractedCost.",
+)
+@click.option("--top", type=click.IntRange(min=1), help="Show the N largest groups, fold the rest.")
+@format_option
+@click.pass_context
+def costs(
+    ctx: click.Context, by: str, period: str | None, metric: str, top: int | None, fmt: str
+) -> None:
+    """Cost totals grouped by dimensions, largest first, with each group's share."""
+    from cloudtally.query.costs import grouped_costs, parse_periods
+
+    words = [w.strip() for w in by.split(",") if w.strip()]
+    result = grouped_costs(
+        store_of(ctx), words, periods=parse_periods(period), metric_name=metric, top=top
+    )
+    totals = ", ".join(f"{c} {v:,.2f}" for c, v in sorted(result.total_by_currency.items()))
+    title = f"{result.metric} by {', '.join(words)}" + (f", {period}" if period else "")
+    render(
+        result.columns,
+        result.rows,
+        OutputFormat(fmt),
+        title=f"{title} (total {totals or '0'})",
+        money_columns=[result.metric],
+        share_columns=["share"],
+    )
+
+
+@app.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--focus-version", default="1.2", show_default=True, help="FOCUS version to write.")
+@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@click.option(
+    "--file-format",
+    type=click.Choice(["parquet", "csv"]),
+    help="File format (default: from OUT's suffix, else parquet).",
+)
+@click.option("--extensions/--no-extensions", default=True, help="Keep the x_ columns.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    out: Path,
+    focus_version: str,
+    period: str | None,
+    file_format: str | None,
+    extensions: bool,
+    overwrite: bool,
+) -> None:
+    """Write the lake as a FOCUS dataset to OUT.
+
+    OUT ending in .parquet or .csv is one file; otherwise a folder with one file per provider
+    and billing period. Costs are written exactly as stored.
+    """
+    from cloudtally.export.focus import export_focus
+    from cloudtally.query.costs import parse_periods
+
+    report = export_focus(
+        store_of(ctx),
+        out,
+        version=focus_version,
+        periods=parse_periods(period),
+        file_format=file_format,
+        extensions=extensions,
+        overwrite=overwrite,
+    )
+    click.echo(
+        f"Wrote {report.rows:,} rows as FOCUS {focus_version} to {len(report.files)} file(s):"
+    )
+    for path in report.files:
+        click.echo(f"  {path}")
+
+
 def main() -> None:
     try:
         app(prog_name="cloudtally")

@@ -64,6 +64,8 @@ def provider_key_expr(provider_name: str) -> str:
 _TIME_UNITS = "Seconds|Minutes|Hours|Days|Weeks|Months|Years"
 _UNIT_REWRITES = (
     (r"^Hrs$", "Hours"),
+    # AWS prefixes some units with the service ("Lambda-GB-Seconds"): the unit is GB-Seconds.
+    (rf"^[A-Za-z]+-([KMGTPE]i?[Bb])-({_TIME_UNITS})$", r"\1-\2"),
     (r"\bGigabytes?\b", "GB"),
     (r"^(.*\S)\s+[Pp]er\s+(Second|Minute|Hour|Day|Week|Month|Year)s?$", r"\1/\2"),
     (rf"^(\S+)\s+({_TIME_UNITS})$", r"\1-\2"),

@@ -1,0 +1,1 @@
+"""Exports of the lake to other formats (FOCUS datasets)."""

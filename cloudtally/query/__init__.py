@@ -1,0 +1,1 @@
+"""Questions asked of the lake: grouped totals, movers, and the dimensions they group by."""
