@@ -147,6 +147,34 @@ def costs(
 
 
 @app.command()
+@click.option("--by", default="service", show_default=True, help="Comma-separated dimensions.")
+@click.option("--period", help="Billing period YYYY-MM (default: the latest in the lake).")
+@click.option("--metric", default="BilledCost", show_default=True, help="Cost metric.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@format_option
+@click.pass_context
+def movers(
+    ctx: click.Context, by: str, period: str | None, metric: str, top: int, fmt: str
+) -> None:
+    """Top movers: the groups whose cost changed most since the previous billing period."""
+    from cloudtally.query.costs import parse_periods
+    from cloudtally.query.movers import top_movers
+
+    if period:
+        parse_periods(period)
+    words = [w.strip() for w in by.split(",") if w.strip()]
+    result = top_movers(store_of(ctx), words, period=period, metric_name=metric, top=top)
+    render(
+        result.columns,
+        result.rows,
+        OutputFormat(fmt),
+        title=f"Top movers by {', '.join(words)}: {result.previous} -> {result.period} ({result.metric})",
+        money_columns=[result.previous, result.period, "change"],
+        share_columns=["change_pct"],
+    )
+
+
+@app.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--focus-version", default="1.2", show_default=True, help="FOCUS version to write.")
 @click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")

@@ -26,3 +26,7 @@ class UnsupportedError(CloudtallyError, NotImplementedError):
 
 class ExportError(CloudtallyError):
     """An export cannot be written."""
+
+
+class OtherDatasetError(UnsupportedError):
+    """A file of a known kind that is not cost and usage data (skipped inside a folder)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from cloudtally.errors import CloudtallyError, IngestError, StoreError
+from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
 from cloudtally.ingest.formats.base import literal
@@ -53,6 +53,9 @@ class IngestReport:
     ingest_id: str
     stored: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(
+        default_factory=list
+    )  # found in a folder, not cost data
     formats: dict[str, int] = field(default_factory=dict)
     partitions: list[PartitionKey] = field(default_factory=list)
     replaced: list[PartitionKey] = field(default_factory=list)
@@ -74,10 +77,11 @@ def ingest(
     """Ingest billing files and folders into the store; all or nothing."""
     reporter = reporter or Reporter(enabled=False)
     files = discover(paths)
+    named = {p.resolve() for p in paths if p.is_file()}
     with store.writing() as catalog, reporter.session():
         ingest_id = new_ingest_id()
         try:
-            return _ingest_files(store, catalog, files, ingest_id, forced_format, reporter)
+            return _ingest_files(store, catalog, files, named, ingest_id, forced_format, reporter)
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
 
@@ -86,6 +90,7 @@ def _ingest_files(
     store: Store,
     catalog: Catalog,
     files: list[Path],
+    named: set[Path],
     ingest_id: str,
     forced_format: str | None,
     reporter: Reporter,
@@ -102,7 +107,13 @@ def _ingest_files(
             unchanged.append(source)
             report.unchanged.append(path)
             continue
-        converter = detect_converter(source, forced_format)
+        try:
+            converter = detect_converter(source, forced_format)
+        except OtherDatasetError as exc:
+            if path in named:
+                raise
+            report.skipped.append((path, str(exc)))
+            continue
         task = reporter.task(f"ingest {path.name}")
         staged.append(_stage(store, con, source, converter, ingest_id, index, reporter, task))
         report.stored.append(path)

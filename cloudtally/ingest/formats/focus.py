@@ -6,7 +6,7 @@ columns 1.3 added, and any the spec does not know, are kept as `x_` extension co
 
 from __future__ import annotations
 
-from cloudtally.errors import IngestError, UnsupportedError
+from cloudtally.errors import IngestError, OtherDatasetError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME, CANONICAL_VERSION, DECIMAL, TIMESTAMP
 from cloudtally.focus.spec import columns, detect_version
 from cloudtally.ingest.formats.base import Converter, extension_name, quote
@@ -48,7 +48,7 @@ class FocusConverter(Converter):
     def validate(self) -> None:
         present = set(self.source.columns)
         if present >= _CONTRACT_COMMITMENT_MARKERS and "ChargePeriodStart" not in present:
-            raise UnsupportedError(
+            raise OtherDatasetError(
                 f"{self.source.label}: this is a FOCUS Contract Commitment dataset, not Cost and "
                 "Usage; cloudtally ingests Cost and Usage exports only."
             )
