@@ -36,9 +36,6 @@ from cloudtally.store.catalog import (
 )
 from cloudtally.store.faults import crash_point
 
-# Order rows are written in: files shrink and scans by account/service speed up.
-_SORT = '"SubAccountId", "ServiceName", "ResourceId", "ChargePeriodStart"'
-
 
 @dataclass
 class StagedFile:
@@ -138,18 +135,16 @@ def _stage(
     reporter: Reporter,
     task: object,
 ) -> StagedFile:
+    """Read the source once into one canonical Parquet file; split it only if it spans
+    several account-periods (rare: most exports hold one account's period)."""
     out_dir = store.staging_dir / ingest_id / f"{index:05d}"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    select = converter.select_sql(ingest_id)
-    copy = f"""
-        COPY (
-            SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId)) AS _part
-            FROM ({select})
-            ORDER BY {_SORT}
-        ) TO {literal(str(out_dir))}
-        (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
-         COMPRESSION zstd, ROW_GROUP_SIZE 262144)
-    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged = out_dir / "all.parquet"
+    # No ORDER BY: sorting measured 2.6x slower on ingest for no gain in the queries we run.
+    copy = (
+        f"COPY ({converter.select_sql(ingest_id)}) TO {literal(str(staged))} "
+        f"(FORMAT parquet, COMPRESSION zstd)"
+    )
     try:
         written = reporter.run_query(con, lambda: con.execute(copy).fetchone(), task)  # type: ignore[arg-type]
     except duckdb.Error as exc:
@@ -159,17 +154,76 @@ def _stage(
         raise IngestError(
             f"{source.label}: the file has a header but no rows. Re-download the export."
         )
-    stats = con.execute(
+    stats = _partition_stats(con, staged, source)
+    keys = sorted({key for key, _, _ in stats}, key=lambda k: k.label())
+    if len(keys) > 1:
+        stats = _split(con, staged, keys, out_dir, source)
+    parts: dict[PartitionKey, PartitionFile] = {}
+    for key, filename, (currency, n, billed, effective) in stats:
+        part = parts.setdefault(
+            key, PartitionFile(path=filename, source_sha256=source.sha256, rows=0, totals={})
+        )
+        part.rows += n
+        part.totals[currency] = {"BilledCost": billed, "EffectiveCost": effective}
+    if sum(p.rows for p in parts.values()) != rows:
+        raise StoreError(f"{source.label}: staged row count differs from rows read; not stored.")
+    return StagedFile(source=source, converter=converter, rows=rows, parts=parts)
+
+
+# Up to this many account-periods in one file, one filtered copy per account-period beats
+# DuckDB's PARTITION_BY writer (measured 3.1 s vs 17 s for 2 keys x 2M rows).
+_SPLIT_BY_FILTER_MAX = 8
+
+
+def _split(
+    con: duckdb.DuckDBPyConnection,
+    staged: Path,
+    keys: list[PartitionKey],
+    out_dir: Path,
+    source: SourceFile,
+) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
+    """Split a staged file that spans several account-periods into one file per account-period."""
+    split_dir = out_dir / "split"
+    split_dir.mkdir()
+    if len(keys) <= _SPLIT_BY_FILTER_MAX:
+        for n, key in enumerate(keys):
+            con.execute(
+                f"""
+                COPY (SELECT * FROM read_parquet({literal(str(staged))})
+                      WHERE x_Provider = $1 AND BillingAccountId = $2 AND x_BillingPeriod = $3)
+                TO {literal(str(split_dir / f"{n:05d}.parquet"))} (FORMAT parquet, COMPRESSION zstd)
+                """,
+                [key.provider, key.billing_account_id, key.billing_period],
+            )
+    else:
+        con.execute(
+            f"""
+            COPY (SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId))
+                            AS _part
+                  FROM read_parquet({literal(str(staged))}))
+            TO {literal(str(split_dir))}
+            (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
+             COMPRESSION zstd)
+            """
+        )
+    staged.unlink()
+    return _partition_stats(con, split_dir / "**" / "*.parquet", source)
+
+
+def _partition_stats(
+    con: duckdb.DuckDBPyConnection, files: Path, source: SourceFile
+) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
+    """Rows and totals per account-period, currency and staged file."""
+    found = con.execute(
         f"""
-        SELECT filename, x_Provider, BillingAccountId, x_BillingPeriod, BillingCurrency,
-               count(*), sum(BilledCost), sum(EffectiveCost)
-        FROM read_parquet({literal(str(out_dir / "**" / "*.parquet"))},
-                          filename = true, hive_partitioning = false)
+        SELECT x_Provider, BillingAccountId, x_BillingPeriod, filename, BillingCurrency,
+               count(*), coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0)
+        FROM read_parquet({literal(str(files))}, filename = true, hive_partitioning = false)
         GROUP BY ALL
         """
     ).fetchall()
-    parts: dict[PartitionKey, PartitionFile] = {}
-    for filename, provider, account, period, currency, n, billed, effective in stats:
+    stats = []
+    for provider, account, period, filename, currency, n, billed, effective in found:
         if provider is None or account is None or period is None or currency is None:
             column = _first_null(
                 [
@@ -184,17 +238,8 @@ def _stage(
                 "every row to file the cost under its account and period. Fix the export."
             )
         key = PartitionKey(provider=provider, billing_account_id=account, billing_period=period)
-        part = parts.setdefault(
-            key, PartitionFile(path=filename, source_sha256=source.sha256, rows=0, totals={})
-        )
-        part.rows += n
-        part.totals[currency] = {
-            "BilledCost": billed if billed is not None else Decimal(0),
-            "EffectiveCost": effective if effective is not None else Decimal(0),
-        }
-    if sum(p.rows for p in parts.values()) != rows:
-        raise StoreError(f"{source.label}: staged row count differs from rows read; not stored.")
-    return StagedFile(source=source, converter=converter, rows=rows, parts=parts)
+        stats.append((key, filename, (currency, n, billed, effective)))
+    return stats
 
 
 def _first_null(pairs: list[tuple[str, object]]) -> str:

@@ -67,6 +67,11 @@ class Converter:
         """Source columns kept as `x_` extension columns: output name -> expression."""
         return {}
 
+    @classmethod
+    def mapping(cls) -> list[tuple[str, str]]:
+        """(canonical column, how the source gives it): the converter's documented mapping."""
+        return []
+
     # -- shared by every converter ------------------------------------------------------------
 
     def read_sql(self) -> str:

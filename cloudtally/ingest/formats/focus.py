@@ -17,6 +17,7 @@ from cloudtally.ingest.formats.expressions import (
     tags_expr,
     unit_expr,
 )
+from cloudtally.ingest.source import SourceFile
 
 UNIT_COLUMNS = ("PricingUnit", "ConsumedUnit", "CommitmentDiscountUnit")
 
@@ -25,11 +26,16 @@ _CONTRACT_COMMITMENT_MARKERS = {"ContractCommitmentId", "ContractPeriodStart"}
 
 
 class FocusConverter(Converter):
+    """FOCUS Cost and Usage exports of any version from 1.0 to 1.3. The version is detected from
+    the columns each version added; the canonical dataset is FOCUS 1.2, so older exports gain
+    the newer columns (empty unless the spec allows a derived value) and 1.3's additions are
+    kept as `x_` columns."""
+
     name = "focus"
     description = "FOCUS Cost and Usage export, versions 1.0-1.3 (CSV, gzip CSV, Parquet)"
 
     @classmethod
-    def matches(cls, source) -> bool:  # type: ignore[no-untyped-def]
+    def matches(cls, source: SourceFile) -> bool:
         present = set(source.columns)
         mandatory_1_0 = {c for c, col in columns("1.0").items() if col.mandatory}
         return (
@@ -100,6 +106,28 @@ class FocusConverter(Converter):
         exprs["x_Provider"] = provider_key_expr(quote("ProviderName"))
         exprs["x_BillingPeriod"] = "strftime(CAST(\"BillingPeriodStart\" AS TIMESTAMPTZ), '%Y-%m')"
         return exprs
+
+    @classmethod
+    def mapping(cls) -> list[tuple[str, str]]:
+        rows = []
+        for name in columns(CANONICAL_VERSION):
+            since = next(v for v in ("1.0", "1.1", "1.2") if name in columns(v))
+            note = f"same column (FOCUS {since}+)"
+            if name == "Tags":
+                note += "; JSON object text or map -> MAP(VARCHAR, VARCHAR)"
+            elif CANONICAL_BY_NAME[name].sql_type == DECIMAL:
+                note += "; exact DECIMAL(38,18) (floats via their shortest text)"
+            elif CANONICAL_BY_NAME[name].sql_type == TIMESTAMP:
+                note += "; ISO 8601 or `YYYY-MM-DD HH:MM:SS` (1.0), read as UTC"
+            elif name in UNIT_COLUMNS:
+                note += "; spelling rewritten to the FOCUS unit format (`GB Hours` -> `GB-Hours`)"
+            if name == "ServiceSubcategory":
+                note += "; before 1.1: `Other (<ServiceCategory>)`"
+            rows.append((name, note))
+        rows.append(("x_Provider", "short key of ProviderName (aws, azure, gcp, oci, ...)"))
+        rows.append(("x_BillingPeriod", "YYYY-MM of BillingPeriodStart"))
+        rows.append(("x_<column>", "any other source column, e.g. 1.3's ServiceProviderName"))
+        return rows
 
     def extra_columns(self) -> dict[str, str]:
         known = set(columns(CANONICAL_VERSION))
