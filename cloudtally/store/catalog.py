@@ -76,6 +76,8 @@ class Catalog(_Model):
     generation: int = 0
     partitions: list[Partition] = Field(default_factory=list)
     manifest: list[ManifestEntry] = Field(default_factory=list)
+    # Files the previous generation used: kept until the next commit for readers mid-query.
+    retired_files: list[str] = Field(default_factory=list)
 
     def live_files(self) -> list[str]:
         return [f.path for p in self.partitions for f in p.files]

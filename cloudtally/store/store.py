@@ -141,8 +141,16 @@ class Store:
         self.collect_garbage(self.catalog())
 
     def commit(self, catalog: Catalog) -> Catalog:
-        """Make `catalog` the live state (one atomic rename), then drop files it no longer uses."""
-        catalog = catalog.model_copy(update={"generation": catalog.generation + 1})
+        """Make `catalog` the live state (one atomic rename), then drop files no longer used.
+
+        Files the previous state used are kept one generation longer ("retired"), so a query
+        that started before the swap can still read them.
+        """
+        previous = set(self.catalog().live_files())
+        retired = sorted(previous - set(catalog.live_files()))
+        catalog = catalog.model_copy(
+            update={"generation": catalog.generation + 1, "retired_files": retired}
+        )
         write_catalog(self.catalog_path, catalog)
         crash_point("after-catalog")
         self.collect_garbage(catalog)
@@ -152,9 +160,9 @@ class Store:
     def collect_garbage(self, catalog: Catalog) -> None:
         if not self.lake_dir.exists():
             return
-        live = {str(self.data_dir / p) for p in catalog.live_files()}
+        keep = {str(self.data_dir / p) for p in [*catalog.live_files(), *catalog.retired_files]}
         for path in self.lake_dir.rglob("*.parquet"):
-            if str(path) not in live:
+            if str(path) not in keep:
                 path.unlink(missing_ok=True)
         for folder in sorted(self.lake_dir.rglob("*"), reverse=True):
             if folder.is_dir() and not any(folder.iterdir()):

@@ -80,8 +80,13 @@ def test_restated_period_replaces_the_account_period(store: Store, tmp_path: Pat
         "aws/100000000001/2026-05",
         "aws/100000000002/2026-05",
     ]
-    # The old files are gone from disk, not just from the catalog.
-    assert len(list(store.lake_dir.rglob("*.parquet"))) == 2
+    # The old files left the view; they stay on disk one generation for readers mid-query,
+    # and the next ingest deletes them.
+    catalog = store.catalog()
+    assert len(catalog.live_files()) == 2 and len(catalog.retired_files) == 2
+    assert len(list(store.lake_dir.rglob("*.parquet"))) == 4
+    ingest(store, [FOCUS_10])
+    assert len(list(store.lake_dir.rglob("*.parquet"))) == 6  # 2 live + 4 new, 0 retired
 
 
 def test_a_delivery_of_one_account_leaves_other_accounts_alone(

@@ -1,0 +1,72 @@
+"""Shared by the benchmark scripts: fresh-process timing with peak RSS, the machine's
+description, and the generated data they run on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+PYTHON = sys.executable
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_mb: float
+
+
+def run(args: list[str], *, env: dict[str, str] | None = None) -> Measure:
+    """Run a command in a fresh process; its wall time and peak resident memory."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(args)}")
+    return Measure(seconds, usage.ru_maxrss / 1024)
+
+
+def median_of(runs: int, make: callable) -> Measure:  # type: ignore[valid-type]
+    measures = [make() for _ in range(runs)]
+    return Measure(
+        statistics.median(m.seconds for m in measures), max(m.peak_rss_mb for m in measures)
+    )
+
+
+def python_snippet(code: str) -> list[str]:
+    return [PYTHON, "-c", code]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import duckdb
+
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
+    )
+
+
+def save(name: str, result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {"machine": machine(), **result}
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
