@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def run(args: list[str], *, env: dict[str, str] | None = None) -> Measure:
     return Measure(seconds, usage.ru_maxrss / 1024)
 
 
-def median_of(runs: int, make: callable) -> Measure:  # type: ignore[valid-type]
+def median_of(runs: int, make: Callable[[], Measure]) -> Measure:
     measures = [make() for _ in range(runs)]
     return Measure(
         statistics.median(m.seconds for m in measures), max(m.peak_rss_mb for m in measures)

@@ -4,7 +4,6 @@ engineer asks first. Each step is the CLI command a user would type, printed bef
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -61,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
