@@ -219,6 +219,20 @@ def export(
         click.echo(f"  {path}")
 
 
+def _register_commands() -> None:
+    """Commands that live beside the part of the package they drive."""
+    from cloudtally.quality.command import check
+
+    app.add_command(check)
+    # Every command answers -h as well as --help, however it is reached (click caches the
+    # help option per command, so this must not depend on the first caller's context).
+    for command in app.commands.values():
+        command.context_settings.setdefault("help_option_names", ["-h", "--help"])
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app(prog_name="cloudtally")
