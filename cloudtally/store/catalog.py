@@ -71,16 +71,33 @@ class ManifestEntry(_Model):
     outcome: str  # stored | unchanged
 
 
+class DerivedDataset(_Model):
+    """A dataset computed from the costs (e.g. `allocated_costs`), published as a view."""
+
+    name: str
+    files: list[str]
+    rows: int
+    built_at: datetime
+    source_generation: int  # the catalog generation of the costs it was computed from
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class Catalog(_Model):
     format_version: int = FORMAT_VERSION
     generation: int = 0
     partitions: list[Partition] = Field(default_factory=list)
     manifest: list[ManifestEntry] = Field(default_factory=list)
+    derived: dict[str, DerivedDataset] = Field(default_factory=dict)
     # Files the previous generation used: kept until the next commit for readers mid-query.
     retired_files: list[str] = Field(default_factory=list)
 
     def live_files(self) -> list[str]:
+        """The Parquet files of the `costs` dataset."""
         return [f.path for p in self.partitions for f in p.files]
+
+    def all_files(self) -> list[str]:
+        """Every file the catalog uses: costs and derived datasets."""
+        return self.live_files() + [f for d in self.derived.values() for f in d.files]
 
     def live_sources(self) -> set[str]:
         return {f.source_sha256 for p in self.partitions for f in p.files}

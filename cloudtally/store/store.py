@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ import duckdb
 
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.focus.canonical import empty_select
-from cloudtally.store.catalog import Catalog, read_catalog, write_catalog
+from cloudtally.store.catalog import Catalog, DerivedDataset, read_catalog, write_catalog
 from cloudtally.store.faults import crash_point
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
@@ -70,13 +73,18 @@ class Store:
         con = self._engine()
         catalog = catalog if catalog is not None else self.catalog()
         con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
+        for name, dataset in catalog.derived.items():
+            listed = ", ".join(_quoted(str(self.data_dir / f)) for f in dataset.files)
+            con.execute(
+                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true)'
+            )
         return con
 
     def costs_select(self, catalog: Catalog) -> str:
         files = [str(self.data_dir / path) for path in catalog.live_files()]
         if not files:
             return empty_select()
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        listed = ", ".join(_quoted(f) for f in files)
         return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
 
     def sql(self, query: str) -> QueryResult:
@@ -146,8 +154,8 @@ class Store:
         Files the previous state used are kept one generation longer ("retired"), so a query
         that started before the swap can still read them.
         """
-        previous = set(self.catalog().live_files())
-        retired = sorted(previous - set(catalog.live_files()))
+        previous = set(self.catalog().all_files())
+        retired = sorted(previous - set(catalog.all_files()))
         catalog = catalog.model_copy(
             update={"generation": catalog.generation + 1, "retired_files": retired}
         )
@@ -160,13 +168,70 @@ class Store:
     def collect_garbage(self, catalog: Catalog) -> None:
         if not self.lake_dir.exists():
             return
-        keep = {str(self.data_dir / p) for p in [*catalog.live_files(), *catalog.retired_files]}
+        keep = {str(self.data_dir / p) for p in [*catalog.all_files(), *catalog.retired_files]}
         for path in self.lake_dir.rglob("*.parquet"):
             if str(path) not in keep:
                 path.unlink(missing_ok=True)
         for folder in sorted(self.lake_dir.rglob("*"), reverse=True):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+
+    def staging_for(self, name: str) -> Path:
+        """A fresh folder for a writer to put a derived dataset's files in before `publish`."""
+        folder = self.staging_dir / f"{name}-{secrets.token_hex(4)}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def publish(
+        self,
+        catalog: Catalog,
+        name: str,
+        files: list[Path],
+        *,
+        rows: int,
+        parameters: dict[str, str] | None = None,
+    ) -> Catalog:
+        """Replace derived dataset `name` (a view of that name) with `files`, atomically.
+
+        Call inside `writing()`, with the catalog it yielded; files come from `staging_for`.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "costs":
+            raise StoreError(f"{name!r} is not a valid dataset name.")
+        target = self.lake_dir / "_derived" / name
+        target.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(4)
+        moved = []
+        for n, path in enumerate(files):
+            destination = target / f"{token}-{n:05d}.parquet"
+            os.replace(path, destination)
+            moved.append(str(destination.relative_to(self.data_dir)))
+        dataset = DerivedDataset(
+            name=name,
+            files=moved,
+            rows=rows,
+            built_at=datetime.now(UTC),
+            source_generation=catalog.generation,
+            parameters=parameters or {},
+        )
+        return self.commit(
+            catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
+        )
+
+    @contextmanager
+    def state(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The durable, writable state database (`state.duckdb`): anomalies, feedback, ..."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.data_dir / "state.duckdb"))
+        except duckdb.IOException as exc:
+            raise StoreError(
+                f"{self.data_dir / 'state.duckdb'} is in use by another process ({_first_line(exc)})."
+            ) from None
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -176,6 +241,10 @@ class Store:
         if self.data_dir.exists():
             con.execute(f"SET temp_directory = '{self.tmp_dir}'")
         return con
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _first_line(exc: BaseException) -> str:
