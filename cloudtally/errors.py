@@ -30,3 +30,7 @@ class ExportError(CloudtallyError):
 
 class OtherDatasetError(UnsupportedError):
     """A file of a known kind that is not cost and usage data (skipped inside a folder)."""
+
+
+class RuleError(CloudtallyError, ValueError):
+    """A rule file (allocation, tag policy, monitors, budgets) is invalid."""
