@@ -73,12 +73,15 @@ def ingest(
 ) -> IngestReport:
     """Ingest billing files and folders into the store; all or nothing."""
     reporter = reporter or Reporter(enabled=False)
-    files = discover(paths)
+    discovery = discover(paths)
+    files = discovery.files
     named = {p.resolve() for p in paths if p.is_file()}
     with store.writing() as catalog, reporter.session():
         ingest_id = new_ingest_id()
         try:
-            return _ingest_files(store, catalog, files, named, ingest_id, forced_format, reporter)
+            report = _ingest_files(store, catalog, files, named, ingest_id, forced_format, reporter)
+            report.skipped[:0] = discovery.skipped
+            return report
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
 

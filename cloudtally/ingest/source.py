@@ -42,32 +42,58 @@ class SourceFile:
         return str(self.path)
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Expand files and folders into the billing files to read, in a stable order."""
+@dataclass
+class Discovery:
+    files: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def discover(paths: list[Path]) -> Discovery:
+    """Expand files, folders and delivery manifests into the billing files to read.
+
+    A folder holding report manifests (AWS CUR, Data Exports) is read through them: a data file
+    a manifest does not name, next to ones it does, belongs to an older delivery and is skipped.
+    """
+    from cloudtally.ingest.formats.aws_manifest import is_manifest, read_manifest
+
     found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
         if not path.exists():
             raise IngestError(f"{path}: no such file or folder. Check the path and run again.")
-        if path.is_dir():
+        if path.is_file() and is_manifest(path):
+            found.extend(read_manifest(path).files)
+        elif path.is_dir():
             children = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
-                and not p.name.startswith(".")
-                and p.name not in _SKIPPED_NAMES
-                and p.name.lower().endswith(_DATA_SUFFIXES)
+                if p.is_file() and not p.name.startswith(".") and p.name not in _SKIPPED_NAMES
             )
-            if not children:
+            manifests = [read_manifest(p) for p in children if is_manifest(p)]
+            latest: dict[tuple[str, object], object] = {}
+            for manifest in sorted(manifests, key=lambda m: (len(m.path.parts), m.path)):
+                # The shallowest manifest of a report's period is the current delivery (AWS
+                # also leaves one inside each assembly folder).
+                latest.setdefault((manifest.path.name, manifest.billing_period), manifest)
+            listed = {f.resolve() for m in latest.values() for f in m.files}  # type: ignore[attr-defined]
+            scopes = {f.parent.parent for f in listed}
+            data = [p for p in children if p.name.lower().endswith(_DATA_SUFFIXES)]
+            for child in data:
+                resolved = child.resolve()
+                if listed and resolved not in listed and any(s in resolved.parents for s in scopes):
+                    skipped.append((child, "not in the latest delivery its report manifest names"))
+                else:
+                    found.append(child)
+            if not data:
                 raise IngestError(
                     f"{path}: the folder holds no billing files (.csv, .csv.gz, .parquet)."
                 )
-            found.extend(children)
         else:
             found.append(path)
     unique: dict[Path, None] = {}
     for p in found:
         unique.setdefault(p.resolve(), None)
-    return list(unique)
+    return Discovery(list(unique), skipped)
 
 
 def inspect(path: Path) -> SourceFile:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudtally.ingest.formats import Converter
 from tests.conftest import FOCUS_10, SAMPLES, lake_snapshot
 
 AWS_12 = SAMPLES / "focus" / "1.2" / "aws.csv"
@@ -163,7 +164,7 @@ CASES = {
     ),
     "another format": (
         make_other_format,
-        "{path}: not a billing format cloudtally knows (its columns start Invoice, Amount, Due). Supported: focus; force one with --format NAME.",
+        "{path}: not a billing format cloudtally knows (its columns start Invoice, Amount, Due). Supported: {known}; force one with --format NAME.",
     ),
     "binary file": (
         make_binary,
@@ -195,7 +196,8 @@ def test_bad_file_is_refused_and_the_store_is_unchanged(
     result = cli("ingest", bad)
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.startswith("Error: " + message.format(path=bad.resolve()))
+    known = ", ".join(sorted(Converter.registry))
+    assert result.stderr.startswith("Error: " + message.format(path=bad.resolve(), known=known))
     assert result.stderr.count("\n") == 1, result.stderr  # one message, no traceback
     assert lake_snapshot(data_dir) == before
 
@@ -225,9 +227,9 @@ def test_missing_path(cli, tmp_path: Path) -> None:
 def test_unknown_format_name_suggests_the_closest(cli) -> None:
     result = cli("ingest", "--format", "focsu", FOCUS_10)
     assert result.exit_code == 1
-    assert (
-        result.stderr
-        == "Error: Unknown format 'focsu'. Did you mean 'focus'? Known formats: focus.\n"
+    known = ", ".join(sorted(Converter.registry))
+    assert result.stderr == (
+        f"Error: Unknown format 'focsu'. Did you mean 'focus'? Known formats: {known}.\n"
     )
 
 

@@ -1,0 +1,48 @@
+"""Folders with report manifests are read through them: superseded deliveries are skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cloudtally.ingest.pipeline import ingest
+from cloudtally.store import Store
+from tests.ingest.formats.test_aws_cur import (
+    LEGACY,
+    lake_totals,
+    native_totals,
+    split_legacy,
+    write_json,
+)
+
+
+def manifest(folder: Path, assembly: str, parts: list[Path]) -> Path:
+    return write_json(
+        folder / "myreport-Manifest.json",
+        {
+            "assemblyId": assembly,
+            "billingPeriod": {"start": "20240301T000000.000Z", "end": "20240401T000000.000Z"},
+            "reportKeys": [f"cur/myreport/20240301-20240401/{assembly}/{p.name}" for p in parts],
+        },
+    )
+
+
+def test_a_cur_folder_counts_only_the_latest_assembly(store: Store, tmp_path: Path) -> None:
+    period = tmp_path / "cur" / "myreport" / "20240301-20240401"
+    old = split_legacy(period / "0aa00000-old", ["myreport-00001.csv.gz"])
+    new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
+    # AWS leaves each assembly's own manifest inside it, and the period's current one above.
+    manifest(period / "0aa00000-old", "0aa00000-old", old)
+    manifest(period / "1bb11111-new", "1bb11111-new", new)
+    manifest(period, "1bb11111-new", new)
+    report = ingest(store, [tmp_path / "cur"])
+    assert lake_totals(store) == native_totals(LEGACY)
+    assert report.stored == [p.resolve() for p in new]
+    assert report.skipped == [(old[0], "not in the latest delivery its report manifest names")]
+
+
+def test_a_manifest_given_as_a_path_is_expanded(store: Store, tmp_path: Path) -> None:
+    period = tmp_path / "myreport" / "20240301-20240401"
+    new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
+    path = manifest(period, "1bb11111-new", new)
+    ingest(store, [path])
+    assert lake_totals(store) == native_totals(LEGACY)
