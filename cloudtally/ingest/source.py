@@ -7,6 +7,7 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ _PARQUET_MAGIC = b"PAR1"
 _BOM = "\ufeff"
 _DELIMITERS = (",", ";", "\t", "|")
 _SKIPPED_NAMES = {"manifest.json"}
-_DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".parquet", ".snappy.parquet", ".txt")
+_DATA_SUFFIXES = (".csv", ".gz", ".parquet", ".txt", ".json", ".jsonl", ".ndjson")
 
 
 @dataclass
@@ -29,7 +30,7 @@ class SourceFile:
 
     path: Path
     size: int
-    container: str  # csv | parquet
+    container: str  # csv | parquet | jsonl
     compression: str  # none | gzip
     columns: list[str]
     delimiter: str = ","
@@ -77,7 +78,11 @@ def discover(paths: list[Path]) -> Discovery:
                 latest.setdefault((manifest.path.name, manifest.billing_period), manifest)
             listed = {f.resolve() for m in latest.values() for f in m.files}  # type: ignore[attr-defined]
             scopes = {f.parent.parent for f in listed}
-            data = [p for p in children if p.name.lower().endswith(_DATA_SUFFIXES)]
+            data = [
+                p
+                for p in children
+                if p.name.lower().endswith(_DATA_SUFFIXES) and not is_manifest(p)
+            ]
             for child in data:
                 resolved = child.resolve()
                 if listed and resolved not in listed and any(s in resolved.parents for s in scopes):
@@ -105,12 +110,52 @@ def inspect(path: Path) -> SourceFile:
         head = fh.read(4)
     if head == _PARQUET_MAGIC:
         source = _inspect_parquet(path, size)
+    elif is_json_lines(path):
+        return inspect_json_lines(path)
     elif head[:2] == _GZIP_MAGIC:
         source = _inspect_csv(path, size, compression="gzip")
     else:
         source = _inspect_csv(path, size, compression="none")
     source.sha256 = file_sha256(path)
     return source
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether a file (plain or gzip) starts with a JSON object: BigQuery's JSON export."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as fh:
+            start = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return False
+    return start.startswith(b"{")
+
+
+def inspect_json_lines(path: Path) -> SourceFile:
+    """A SourceFile for newline-delimited JSON: container `jsonl`, the first object's keys as
+    columns."""
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt", encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    try:
+        keys = list(json.loads(first))
+    except (json.JSONDecodeError, TypeError):
+        raise IngestError(
+            f"{path}: line 1 is not a JSON object; JSON billing exports (e.g. BigQuery's) have "
+            "one object per line. Re-export as newline-delimited JSON and run again."
+        ) from None
+    return SourceFile(
+        path=path,
+        size=path.stat().st_size,
+        container="jsonl",
+        compression="gzip" if gzipped else "none",
+        columns=keys,
+        sha256=file_sha256(path),
+    )
 
 
 def file_sha256(path: Path) -> str:

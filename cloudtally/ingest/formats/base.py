@@ -79,6 +79,8 @@ class Converter:
         path = literal(str(self.source.path))
         if self.source.container == "parquet":
             return f"read_parquet({path})"
+        if self.source.container == "jsonl":
+            return f"read_json({path}, format = 'newline_delimited')"
         types = self.reader_types()
         columns = ", ".join(
             f"{literal(c)}: {literal(types.get(c, 'VARCHAR'))}" for c in self.source.columns
