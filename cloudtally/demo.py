@@ -16,11 +16,12 @@ DEMO_DIR = Path(".demo")
 console = Console()
 
 
-def step(*args: str, allow_failure: bool = False) -> None:
+def step(*args: str, lake: str = "lake", allow_failure: bool = False) -> None:
+    data_dir = DEMO_DIR / lake
     shown = " ".join(a if " " not in a else repr(a) for a in args)
-    console.print(Rule(f"$ cloudtally {shown}", align="left", style="cyan"))
+    console.print(Rule(f"$ cloudtally --data-dir {data_dir} {shown}", align="left", style="cyan"))
     try:
-        app.main(["--data-dir", str(DEMO_DIR / "lake"), *args], standalone_mode=False)
+        app.main(["--data-dir", str(data_dir), *args], standalone_mode=False)
     except SystemExit as exc:  # click's Exit for a non-zero status
         if exc.code not in (0, None) and not allow_failure:
             raise
@@ -35,8 +36,15 @@ def main() -> None:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     samples = ROOT / "samples" / "focus"
     company = DEMO_DIR / "acme"
+    console.print("[bold]1. The shipped public samples, reconciled to the last digit[/]\n")
+    step("ingest", str(samples / "1.0"), str(samples / "1.2"), lake="samples-lake")
+    step(
+        "sql",
+        "SELECT x_Provider, sum(BilledCost), sum(EffectiveCost) FROM costs GROUP BY 1 ORDER BY 1",
+        lake="samples-lake",
+    )
+    console.print("[bold]2. A generated company: six months of FOCUS 1.2 data[/]\n")
     step("sample", str(company), "--months", "6", "--scale", "1", "--seed", "42")
-    step("ingest", str(samples / "1.0"), str(samples / "1.2"))
     step("ingest", str(company))
     step("costs", "--by", "provider")
     step("costs", "--by", "service", "--period", "2024-10", "--top", "10")
