@@ -221,11 +221,14 @@ def export(
 
 def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
+    from cloudtally.anomaly.command import anomalies, explain
     from cloudtally.quality.command import check
     from cloudtally.sample.command import sample
 
     app.add_command(check)
     app.add_command(sample)
+    app.add_command(anomalies)
+    app.add_command(explain)
     # Every command answers -h as well as --help, however it is reached (click caches the
     # help option per command, so this must not depend on the first caller's context).
     for command in app.commands.values():

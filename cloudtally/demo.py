@@ -61,6 +61,14 @@ def main() -> None:
     )
     step("movers", "--by", "service,account", "--period", "2024-10", "--top", "10")
     step("check", "--today", "2024-11-01", allow_failure=True)
+    console.print("[bold]3. Anomalies, replayed day by day as they would have been found[/]\n")
+    monitors = str(ROOT / "examples" / "rules" / "monitors.yaml")
+    step(
+        "anomalies", "detect", "--rules", monitors, "--since", "2024-08-01", "--until", "2024-10-30"
+    )
+    step("anomalies", "list", "--status", "open")
+    step("explain", "--baseline", "2024-10-05..2024-10-11", "--compare", "2024-10-12..2024-10-14",
+         "--by", "service", "--top", "5")  # fmt: skip
     console.print(
         f"The lake is in {DEMO_DIR / 'lake'}: try "
         f'`cloudtally --data-dir {DEMO_DIR / "lake"} sql "SELECT ... FROM costs"`.'

@@ -1,0 +1,187 @@
+"""Monitor rules (`rules/monitors.yaml`): what to watch, how sure to be, who to tell.
+
+    defaults:
+      thresholds: {z: 5, min_impact: 100, min_relative: 0.2}
+    monitors:
+      - name: services
+        dimensions: [ServiceName]
+        filters: {provider: aws}
+        owner: platform                       # when the team cannot be found
+        owners: {Amazon Bedrock: ml}          # value -> owning team
+        notify: [finops-slack]
+    teams:
+      ml: {notify: [ml-slack, jira]}
+    destinations:
+      finops-slack: {type: slack, url_env: SLACK_FINOPS_URL}
+
+Loaded with `load_model` (unknown keys are errors with file and line); references between
+sections (a monitor naming an unknown destination) are checked together and reported at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudtally.anomaly.detector import Thresholds
+from cloudtally.errors import CloudtallyError, RuleError
+from cloudtally.rules.yaml_loader import load_model
+
+
+class AnomalyError(CloudtallyError, ValueError):
+    """An anomaly command cannot do what was asked (unknown id, bad date, ...)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThresholdsModel(_Strict):
+    z: float = Field(6.5, gt=0)
+    min_impact: float = Field(50.0, ge=0)
+    min_relative: float = Field(0.3, ge=0)
+    new_spend_min: float = Field(50.0, ge=0)
+    shift_days: int = Field(4, ge=2)
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            z=self.z,
+            min_impact=self.min_impact,
+            min_relative=self.min_relative,
+            new_spend_min=self.new_spend_min,
+            shift_days=self.shift_days,
+        )
+
+
+class MonitorModel(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    dimensions: list[str] = Field(default_factory=list)  # [] watches the total
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+    metric: str = "BilledCost"
+    thresholds: ThresholdsModel | None = None
+    owner: str | None = None
+    owners: dict[str, str] = Field(default_factory=dict)
+    notify: list[str] = Field(default_factory=list)
+
+
+class TeamModel(_Strict):
+    notify: list[str] = Field(default_factory=list)
+
+
+class _Destination(_Strict):
+    # Secrets are never written in the rules: name an environment variable (`*_env`) or a key
+    # of the secrets file (`*_secret`).
+    retries: int = Field(3, ge=0, le=10)
+    timeout: float = Field(10.0, gt=0, le=120)
+
+
+class SlackDestination(_Destination):
+    type: Literal["slack"]
+    url_env: str | None = None
+    url_secret: str | None = None
+
+
+class TeamsDestination(_Destination):
+    type: Literal["teams"]
+    url_env: str | None = None
+    url_secret: str | None = None
+
+
+class WebhookDestination(_Destination):
+    type: Literal["webhook"]
+    url_env: str | None = None
+    url_secret: str | None = None
+    token_env: str | None = None  # sent as `Authorization: Bearer ...`
+    token_secret: str | None = None
+
+
+class EmailDestination(_Destination):
+    type: Literal["email"]
+    host: str
+    port: int = 587
+    sender: str
+    to: list[str] = Field(min_length=1)
+    starttls: bool = True
+    username_env: str | None = None
+    username_secret: str | None = None
+    password_env: str | None = None
+    password_secret: str | None = None
+
+
+class JiraDestination(_Destination):
+    type: Literal["jira"]
+    url: str  # https://yourcompany.atlassian.net
+    project: str
+    issue_type: str = "Task"
+    labels: list[str] = Field(default_factory=lambda: ["cloudtally", "cost-anomaly"])
+    user_env: str | None = None
+    user_secret: str | None = None
+    token_env: str | None = None
+    token_secret: str | None = None
+
+
+class ServiceNowDestination(_Destination):
+    type: Literal["servicenow"]
+    url: str  # https://yourinstance.service-now.com
+    assignment_group: str | None = None
+    user_env: str | None = None
+    user_secret: str | None = None
+    password_env: str | None = None
+    password_secret: str | None = None
+
+
+Destination = Annotated[
+    SlackDestination
+    | TeamsDestination
+    | WebhookDestination
+    | EmailDestination
+    | JiraDestination
+    | ServiceNowDestination,
+    Field(discriminator="type"),
+]
+
+
+class DefaultsModel(_Strict):
+    thresholds: ThresholdsModel = Field(default_factory=lambda: ThresholdsModel())  # type: ignore[call-arg]
+
+
+class MonitorsFile(_Strict):
+    defaults: DefaultsModel = Field(default_factory=DefaultsModel)
+    monitors: list[MonitorModel] = Field(default_factory=list)
+    teams: dict[str, TeamModel] = Field(default_factory=dict)
+    destinations: dict[str, Destination] = Field(default_factory=dict)
+
+    def thresholds_of(self, monitor: MonitorModel) -> Thresholds:
+        return (monitor.thresholds or self.defaults.thresholds).thresholds()
+
+    def monitor(self, name: str) -> MonitorModel:
+        for monitor in self.monitors:
+            if monitor.name == name:
+                return monitor
+        known = ", ".join(m.name for m in self.monitors) or "none"
+        raise AnomalyError(f"No monitor named {name!r} (monitors: {known}).")
+
+
+def load_monitors(path: Path) -> MonitorsFile:
+    """Load and cross-check a monitors file; every problem is reported at once."""
+    rules = load_model(path, MonitorsFile)
+    problems = []
+    names = [m.name for m in rules.monitors]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"monitor {name!r} is defined more than once")
+    for monitor in rules.monitors:
+        for target in monitor.notify:
+            if target not in rules.destinations:
+                problems.append(f"monitor {monitor.name!r} notifies unknown destination {target!r}")
+    for team, model in rules.teams.items():
+        for target in model.notify:
+            if target not in rules.destinations:
+                problems.append(f"team {team!r} notifies unknown destination {target!r}")
+    if problems:
+        raise RuleError(
+            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {path}:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    return rules

@@ -1,0 +1,175 @@
+"""Daily cost series for a monitor: SQL over the lake into a (series x days) matrix.
+
+The heavy work (filtering, grouping by the monitor's dimensions and the day) is one DuckDB
+aggregate; numpy only receives one row per series and day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+
+from cloudtally.anomaly.config import AnomalyError, MonitorModel
+from cloudtally.anomaly.detector import HISTORY_DAYS
+from cloudtally.query.dimensions import Dimension, dimension, metric
+
+NONE_LABEL = "(none)"
+
+# The owning team: the allocation's `team` column when `allocated_costs` exists, else the tag
+# (key case varies by provider and team habits: PERFORMANCE.md).
+TEAM_TAG = "coalesce(Tags['team'], Tags['Team'], Tags['TEAM'])"
+
+
+def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def source_of(con: duckdb.DuckDBPyConnection, words: list[str]) -> str:
+    """`allocated_costs` when a word needs the team and allocation ran; else `costs`."""
+    if "team" in words and has_view(con, "allocated_costs"):
+        return "allocated_costs"
+    return "costs"
+
+
+def resolve(word: str, source: str) -> Dimension:
+    """A dimension word as SQL over `source` (`team` is the allocation's or the tag's)."""
+    if word == "team":
+        return Dimension("team", "team" if source == "allocated_costs" else TEAM_TAG)
+    return dimension(word)
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def filter_sql(filters: dict[str, str | list[str]], source: str) -> str:
+    """`{word: value or [values]}` as a WHERE condition."""
+    clauses = []
+    for word, wanted in filters.items():
+        values = [wanted] if isinstance(wanted, str) else wanted
+        listed = ", ".join(quote_literal(v) for v in values)
+        clauses.append(f"({resolve(word, source).expr}) IN ({listed})")
+    return " AND ".join(clauses) or "true"
+
+
+@dataclass
+class SeriesSet:
+    """Daily costs of every series of a monitor, one matrix row per series."""
+
+    words: list[str]
+    keys: list[tuple[str, ...]]
+    values: np.ndarray  # (series, days), NaN before a series appears
+    first_day: date
+    last_complete: date
+    source: str
+
+    def column(self, day: date) -> int:
+        return (day - self.first_day).days
+
+    def day(self, column: int) -> date:
+        return self.first_day + timedelta(days=column)
+
+
+def last_complete_day(
+    con: duckdb.DuckDBPyConnection, *, complete_lag: int | None, today: date | None
+) -> date | None:
+    """The newest day whose data is complete.
+
+    Without `complete_lag`, a day is complete once a later day has data, for every provider
+    that is still delivering (Azure's exports run ~36 hours behind AWS's: the lake's newest day
+    for one provider is the day before for another). With `complete_lag` N, days up to
+    `today - N` count as complete.
+    """
+    row = con.execute(
+        """
+        WITH newest AS (
+            SELECT x_Provider, max(CAST(ChargePeriodStart AS DATE)) AS day
+            FROM costs GROUP BY 1
+        )
+        SELECT min(day) FILTER (WHERE day >= (SELECT max(day) FROM newest) - 3), max(day)
+        FROM newest
+        """
+    ).fetchone()
+    if row is None or row[1] is None:
+        return None
+    if complete_lag is None:
+        return row[0] - timedelta(days=1)
+    return min(row[1], (today or date.today()) - timedelta(days=complete_lag))
+
+
+def load_series(
+    con: duckdb.DuckDBPyConnection,
+    monitor: MonitorModel,
+    *,
+    report_from: date,
+    last_complete: date,
+) -> SeriesSet:
+    """Aggregate the monitor's daily series over the days scoring `report_from..` needs."""
+    source = source_of(con, [*monitor.dimensions, *monitor.filters])
+    dims = [resolve(word, source) for word in monitor.dimensions]
+    value = metric(monitor.metric)
+    first_day = report_from - timedelta(days=HISTORY_DAYS)
+    keys = [
+        f"coalesce(CAST({d.expr} AS VARCHAR), '{NONE_LABEL}') AS k{i}" for i, d in enumerate(dims)
+    ]
+    key_names = [f"k{i}" for i in range(len(dims))]
+    # Compare the timestamp itself (Parquet statistics prune row groups) and take the UTC day
+    # from the epoch: a time-zone cast per row costs more than the whole aggregate.
+    where = (
+        f"ChargePeriodStart >= CAST(DATE '{first_day}' AS TIMESTAMPTZ) "
+        f"AND ChargePeriodStart < CAST(DATE '{last_complete + timedelta(days=1)}' AS TIMESTAMPTZ) "
+        f"AND {filter_sql(monitor.filters, source)}"
+    )
+    column = (
+        f"CAST(floor(epoch(ChargePeriodStart) / 86400) AS INTEGER) - "
+        f"{(first_day - date(1970, 1, 1)).days}"
+    )
+    try:
+        if dims:
+            # Number the series first (a small DISTINCT), then aggregate on integer keys.
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE anomaly_keys AS
+                SELECT *, row_number() OVER (ORDER BY {", ".join(key_names)}) - 1 AS sid
+                FROM (SELECT DISTINCT {", ".join(keys)} FROM {source} WHERE {where})
+                """
+            )
+            key_rows = con.execute(
+                f"SELECT {', '.join(key_names)} FROM anomaly_keys ORDER BY sid"
+            ).fetchall()
+            join = " AND ".join(f"r.{k} = s.{k}" for k in key_names)
+            arrays = con.execute(
+                f"""
+                SELECT s.sid, r.col, CAST(sum(r.v) AS DOUBLE) AS cost
+                FROM (SELECT {", ".join(keys)}, {column} AS col, {value} AS v
+                      FROM {source} WHERE {where}) AS r
+                JOIN anomaly_keys AS s ON {join}
+                GROUP BY s.sid, r.col
+                """
+            ).fetchnumpy()
+        else:
+            arrays = con.execute(
+                f"""
+                SELECT 0 AS sid, {column} AS col, CAST(sum({value}) AS DOUBLE) AS cost
+                FROM {source} WHERE {where} GROUP BY col
+                """
+            ).fetchnumpy()
+            key_rows = [()] if len(arrays["col"]) else []
+    except duckdb.Error as exc:
+        raise AnomalyError(
+            f"Monitor {monitor.name!r} cannot be computed: {str(exc).splitlines()[0]}"
+        ) from None
+    days = (last_complete - first_day).days + 1
+    values = np.full((len(key_rows), days), np.nan)
+    if len(key_rows):
+        values[np.asarray(arrays["sid"]), np.asarray(arrays["col"])] = np.asarray(
+            arrays["cost"], dtype=np.float64
+        )
+    series_keys: list[tuple[str, ...]] = [tuple(row) for row in key_rows]
+    return SeriesSet(monitor.dimensions, series_keys, values, first_day, last_complete, source)
