@@ -37,5 +37,5 @@ def benchmark_export(rows: int, fmt: str) -> tuple[Path, int]:
         Path(f"{target}.tmp").rename(target)
         shutil.rmtree(parts, ignore_errors=True)
     reader = "read_parquet" if fmt == "parquet" else "read_csv"
-    count = duckdb.sql(f"SELECT count(*) FROM {reader}('{target}')").fetchone()[0]  # type: ignore[index]
+    count = duckdb.connect().execute(f"SELECT count(*) FROM {reader}('{target}')").fetchall()[0][0]
     return target, int(count)

@@ -27,7 +27,8 @@ class _Group(click.Group):
         except CloudtallyError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err.print("[bold red]Error:[/]", end=" ")
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(1) from None
 
 
@@ -221,14 +222,14 @@ def export(
 
 def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
+    from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies, explain
     from cloudtally.quality.command import check
     from cloudtally.sample.command import sample
+    from cloudtally.tags.command import tags
 
-    app.add_command(check)
-    app.add_command(sample)
-    app.add_command(anomalies)
-    app.add_command(explain)
+    for command in (check, sample, allocate, showback, chargeback, tags, anomalies, explain):
+        app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
     # help option per command, so this must not depend on the first caller's context).
     for command in app.commands.values():

@@ -61,7 +61,13 @@ def main() -> None:
     )
     step("movers", "--by", "service,account", "--period", "2024-10", "--top", "10")
     step("check", "--today", "2024-11-01", allow_failure=True)
-    console.print("[bold]3. Anomalies, replayed day by day as they would have been found[/]\n")
+    console.print("[bold]3. Who owns the spend: allocation rules as code, showback, tags[/]\n")
+    rules = str(ROOT / "examples" / "rules")
+    step("allocate", "--rules", rules)
+    step("showback", "--by", "team", "--period", "2024-10")
+    step("tags", "coverage", "--rules", rules, "--period", "2024-10", "--by", "team")
+    step("tags", "coverage", "--rules", rules, "--by", "month")
+    console.print("[bold]4. Anomalies, replayed day by day as they would have been found[/]\n")
     monitors = str(ROOT / "examples" / "rules" / "monitors.yaml")
     step(
         "anomalies", "detect", "--rules", monitors, "--since", "2024-08-01", "--until", "2024-10-30"

@@ -69,10 +69,16 @@ def root_causes(
         f"AND CAST(ChargePeriodStart AS DATE) IN ({', '.join(repr(str(d)) for d in [day, *baseline_days])})"
     )
     own = {resolve(w, source).expr for w in words}
+    # `allocated_costs` carries fewer line-level columns than `costs` (no SKU, for one).
+    available = {
+        r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {source})").fetchall()
+    }
     selects = []
     for label, word in CHILDREN.items():
         expr = resolve(word, source).expr
         if expr in own or SAME_AS[label] & set(words):
+            continue
+        if word[0].isupper() and word not in available:
             continue
         selects.append(
             f"""SELECT '{label}' AS dimension, CAST({expr} AS VARCHAR) AS value,

@@ -1,0 +1,379 @@
+"""The allocation rules of a rules folder (`docs/rules.md` describes the layout)::
+
+    rules/tags.yaml          tag policy: required keys, key and value aliases, inheritance
+    rules/allocation.yaml    dimension precedence, conditional rules, shared-cost pools
+    rules/mappings/*.csv     mapping tables: account (or team) -> team, product, cost_center, env
+    rules/metrics/*.csv      usage metrics for pools split by a metric: period, <by>, value
+
+Everything is validated at load and every problem is reported with its file, line and key in
+one pass. Rules, mapping rows and pools carry `effective_from` / `effective_to` (YYYY-MM,
+inclusive), so recomputing a past month applies the rules that were in force then.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cloudtally.errors import RuleError
+from cloudtally.rules.tags import TagPolicy, load_tag_policy
+from cloudtally.rules.yaml_loader import RuleProblem, line_of, load_model, load_yaml
+
+DIMENSIONS = ("team", "product", "cost_center", "env")
+Dim = Literal["team", "product", "cost_center", "env"]
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MAPPING_KEYS = ("account", "team")  # what a mapping table's first column matches
+FIRST_PERIOD, LAST_PERIOD = "0000-01", "9999-12"
+
+DEFAULT_PRECEDENCE: dict[str, list[str]] = {
+    "team": ["rules", "tag"],
+    "product": ["rules", "tag"],
+    "cost_center": ["rules", "tag"],
+    "env": ["rules", "tag"],
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Dated(_Model):
+    effective_from: str | None = None
+    effective_to: str | None = None
+
+    @field_validator("effective_from", "effective_to")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and not PERIOD.match(str(value)):
+            raise ValueError(f"{value!r} is not a billing period: use YYYY-MM")
+        return value
+
+    @property
+    def window(self) -> tuple[str, str]:
+        return self.effective_from or FIRST_PERIOD, self.effective_to or LAST_PERIOD
+
+
+class Match(_Model):
+    """Conditions on a cost line; all given conditions must hold (lists: any value)."""
+
+    provider: list[str] | None = None  # x_Provider: aws, azure, gcp
+    account: list[str] | None = None  # SubAccountId or SubAccountName
+    service: list[str] | None = None  # ServiceName
+    service_category: list[str] | None = None
+    region: list[str] | None = None  # RegionId
+    charge_category: list[str] | None = None  # Usage, Purchase, Tax, Credit, Adjustment
+    commitment_status: list[str] | None = None  # Used, Unused
+    resource_name: str | None = None  # glob over ResourceName (else ResourceId): "ml-*-gpu*"
+    unallocated: bool | None = None  # pools only: the line has no value for the pool's `by`
+
+    _as_list = field_validator(
+        "provider",
+        "account",
+        "service",
+        "service_category",
+        "region",
+        "charge_category",
+        "commitment_status",
+        mode="before",
+    )(_listed)
+
+
+class ConditionalRule(Dated):
+    id: str
+    when: Match
+    set: dict[Dim, str]
+
+
+class SharedPool(Dated):
+    id: str
+    match: Match
+    split: Literal["even", "direct_cost", "metric", "fixed", "commitment_usage"]
+    by: Dim = "team"
+    among: list[str] | None = None  # recipients (default: every value with direct cost)
+    percentages: dict[str, Decimal] | None = None  # split: fixed; must add up to 100
+    metric: str | None = None  # split: metric; CSV path relative to the rules folder
+
+
+class AllocationRules(_Model):
+    dimensions: dict[Dim, list[str]] = Field(default_factory=dict)
+    rules: list[ConditionalRule] = Field(default_factory=list)
+    shared_pools: list[SharedPool] = Field(default_factory=list)
+
+    def precedence(self, dim: str) -> list[str]:
+        return self.dimensions.get(dim, DEFAULT_PRECEDENCE[dim])  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    line: int
+    key: str
+    values: dict[str, str | None]
+    effective_from: str
+    effective_to: str
+
+
+@dataclass(frozen=True)
+class MappingTable:
+    """`mappings/<name>.csv`: first column `account` or `team`, then dimension columns."""
+
+    name: str
+    path: Path
+    key: str  # account | team
+    columns: list[str]  # the dimensions it provides
+    rows: list[MappingRow]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    line: int
+    period: str
+    recipient: str
+    value: Decimal
+
+
+@dataclass
+class RuleSet:
+    folder: Path
+    tags: TagPolicy
+    allocation: AllocationRules
+    mappings: dict[str, MappingTable] = field(default_factory=dict)
+    metrics: dict[str, list[MetricRow]] = field(default_factory=dict)  # by pool id
+
+    @property
+    def allocation_path(self) -> Path:
+        return self.folder / "allocation.yaml"
+
+
+def load_rules(folder: Path) -> RuleSet:
+    """Load and validate a rules folder; all problems are raised together as one RuleError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RuleError(
+            f"Rules folder {folder} not found: create it with tags.yaml, allocation.yaml and "
+            "mappings/*.csv (see docs/rules.md), or pass --rules."
+        )
+    tags = load_tag_policy(folder / "tags.yaml")
+    allocation_path = folder / "allocation.yaml"
+    allocation = (
+        load_model(allocation_path, AllocationRules)
+        if allocation_path.exists()
+        else AllocationRules()
+    )
+    problems: list[str] = []
+    mappings: dict[str, MappingTable] = {}
+    for path in sorted((folder / "mappings").glob("*.csv")):
+        table = _load_mapping(path, problems)
+        if table is not None:
+            mappings[table.name] = table
+    rules = RuleSet(folder, tags, allocation, mappings)
+    if allocation_path.exists():
+        _check_allocation(rules, problems)
+    _check_tags(rules, problems)
+    if problems:
+        raise RuleError(
+            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in rules folder "
+            f"{folder}:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+    return rules
+
+
+def _check_tags(rules: RuleSet, problems: list[str]) -> None:
+    path = rules.folder / "tags.yaml"
+    if not path.exists():
+        return
+    _, node = load_yaml(path)
+    for name, spec in rules.tags.keys.items():
+        if spec.inherit is None:
+            continue
+        table = rules.mappings.get(spec.inherit)
+        where = RuleProblem(path, line_of(node, ("keys", name, "inherit")), "", "")
+        if table is None:
+            problems.append(
+                f"{where.path}:{where.line}: keys.{name}.inherit: no mapping table "
+                f"mappings/{spec.inherit}.csv (have: {', '.join(rules.mappings) or 'none'})"
+            )
+        elif table.key != "account" or name not in table.columns:
+            problems.append(
+                f"{where.path}:{where.line}: keys.{name}.inherit: mappings/{spec.inherit}.csv "
+                f"must be keyed by account and have a {name!r} column"
+            )
+
+
+def _check_allocation(rules: RuleSet, problems: list[str]) -> None:
+    path = rules.allocation_path
+    _, node = load_yaml(path)
+    allocation = rules.allocation
+
+    def report(location: tuple[str | int, ...], message: str) -> None:
+        key = ".".join(str(p) for p in location)
+        problems.append(str(RuleProblem(path, line_of(node, location), key, message)))
+
+    for dim, sources in allocation.dimensions.items():
+        for n, source in enumerate(sources):
+            kind, _, name = source.partition(":")
+            if source in ("rules", "tag"):
+                continue
+            if kind != "mapping" or not name:
+                report(
+                    ("dimensions", dim, n),
+                    f"unknown source {source!r}: use rules, tag or mapping:NAME",
+                )
+            elif name not in rules.mappings:
+                report(
+                    ("dimensions", dim, n),
+                    f"no mapping table mappings/{name}.csv "
+                    f"(have: {', '.join(rules.mappings) or 'none'})",
+                )
+            elif dim not in rules.mappings[name].columns:
+                report(("dimensions", dim, n), f"mappings/{name}.csv has no {dim!r} column")
+            elif rules.mappings[name].key == "team" and dim == "team":
+                report(("dimensions", dim, n), "a table keyed by team cannot give the team")
+    seen: dict[str, int] = {}
+    for n, rule in enumerate(allocation.rules):
+        if rule.id in seen:
+            report(
+                ("rules", n, "id"), f"duplicate rule id {rule.id!r} (also rules.{seen[rule.id]})"
+            )
+        seen[rule.id] = n
+        if rule.when.unallocated is not None:
+            report(("rules", n, "when", "unallocated"), "only shared pools match on unallocated")
+        if not rule.set:
+            report(("rules", n, "set"), "sets no dimension")
+        _check_window(rule, ("rules", n), report)
+    pools: dict[str, int] = {}
+    for n, pool in enumerate(allocation.shared_pools):
+        where: tuple[str | int, ...] = ("shared_pools", n)
+        if pool.id in pools:
+            report((*where, "id"), f"duplicate pool id {pool.id!r}")
+        pools[pool.id] = n
+        _check_window(pool, where, report)
+        if pool.split == "fixed":
+            if not pool.percentages:
+                report((*where, "split"), "split: fixed needs percentages")
+            elif (total := sum(pool.percentages.values(), Decimal(0))) != 100:
+                report((*where, "percentages"), f"add up to {total}, not 100")
+        elif pool.percentages is not None:
+            report(
+                (*where, "percentages"), f"only split: fixed takes percentages, not {pool.split}"
+            )
+        if pool.split == "metric":
+            if not pool.metric:
+                report((*where, "split"), "split: metric needs metric: metrics/FILE.csv")
+            else:
+                rows = _load_metric(rules.folder / pool.metric, pool.by, problems)
+                if rows is not None:
+                    rules.metrics[pool.id] = rows
+        elif pool.metric is not None:
+            report((*where, "metric"), f"only split: metric takes a metric file, not {pool.split}")
+
+
+def _check_window(rule: Dated, where: tuple[str | int, ...], report: Any) -> None:
+    first, last = rule.window
+    if first > last:
+        report((*where, "effective_to"), f"{last} is before effective_from {first}")
+
+
+def _load_mapping(path: Path, problems: list[str]) -> MappingTable | None:
+    """Read a mapping CSV; problems are appended with `file:line: column: message`."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            lines = list(csv.reader(handle))
+    except UnicodeDecodeError:
+        problems.append(f"{path}:1: not UTF-8 text")
+        return None
+    if not lines:
+        problems.append(f"{path}:1: empty file: the first line must be a header")
+        return None
+    header = [h.strip() for h in lines[0]]
+    key = header[0]
+    if key not in MAPPING_KEYS:
+        problems.append(
+            f"{path}:1: {key}: the first column must be one of {', '.join(MAPPING_KEYS)}"
+        )
+        return None
+    columns: list[str] = []
+    for name in header[1:]:
+        if name in DIMENSIONS:
+            if name == key:
+                problems.append(f"{path}:1: {name}: a table keyed by {key} cannot map to {name}")
+            columns.append(name)
+        elif name not in ("effective_from", "effective_to", "name", "note"):
+            problems.append(
+                f"{path}:1: {name}: unknown column; use {', '.join(DIMENSIONS)}, "
+                "effective_from, effective_to, name or note"
+            )
+    rows: list[MappingRow] = []
+    windows: dict[str, list[tuple[str, str, int]]] = {}
+    for number, cells in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(f"{path}:{number}: {len(cells)} fields, the header has {len(header)}")
+            continue
+        record = {h: c.strip() for h, c in zip(header, cells, strict=True)}
+        if not record[key]:
+            problems.append(f"{path}:{number}: {key}: empty key")
+            continue
+        dates = []
+        for column in ("effective_from", "effective_to"):
+            value = record.get(column) or ""
+            if value and not PERIOD.match(value):
+                problems.append(f"{path}:{number}: {column}: {value!r} is not YYYY-MM")
+            dates.append(value)
+        first, last = dates[0] or FIRST_PERIOD, dates[1] or LAST_PERIOD
+        for other_first, other_last, other_line in windows.get(record[key], []):
+            if first <= other_last and other_first <= last:
+                problems.append(
+                    f"{path}:{number}: {key}: {record[key]!r} is also mapped on line "
+                    f"{other_line} for an overlapping period; give one of them "
+                    "effective_from/effective_to"
+                )
+        windows.setdefault(record[key], []).append((first, last, number))
+        values = {c: (record[c] or None) for c in columns}
+        rows.append(MappingRow(number, record[key], values, first, last))
+    return MappingTable(path.stem, path, key, columns, rows)
+
+
+def _load_metric(path: Path, by: str, problems: list[str]) -> list[MetricRow] | None:
+    if not path.is_file():
+        problems.append(f"{path}: metric file not found")
+        return None
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        if header != ["period", by, "value"]:
+            problems.append(
+                f"{path}:1: the header must be period,{by},value, not {','.join(header)}"
+            )
+            return None
+        rows = []
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != 3:
+                problems.append(f"{path}:{number}: {len(cells)} fields, the header has 3")
+                continue
+            period, recipient, text = (c.strip() for c in cells)
+            if not PERIOD.match(period):
+                problems.append(f"{path}:{number}: period: {period!r} is not YYYY-MM")
+                continue
+            try:
+                value = Decimal(text)
+            except InvalidOperation:
+                problems.append(f"{path}:{number}: value: {text!r} is not a number")
+                continue
+            if value < 0:
+                problems.append(f"{path}:{number}: value: {text} is negative")
+                continue
+            rows.append(MetricRow(number, period, recipient, value))
+    return rows

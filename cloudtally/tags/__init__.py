@@ -1,0 +1,1 @@
+"""Tag governance: coverage by cost, policy exceptions, Terraform plan checks."""

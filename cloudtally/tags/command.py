@@ -1,0 +1,160 @@
+"""`cloudtally tags`: coverage, exceptions and check-plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cloudtally.output import OutputFormat, render
+from cloudtally.store import Store
+
+DEFAULT_RULES = Path("rules")
+
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_RULES,
+    show_default=True,
+    help="The rules folder whose tags.yaml is the policy (see docs/rules.md).",
+)
+
+
+def _format_option(choices: list[str]) -> Any:
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(choices),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )
+
+
+FORMATS = [f.value for f in OutputFormat]
+
+
+@click.group("tags")
+def tags() -> None:
+    """Tag compliance: coverage by cost, exceptions to fix, Terraform plan checks in CI."""
+
+
+@tags.command("coverage")
+@rules_option
+@click.option(
+    "--by",
+    type=click.Choice(["team", "account", "service", "month", "provider"]),
+    help="Break coverage down (month: the trend). Default: overall.",
+)
+@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@click.option(
+    "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
+)
+@_format_option(FORMATS)
+@click.pass_context
+def coverage(
+    ctx: click.Context, rules_dir: Path, by: str | None, period: str | None, metric: str, fmt: str
+) -> None:
+    """Share of usage cost carrying each required tag key with an allowed value.
+
+    One column per required key from tags.yaml (`tag:KEY`), and `all_keys`: the share
+    carrying every one.
+    `--by team|account|service|provider` shows where coverage is low; `--by month` the trend.
+    """
+    from cloudtally.query.costs import parse_periods
+    from cloudtally.rules.allocation import load_rules
+    from cloudtally.tags.compliance import coverage as run_coverage
+    from cloudtally.tags.compliance import share_columns
+
+    rules = load_rules(rules_dir)
+    table = run_coverage(Store(ctx.obj["data_dir"]), rules, by, parse_periods(period), metric)
+    render(
+        table.columns,
+        table.rows,
+        OutputFormat(fmt),
+        title=f"Tag coverage by {metric} of usage"
+        + (f" per {by}" if by else "")
+        + (f", {period}" if period else ""),
+        money_columns=["cost"],
+        share_columns=[*share_columns(rules), "all_keys"],
+    )
+
+
+@tags.command("exceptions")
+@rules_option
+@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@click.option("--top", type=click.IntRange(min=0), default=50, show_default=True, help="0: all.")
+@click.option(
+    "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
+)
+@_format_option(FORMATS)
+@click.pass_context
+def exceptions(
+    ctx: click.Context, rules_dir: Path, period: str | None, top: int, metric: str, fmt: str
+) -> None:
+    """Resources missing a required tag or carrying a value not allowed, largest cost first.
+
+    Each with its likely owner (the team its tag, the rules or the mapping tables give it) and the rule it
+    breaks; `--format csv --top 0` is a remediation list for tickets.
+    """
+    from cloudtally.query.costs import parse_periods
+    from cloudtally.rules.allocation import load_rules
+    from cloudtally.tags.compliance import exceptions as run_exceptions
+
+    rules = load_rules(rules_dir)
+    table = run_exceptions(
+        Store(ctx.obj["data_dir"]), rules, parse_periods(period), top or None, metric
+    )
+    render(
+        table.columns,
+        table.rows,
+        OutputFormat(fmt),
+        title=f"Tag exceptions by {metric}" + (f", {period}" if period else ""),
+        money_columns=["cost"],
+    )
+
+
+@tags.command("check-plan")
+@click.argument("plan", type=click.Path(path_type=Path))
+@rules_option
+@_format_option([*FORMATS, "github"])
+@click.pass_context
+def check_plan(ctx: click.Context, plan: Path, rules_dir: Path, fmt: str) -> None:
+    """Check a Terraform plan (`terraform show -json plan.out > plan.json`) against the tag policy.
+
+    Every resource the plan creates or updates, in any module, must carry the required keys
+    (tags_all, tags or labels) with allowed values. Prints each violation with the resource
+    address and exits 1 when there is one; `--format github` prints GitHub Actions annotations.
+    """
+    from cloudtally.rules.tags import load_tag_policy
+    from cloudtally.tags.plan import check_plan as run_check
+    from cloudtally.tags.plan import github_annotation
+
+    policy = load_tag_policy(rules_dir / "tags.yaml")
+    if not (rules_dir / "tags.yaml").exists():
+        from cloudtally.errors import RuleError
+
+        raise RuleError(f"{rules_dir / 'tags.yaml'}: no tag policy; pass --rules RULES_DIR.")
+    result = run_check(plan, policy)
+    if fmt == "github":
+        for violation in result.violations:
+            click.echo(github_annotation(violation, str(plan)))
+    elif result.violations or fmt != "table":
+        render(
+            ["address", "module", "type", "key", "rule", "message"],
+            [(v.address, v.module, v.type, v.key, v.rule, v.message) for v in result.violations],
+            OutputFormat(fmt),
+            title=f"Tag policy violations in {plan}",
+        )
+    if fmt == "table" or fmt == "github":
+        status = "violation" + ("s" if len(result.violations) != 1 else "")
+        click.echo(
+            f"{len(result.violations)} {status} in {result.checked} taggable resource(s) "
+            f"created or updated by {plan}.",
+            err=fmt == "github",
+        )
+    if result.violations:
+        ctx.exit(1)
