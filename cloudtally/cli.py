@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from cloudtally.errors import CloudtallyError
-from cloudtally.output import OutputFormat, exact, render
+from cloudtally.output import OutputFormat, exact, format_option, render
 from cloudtally.store import Store
 from cloudtally.store.store import DEFAULT_DATA_DIR
 
@@ -30,18 +30,6 @@ class _Group(click.Group):
             err.print("[bold red]Error:[/]", end=" ")
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(1) from None
-
-
-def format_option(f: Any) -> Any:
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice([f.value for f in OutputFormat]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(f)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

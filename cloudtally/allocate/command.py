@@ -11,22 +11,10 @@ from rich.console import Console
 
 from cloudtally.allocate.sql import DIMENSIONS
 from cloudtally.errors import ExportError
-from cloudtally.output import OutputFormat, exact, plain, render
+from cloudtally.output import OutputFormat, exact, format_option, plain, render
 from cloudtally.store import Store
 
 DEFAULT_RULES = Path("rules")
-
-
-def _format_option(f: Any) -> Any:
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice([f.value for f in OutputFormat]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(f)
 
 
 def _store(ctx: click.Context) -> Store:
@@ -58,7 +46,7 @@ def _store(ctx: click.Context) -> Store:
     help="What-if: each team's total for --period under OTHER_RULES_DIR; publishes nothing.",
 )
 @click.option("--by", default="team", show_default=True, help="Dimension for --compare.")
-@_format_option
+@format_option
 @click.pass_context
 def allocate(
     ctx: click.Context,
@@ -192,7 +180,7 @@ def _warn_if_stale(store: Store, stale: Any) -> None:
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
-@_format_option
+@format_option
 @click.pass_context
 def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: str) -> None:
     """Showback: direct, shared and total cost per team (or product, cost centre, env).
@@ -242,7 +230,7 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
-@_format_option
+@format_option
 @click.pass_context
 def chargeback(
     ctx: click.Context, period: str | None, out: Path | None, metric: str, fmt: str

@@ -13,43 +13,11 @@ import click
 from rich.console import Console
 
 from cloudtally.anomaly.config import AnomalyError, MonitorsFile, load_monitors
-from cloudtally.output import OutputFormat, plain, render
+from cloudtally.anomaly.state import COLUMNS as STATE_COLUMNS
+from cloudtally.output import OutputFormat, format_option, plain, render
 from cloudtally.store import Store
 
 DEFAULT_RULES = Path("rules") / "monitors.yaml"
-
-LIST_COLUMNS = [
-    "id",
-    "monitor",
-    "dimension",
-    "value",
-    "date",
-    "kind",
-    "days",
-    "actual",
-    "expected",
-    "impact",
-    "total_impact",
-    "score",
-    "status",
-    "owner",
-    "parent",
-    "root_causes",
-    "evidence",
-    "first_seen",
-]
-
-
-def _format_option(f: Any) -> Any:
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice([f.value for f in OutputFormat]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(f)
 
 
 def _rules_option(f: Any) -> Any:
@@ -109,7 +77,7 @@ def anomalies() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal)."
 )
-@_format_option
+@format_option
 @click.pass_context
 def detect_command(
     ctx: click.Context,
@@ -178,7 +146,7 @@ def _render_list(found: list[Any], fmt: OutputFormat) -> None:
             [json.dumps(v) if isinstance(v, list) else v for v in a.as_dict().values()]
             for a in found
         ]
-        render(LIST_COLUMNS, rows, fmt)
+        render(list(STATE_COLUMNS), rows, fmt)
         return
     console = Console(soft_wrap=True, width=max(Console().width, 120))
     if not found:
@@ -223,7 +191,7 @@ def alert_table(a: Any, console: Console) -> None:
 )
 @click.option("--monitor", help="Only this monitor's anomalies.")
 @click.option("--since", metavar="YYYY-MM-DD", help="Only anomalies from this day on.")
-@_format_option
+@format_option
 @click.pass_context
 def list_command(
     ctx: click.Context, status: str | None, monitor: str | None, since: str | None, fmt: str
@@ -334,7 +302,7 @@ def notify_command(
 @click.option("--where", "filters", multiple=True, metavar="DIM=VALUE", help="Filter (repeatable).")
 @click.option("--metric", default="BilledCost", show_default=True, help="Cost metric.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
-@_format_option
+@format_option
 @click.pass_context
 def explain(
     ctx: click.Context,

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from cloudtally.output import OutputFormat, render
+from cloudtally.output import OutputFormat, format_option, render
 from cloudtally.quality.checks import Check, CheckResult, Finding, QualityReport, run_checks
 from cloudtally.store import Store
 
@@ -57,15 +57,7 @@ def _checks_epilog() -> str:
     help="The day freshness and closed periods are judged on (default: today, UTC).",
 )
 @click.option("--only", metavar="CHECKS", help="Comma-separated checks to run (default: all).")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice([f.value for f in OutputFormat]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.pass_context
 def check(
     ctx: click.Context, period: str | None, today: datetime | None, only: str | None, fmt: str
