@@ -40,10 +40,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--formats", default="csv.gz,parquet", help="Comma-separated formats.")
     args = parser.parse_args()
     results = {}
     # csv.gz first, Parquet last: the lake left behind (for bench_costs.py) is the Parquet one.
-    for fmt in ("csv.gz", "parquet"):
+    for fmt in args.formats.split(","):
         path, rows = benchmark_export(args.rows, fmt)
         reference = median_of(args.runs, partial(bare_read, path, fmt))
         measure = median_of(args.runs, partial(cloudtally_ingest, path))

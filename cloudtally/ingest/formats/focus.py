@@ -107,6 +107,13 @@ class FocusConverter(Converter):
         exprs["x_BillingPeriod"] = "strftime(CAST(\"BillingPeriodStart\" AS TIMESTAMPTZ), '%Y-%m')"
         return exprs
 
+    def lookups(self) -> dict[str, tuple[str, str]]:
+        if "Tags" in self.source.columns and self.source.column_types.get("Tags", "").startswith(
+            ("string", "large_string")
+        ):
+            return {"Tags": ("Tags", tags_expr("_raw"))}
+        return {}
+
     @classmethod
     def mapping(cls) -> list[tuple[str, str]]:
         rows = []
