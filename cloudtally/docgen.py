@@ -81,4 +81,7 @@ def write_all(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs"))
+    args = sys.argv[1:]
+    if args and args[0].startswith("-"):
+        raise SystemExit("usage: python -m cloudtally.docgen [DOCS_FOLDER]  (default: docs)")
+    write_all(Path(args[0]) if args else Path("docs"))

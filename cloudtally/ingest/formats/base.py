@@ -101,10 +101,11 @@ class Converter:
     def select_sql(self, ingest_id: str) -> str:
         """SELECT the canonical columns (in order) plus extras from the source."""
         exprs = self.expressions()
-        ctes, joins = [], []
+        ctes: list[str] = []
+        joins: list[str] = []
         if self.source.container == "parquet":
-            for n, (name, (column, expr_over_raw)) in enumerate(self.lookups().items()):
-                alias, raw = f"_lookup{n}", quote(column)
+            for n, (name, (source_column, expr_over_raw)) in enumerate(self.lookups().items()):
+                alias, raw = f"_lookup{n}", quote(source_column)
                 ctes.append(
                     f"{alias} AS (SELECT _raw, {expr_over_raw} AS _value FROM (SELECT DISTINCT "
                     f"{raw} AS _raw FROM {self.read_sql()} WHERE {raw} IS NOT NULL))"
