@@ -121,6 +121,7 @@ def _ingest_files(
         report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
     if not staged:
         return report
+    _refuse_mixed_cost_views(con, staged)
     crash_point("after-stage")
     new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
     crash_point("after-move")
@@ -296,6 +297,37 @@ def _partition_stats(
         key = PartitionKey(provider=provider, billing_account_id=account, billing_period=period)
         stats.append((key, filename, (currency, n, billed, effective)))
     return stats
+
+
+def _refuse_mixed_cost_views(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
+    """An actual and an amortized export of the same account-period, given together, would
+    count on-demand usage twice: refuse (a later delivery of either view replaces the other)."""
+    by_key: dict[PartitionKey, list[StagedFile]] = defaultdict(list)
+    for item in staged:
+        for key in item.parts:
+            by_key[key].append(item)
+    for key, items in by_key.items():
+        if len(items) < 2:
+            continue
+        views: dict[str, Path] = {}
+        for item in items:
+            path = item.parts[key].path
+            columns = {
+                r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {literal(path)}").fetchall()
+            }
+            if "x_CostView" not in columns:
+                continue
+            for (view,) in con.execute(
+                f"SELECT DISTINCT x_CostView FROM {literal(path)} WHERE x_CostView IS NOT NULL"
+            ).fetchall():
+                views.setdefault(view, item.source.path)
+        if len(views) > 1:
+            shown = " and ".join(f"{path} ({view})" for view, path in sorted(views.items()))
+            raise IngestError(
+                f"{shown} are different cost views of {key.label()}: ingesting both would count "
+                "the same usage twice. Ingest one view (amortized for showback, actual to match "
+                "the invoice)."
+            )
 
 
 def _first_null(pairs: list[tuple[str, object]]) -> str:

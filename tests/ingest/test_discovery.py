@@ -46,3 +46,21 @@ def test_a_manifest_given_as_a_path_is_expanded(store: Store, tmp_path: Path) ->
     path = manifest(period, "1bb11111-new", new)
     ingest(store, [path])
     assert lake_totals(store) == native_totals(LEGACY)
+
+
+def test_actual_and_amortized_views_of_one_period_are_refused_together(cli, data_dir) -> None:
+    from tests.conftest import ROOT, lake_snapshot
+
+    azure = ROOT / "tests" / "fixtures" / "native" / "azure"
+    actual, amortized = azure / "ea-actual-small.csv", azure / "ea-amortized-small.csv"
+    result = cli("ingest", actual, amortized)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {actual} (actual) and {amortized} (amortized) are different cost views of "
+        "azure/8611537/2023-09: ingesting both would count the same usage twice. Ingest one "
+        "view (amortized for showback, actual to match the invoice).\n"
+    )
+    assert lake_snapshot(data_dir) == {}
+    # One after the other is a restatement: the later view replaces the earlier.
+    assert cli("ingest", actual).exit_code == 0
+    assert cli("ingest", amortized).exit_code == 0
