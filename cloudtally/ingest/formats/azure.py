@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from functools import cached_property
-
-import duckdb
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
@@ -44,105 +41,15 @@ from cloudtally.ingest.formats.azure_headers import (
     spellings,
 )
 from cloudtally.ingest.formats.base import Converter, literal, quote
-from cloudtally.ingest.formats.expressions import decimal_expr
+from cloudtally.ingest.formats.expressions import (
+    Rule,
+    decimal_expr,
+    lookup,
+    times,
+    utc_day,
+)
+from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
-from cloudtally.store.store import MEMORY_LIMIT
-
-# -- shared by the native converters (azure, gcp, oci) --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One FOCUS column: `sql` over the converter's relation, and `doc`, the same in words."""
-
-    sql: str
-    doc: str
-
-
-def times(unit_price: str, quantity: str) -> str:
-    """An exact product of a unit price and a quantity, as a canonical decimal.
-
-    Two DECIMAL(38,18) factors would need 36 decimal places and overflow at 100; the price
-    keeps 14 places and the quantity 12, which leaves products up to 10^12 exact.
-    """
-    return (
-        f"CAST(CAST({unit_price} AS DECIMAL(38,14)) * CAST({quantity} AS DECIMAL(38,12)) "
-        f"AS {DECIMAL})"
-    )
-
-
-def lookup(table: dict[str, str], key: str, default: str) -> str:
-    """A value from a fixed table by key (a MAP lookup: a CASE per key measured 10x slower)."""
-    pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in table.items())
-    return f"coalesce(MAP {{{pairs}}}[{key}], {default})"
-
-
-def utc_day(date_sql: str) -> str:
-    """Midnight UTC of a DATE as TIMESTAMPTZ, whatever the session's time zone (casting a
-    TIMESTAMP to TIMESTAMPTZ would read it in the session zone and could shift the day)."""
-    return f"timezone('UTC', CAST({date_sql} AS TIMESTAMP))"
-
-
-def utc_timestamp(text: str, field: str) -> str:
-    """A TIMESTAMPTZ from ISO 8601 or BigQuery text (`2024-05-01 07:00:00 UTC`): a zone the text
-    names is honoured, a text without one is UTC (never the session's zone); any other text
-    fails the file with the field and value named."""
-    text = f"NULLIF(trim(CAST({text} AS VARCHAR)), '')"
-    zone = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)$"
-    zoned = f"regexp_matches({text}, {literal(zone)})"
-    parsed = (
-        f"CASE WHEN {zoned} THEN TRY_CAST({text} AS TIMESTAMPTZ) "
-        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
-    )
-    message = (
-        literal(f"{field}: ")
-        + f" || {text} || "
-        + literal(" is not a date-time; fix it and run again")
-    )
-    return f"CASE WHEN {text} IS NULL THEN NULL ELSE coalesce({parsed}, error({message})) END"
-
-
-def scan_account_periods(
-    converter: Converter, currency_column: str, aggregates: dict[str, str] | None = None
-) -> list[dict[str, object]]:
-    """Read the file once, before conversion, for what only the whole file shows: the billing
-    currencies of each account-period, plus any `aggregates` (name -> SQL aggregate).
-
-    Raises IngestError when an account-period is billed in more than one currency (an invoice
-    has one currency: such a file is two exports concatenated, or damaged). A file DuckDB cannot
-    read is left to the conversion, whose error message names the line and column.
-
-    The scan reads only the columns it needs (DuckDB pushes the projection into the reader), in
-    an engine of its own that touches nothing but the source file.
-    """
-    exprs = converter.expressions()
-    extra = "".join(f", {sql} AS {quote(name)}" for name, sql in (aggregates or {}).items())
-    sql = (
-        f"SELECT {exprs['BillingAccountId']} AS account, {exprs['x_BillingPeriod']} AS period, "
-        f"list(DISTINCT {exprs['BillingCurrency']} ORDER BY {exprs['BillingCurrency']}) "
-        f"AS currencies{extra} FROM {converter.read_sql()} AS src GROUP BY ALL"
-    )
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description or []]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
-    for row in rows:
-        currencies = [c for c in row["currencies"] or [] if c is not None]
-        if len(currencies) > 1:
-            raise IngestError(
-                f"{converter.source.label}: column {currency_column} holds "
-                f"{' and '.join(currencies)} for billing account {row['account']} in "
-                f"{row['period']}; one account's invoice has one currency. The file mixes "
-                "exports: split it by currency (or re-export) and run again."
-            )
-    return rows
-
 
 # -- the Azure mapping ---------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@ provider keys and FOCUS unit formatting."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.base import quote
+from cloudtally.ingest.formats.base import literal, quote
 
 _FLOAT_TYPES = {"float", "double", "halffloat", "float16", "float32", "float64"}
 
@@ -77,3 +79,57 @@ def unit_expr(column: str) -> str:
     for pattern, replacement in _UNIT_REWRITES:
         expr = f"regexp_replace({expr}, '{pattern}', '{replacement}')"
     return expr
+
+
+# -- building blocks of the native converters (azure, gcp, oci) -----------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One FOCUS column: `sql` over the converter's relation, and `doc`, the same in words."""
+
+    sql: str
+    doc: str
+
+
+def times(unit_price: str, quantity: str) -> str:
+    """An exact product of a unit price and a quantity, as a canonical decimal.
+
+    Two DECIMAL(38,18) factors would need 36 decimal places and overflow at 100; the price
+    keeps 14 places and the quantity 12, which leaves products up to 10^12 exact.
+    """
+    return (
+        f"CAST(CAST({unit_price} AS DECIMAL(38,14)) * CAST({quantity} AS DECIMAL(38,12)) "
+        f"AS {DECIMAL})"
+    )
+
+
+def lookup(table: dict[str, str], key: str, default: str) -> str:
+    """A value from a fixed table by key (a MAP lookup: a CASE per key measured 10x slower)."""
+    pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in table.items())
+    return f"coalesce(MAP {{{pairs}}}[{key}], {default})"
+
+
+def utc_day(date_sql: str) -> str:
+    """Midnight UTC of a DATE as TIMESTAMPTZ, whatever the session's time zone (casting a
+    TIMESTAMP to TIMESTAMPTZ would read it in the session zone and could shift the day)."""
+    return f"timezone('UTC', CAST({date_sql} AS TIMESTAMP))"
+
+
+def utc_timestamp(text: str, field: str) -> str:
+    """A TIMESTAMPTZ from ISO 8601 or BigQuery text (`2024-05-01 07:00:00 UTC`): a zone the text
+    names is honoured, a text without one is UTC (never the session's zone); any other text
+    fails the file with the field and value named."""
+    text = f"NULLIF(trim(CAST({text} AS VARCHAR)), '')"
+    zone = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)$"
+    zoned = f"regexp_matches({text}, {literal(zone)})"
+    parsed = (
+        f"CASE WHEN {zoned} THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
+    )
+    message = (
+        literal(f"{field}: ")
+        + f" || {text} || "
+        + literal(" is not a date-time; fix it and run again")
+    )
+    return f"CASE WHEN {text} IS NULL THEN NULL ELSE coalesce({parsed}, error({message})) END"

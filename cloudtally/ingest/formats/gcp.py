@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.azure import Rule, lookup, scan_account_periods, utc_timestamp
 from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.expressions import Rule, lookup, utc_timestamp
+from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
 
 # -- the export's fields ----------------------------------------------------------------------

@@ -18,14 +18,9 @@ from functools import cached_property
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.azure import (
-    Rule,
-    lookup,
-    scan_account_periods,
-    times,
-    utc_timestamp,
-)
 from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.expressions import Rule, lookup, times, utc_timestamp
+from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
 
 # Relation name -> the cost report's column (matched without regard to case).
