@@ -10,9 +10,9 @@ from typing import Any
 import click
 from rich.console import Console
 
+from cloudtally.clikit import format_option, store_of
 from cloudtally.errors import CloudtallyError
-from cloudtally.output import OutputFormat, exact, format_option, render
-from cloudtally.store import Store
+from cloudtally.output import OutputFormat, exact, render
 from cloudtally.store.store import DEFAULT_DATA_DIR
 
 err = Console(stderr=True)
@@ -47,10 +47,6 @@ class _Group(click.Group):
 def app(ctx: click.Context, data_dir: Path, debug: bool) -> None:
     """cloudtally: billing exports into a correct, fast FOCUS cost lake."""
     ctx.obj = {"data_dir": data_dir, "debug": debug}
-
-
-def store_of(ctx: click.Context) -> Store:
-    return Store(ctx.obj["data_dir"])
 
 
 @app.command()

@@ -96,18 +96,3 @@ def render(
                 cells.append(_cell(value, name in money_columns))
         table.add_row(*cells)
     (console or Console(soft_wrap=True, width=max(Console().width, 100))).print(table)
-
-
-def format_option(f: Any) -> Any:
-    """The `--format/-f table|json|csv` option every reporting command takes."""
-    import click
-
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice([f.value for f in OutputFormat]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(f)

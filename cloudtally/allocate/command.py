@@ -10,15 +10,12 @@ import click
 from rich.console import Console
 
 from cloudtally.allocate.sql import DIMENSIONS
+from cloudtally.clikit import format_option, store_of
 from cloudtally.errors import ExportError
-from cloudtally.output import OutputFormat, exact, format_option, plain, render
+from cloudtally.output import OutputFormat, exact, plain, render
 from cloudtally.store import Store
 
 DEFAULT_RULES = Path("rules")
-
-
-def _store(ctx: click.Context) -> Store:
-    return Store(ctx.obj["data_dir"])
 
 
 @click.command("allocate")
@@ -72,7 +69,7 @@ def allocate(
 
     rules = load_rules(rules_dir)
     periods = parse_periods(period)
-    store = _store(ctx)
+    store = store_of(ctx)
     output = OutputFormat(fmt)
     if explain_what is not None:
         found = explain(store, rules, explain_what, periods)
@@ -192,7 +189,7 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
     from cloudtally.allocate.reports import showback as run_showback
     from cloudtally.allocate.reports import stale, unallocated
 
-    store = _store(ctx)
+    store = store_of(ctx)
     _warn_if_stale(store, stale)
     table = run_showback(store, by, period, metric)
     output = OutputFormat(fmt)
@@ -243,8 +240,8 @@ def chargeback(
     from cloudtally.allocate.reports import chargeback as run_chargeback
     from cloudtally.allocate.reports import stale
 
-    _warn_if_stale(_store(ctx), stale)
-    table = run_chargeback(_store(ctx), period, metric)
+    _warn_if_stale(store_of(ctx), stale)
+    table = run_chargeback(store_of(ctx), period, metric)
     if out is not None:
         try:
             with out.open("w", newline="", encoding="utf-8") as handle:

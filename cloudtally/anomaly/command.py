@@ -14,8 +14,8 @@ from rich.console import Console
 
 from cloudtally.anomaly.config import AnomalyError, MonitorsFile, load_monitors
 from cloudtally.anomaly.state import COLUMNS as STATE_COLUMNS
-from cloudtally.output import OutputFormat, format_option, plain, render
-from cloudtally.store import Store
+from cloudtally.clikit import format_option, store_of
+from cloudtally.output import OutputFormat, plain, render
 
 DEFAULT_RULES = Path("rules") / "monitors.yaml"
 
@@ -27,10 +27,6 @@ def _rules_option(f: Any) -> Any:
         type=click.Path(path_type=Path),
         help=f"Monitors file (default: {DEFAULT_RULES} when it exists).",
     )(f)
-
-
-def _store(ctx: click.Context) -> Store:
-    return Store(ctx.obj["data_dir"])
 
 
 def _day(text: str | None, option: str) -> date | None:
@@ -112,7 +108,7 @@ def detect_command(
     elif only:
         rules = rules.model_copy(update={"monitors": [rules.monitor(only)]})
     report = detect(
-        _store(ctx),
+        store_of(ctx),
         rules,
         since=_day(since, "--since"),
         until=_day(until, "--until"),
@@ -199,7 +195,7 @@ def list_command(
     """Stored anomalies, newest first, with their root causes."""
     from cloudtally.anomaly import state
 
-    with _store(ctx).state() as con:
+    with store_of(ctx).state() as con:
         found = state.load(con, status=status, monitor=monitor, since=_day(since, "--since"))
     _render_list(found, OutputFormat(fmt))
 
@@ -212,7 +208,7 @@ def ack_command(ctx: click.Context, anomaly_id: str, note: str | None) -> None:
     """Acknowledge an anomaly: someone is looking at it."""
     from cloudtally.anomaly import state
 
-    with _store(ctx).state() as con:
+    with store_of(ctx).state() as con:
         before = state.set_status(con, anomaly_id, "acknowledged", note)
     click.echo(f"{anomaly_id}: {before} -> acknowledged")
 
@@ -225,7 +221,7 @@ def resolve_command(ctx: click.Context, anomaly_id: str, note: str | None) -> No
     """Resolve an anomaly."""
     from cloudtally.anomaly import state
 
-    with _store(ctx).state() as con:
+    with store_of(ctx).state() as con:
         before = state.set_status(con, anomaly_id, "resolved", note)
     click.echo(f"{anomaly_id}: {before} -> resolved")
 
@@ -252,7 +248,7 @@ def feedback_command(
     """
     from cloudtally.anomaly import state
 
-    with _store(ctx).state() as con:
+    with store_of(ctx).state() as con:
         window = None
         if start or end:
             anomaly = state.get(con, anomaly_id)
@@ -284,7 +280,7 @@ def notify_command(
 
     rules = _rules(rules_path)
     secrets = Secrets(os.environ, secrets_path)
-    results = route(_store(ctx), rules, secrets, dry_run=dry_run)
+    results = route(store_of(ctx), rules, secrets, dry_run=dry_run)
     if not results:
         click.echo("Nothing to send.")
     for r in results:
@@ -324,7 +320,7 @@ def explain(
             raise AnomalyError(f"--where {item!r} is not DIM=VALUE.")
         where[word.strip()] = value.strip()
     result = explain_change(
-        _store(ctx),
+        store_of(ctx),
         parse_span(baseline, "--baseline"),
         parse_span(compare, "--compare"),
         words=[w.strip() for w in by.split(",") if w.strip()],

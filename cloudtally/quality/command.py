@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from cloudtally.output import OutputFormat, format_option, render
+from cloudtally.clikit import format_option, store_of
+from cloudtally.output import OutputFormat, render
 from cloudtally.quality.checks import Check, CheckResult, Finding, QualityReport, run_checks
-from cloudtally.store import Store
 
 # Findings a check shows in the table before folding the rest into one line; json and csv
 # list them all.
@@ -71,7 +71,7 @@ def check(
     """
     names = [n.strip() for n in only.split(",") if n.strip()] if only else []
     report = run_checks(
-        Store(ctx.obj["data_dir"]),
+        store_of(ctx),
         today=today.date() if today else None,
         period=period,
         only=names,

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from cloudtally.clikit import store_of
 from cloudtally.output import OutputFormat, render
-from cloudtally.store import Store
 
 DEFAULT_RULES = Path("rules")
 
@@ -70,7 +70,7 @@ def coverage(
     from cloudtally.tags.compliance import share_columns
 
     rules = load_rules(rules_dir)
-    table = run_coverage(Store(ctx.obj["data_dir"]), rules, by, parse_periods(period), metric)
+    table = run_coverage(store_of(ctx), rules, by, parse_periods(period), metric)
     render(
         table.columns,
         table.rows,
@@ -105,9 +105,7 @@ def exceptions(
     from cloudtally.tags.compliance import exceptions as run_exceptions
 
     rules = load_rules(rules_dir)
-    table = run_exceptions(
-        Store(ctx.obj["data_dir"]), rules, parse_periods(period), top or None, metric
-    )
+    table = run_exceptions(store_of(ctx), rules, parse_periods(period), top or None, metric)
     render(
         table.columns,
         table.rows,
