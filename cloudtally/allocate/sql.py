@@ -212,19 +212,9 @@ class Builder:
         """One row per cost line with its dimensions, their sources and its pool."""
         policy = self.rules.tags
         tag_keys = self._tag_keys()
-        joins = []
-        for name in self._account_maps():
-            alias = f"m_{name}"
-            joins.append(
-                f"LEFT JOIN {self.table('map_' + name)} {alias} "
-                f"ON {alias}.key = coalesce(c.SubAccountId, c.BillingAccountId) "
-                f"AND c.x_BillingPeriod BETWEEN {alias}.eff_from AND {alias}.eff_to"
-            )
-        map_cols = [
-            f"m_{name}.{col} AS m_{name}__{col}, m_{name}.line AS m_{name}__line"
-            for name in self._account_maps()
-            for col in self.rules.mappings[name].columns
-        ]
+        joins, map_cols = self._mapping_joins(
+            self._account_maps(), "coalesce(c.SubAccountId, c.BillingAccountId)", "c"
+        )
         raw_tags = [
             f"{normalise_sql(policy, key, raw_value_sql(policy, key, 'c.Tags', self.tag_keys))} AS t_{key}"
             for key in tag_keys
@@ -250,18 +240,7 @@ class Builder:
         tag_cte = f"SELECT *{''.join(', ' + t for t in [*tagged, *self._rule_indexes()])} FROM base"
         # Dimensions: the team first (team-keyed tables need it), then the others.
         team_cte = f"SELECT *, {self._dimension('team', tag_keys)} FROM tagged"
-        team_joins = []
-        for name in self._team_maps():
-            alias = f"m_{name}"
-            team_joins.append(
-                f"LEFT JOIN {self.table('map_' + name)} {alias} "
-                f"ON {alias}.key = d.team AND d.x_BillingPeriod BETWEEN {alias}.eff_from AND {alias}.eff_to"
-            )
-        team_map_cols = [
-            f"m_{name}.{col} AS m_{name}__{col}, m_{name}.line AS m_{name}__line"
-            for name in self._team_maps()
-            for col in self.rules.mappings[name].columns
-        ]
+        team_joins, team_map_cols = self._mapping_joins(self._team_maps(), "d.team", "d")
         others = ", ".join(self._dimension(dim, tag_keys) for dim in DIMENSIONS[1:])
         dims_cte = f"""
             SELECT d.*{"".join(", " + m for m in team_map_cols)}
@@ -275,6 +254,21 @@ class Builder:
             team_mapped AS NOT MATERIALIZED ({dims_cte}),
             dims AS NOT MATERIALIZED (SELECT *, {others} FROM team_mapped)
             SELECT *, {missing} AS missing_tags, {pools} AS shared_pool FROM dims"""
+
+    def _mapping_joins(self, names: list[str], key: str, row: str) -> tuple[list[str], list[str]]:
+        """LEFT JOINs of mapping tables on `key`, in force in the row's period, and the columns
+        they add (`m_<table>__<column>` and the CSV line they came from)."""
+        joins = [
+            f"LEFT JOIN {self.table('map_' + name)} m_{name} ON m_{name}.key = {key} "
+            f"AND {row}.x_BillingPeriod BETWEEN m_{name}.eff_from AND m_{name}.eff_to"
+            for name in names
+        ]
+        columns = [
+            f"m_{name}.{col} AS m_{name}__{col}, m_{name}.line AS m_{name}__line"
+            for name in names
+            for col in self.rules.mappings[name].columns
+        ]
+        return joins, columns
 
     def _dimension(self, dim: str, tag_keys: list[str]) -> str:
         values, sources = [], []
