@@ -23,7 +23,7 @@ from rich.progress import TaskID
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
-from cloudtally.ingest.formats.base import literal
+from cloudtally.ingest.formats.base import literal, quote
 from cloudtally.ingest.source import SourceFile, discover, inspect
 from cloudtally.progress import Reporter
 from cloudtally.store import Store
@@ -144,13 +144,18 @@ def _stage(
     several account-periods (rare: most exports hold one account's period)."""
     out_dir = store.staging_dir / ingest_id / f"{index:05d}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    select = converter.select_sql(ingest_id)
+    tables = converter.lookup_tables()
     try:
-        if source.container == "parquet" and (keys := _keys_of(con, select)):
+        for _, table, _, lookup in tables:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {lookup}")
+        select = converter.select_sql(ingest_id, lookups_in="tables")
+        if source.container == "parquet" and (keys := _keys_of(con, converter)):
             # Parquet reads a few columns almost for free: find the account-periods first and
             # write each once, instead of writing the whole file and then splitting it.
             rows, stats = reporter.run_query(
-                con, lambda: _stage_by_key(con, select, keys, out_dir, source), task
+                con,
+                lambda: _stage_by_key(con, select, converter.read_sql(), keys, out_dir, source),
+                task,
             )
         else:
             rows, stats = reporter.run_query(
@@ -158,6 +163,9 @@ def _stage(
             )
     except duckdb.Error as exc:
         raise _explain(exc, source, converter, con) from None
+    finally:
+        for _, table, _, _ in tables:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     parts: dict[PartitionKey, PartitionFile] = {}
     for key, filename, (currency, n, billed, effective) in stats:
         part = parts.setdefault(
@@ -191,19 +199,45 @@ def _stage_whole(
     return rows, stats
 
 
-def _keys_of(con: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, str, str]]:
+def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[tuple[str, str, str]]:
     """The account-periods of a source when there are several (and none is incomplete)."""
-    keys = con.execute(
-        f"SELECT DISTINCT x_Provider, BillingAccountId, x_BillingPeriod FROM ({select})"
-    ).fetchall()
+    key_columns = ["x_Provider", "BillingAccountId", "x_BillingPeriod"]
+    raw = converter.key_source_columns()
+    if raw and _one_value_each(con, converter.source, raw):
+        return []
+    from_sql = None
+    if raw:
+        distinct = ", ".join(quote(c) for c in raw)
+        from_sql = f"(SELECT DISTINCT {distinct} FROM {converter.read_sql()})"
+    select = converter.select_sql("", lookups_in="none", columns=key_columns, from_sql=from_sql)
+    keys = con.execute(f"SELECT DISTINCT {', '.join(key_columns)} FROM ({select})").fetchall()
     if not 1 < len(keys) <= _SPLIT_BY_FILTER_MAX or any(None in k for k in keys):
         return []
     return sorted(keys)
 
 
+def _one_value_each(con: duckdb.DuckDBPyConnection, source: SourceFile, columns: list[str]) -> bool:
+    """Whether the Parquet statistics show one non-null value in each column, in every row
+    group: then the file holds one account-period and no scan is needed to know it."""
+    found = con.execute(
+        f"""
+        SELECT path_in_schema,
+               count(*) = count(stats_min_value) AND count(*) = count(stats_max_value)
+               AND count(DISTINCT stats_min_value) = 1 AND count(DISTINCT stats_max_value) = 1
+               AND min(stats_min_value) = max(stats_max_value)
+               AND coalesce(max(stats_null_count), 1) = 0
+        FROM parquet_metadata({literal(str(source.path))})
+        WHERE path_in_schema IN ({", ".join(literal(c) for c in columns)})
+        GROUP BY path_in_schema
+        """
+    ).fetchall()
+    return len(found) == len(columns) and all(single for _, single in found)
+
+
 def _stage_by_key(
     con: duckdb.DuckDBPyConnection,
     select: str,
+    read_sql: str,
     keys: list[tuple[str, str, str]],
     out_dir: Path,
     source: SourceFile,
@@ -221,7 +255,8 @@ def _stage_by_key(
             list(key),
         ).fetchone()
         rows += int(written[0]) if written else 0
-    total = con.execute(f"SELECT count(*) FROM ({select})").fetchall()[0][0]
+    # Lookups are joined on distinct values, so the select has exactly the source's rows.
+    total = con.execute(f"SELECT count(*) FROM {read_sql}").fetchall()[0][0]
     if total != rows:
         raise StoreError(f"{source.label}: rows split by account-period differ from rows read.")
     return rows, _partition_stats(con, split_dir / "*.parquet", source)

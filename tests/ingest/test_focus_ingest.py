@@ -214,6 +214,38 @@ def test_parquet_and_gzip_csv_give_the_same_rows(tmp_path: Path) -> None:
     assert isinstance(duckdb.__version__, str)
 
 
+@pytest.mark.parametrize("accounts", [["100000000001"], ["100000000001", "100000000002"]])
+def test_parquet_split_by_account_from_row_group_statistics(
+    tmp_path: Path, accounts: list[str]
+) -> None:
+    # Row groups of 100 rows, sorted by account: each row group holds one account, so only the
+    # statistics of all row groups together tell one account-period from two.
+    csv_store = Store(tmp_path / "csv")
+    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
+    parquet = tmp_path / "aws.parquet"
+    listed = ", ".join(f"'{a}'" for a in accounts)
+    csv_store.connect().execute(
+        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
+        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags) FROM costs "
+        f"WHERE BillingAccountId IN ({listed}) ORDER BY BillingAccountId) "
+        f"TO '{parquet}' (FORMAT parquet, ROW_GROUP_SIZE 100)"
+    )
+    store = Store(tmp_path / "lake")
+    ingest(store, [parquet])
+    golden = GOLDEN["1.2/aws.csv"]
+    expected = {
+        (account, str(Decimal(golden[("aws", account, "2026-05", "USD")][0])))
+        for account in accounts
+    }
+    totals = store.connect().execute(
+        "SELECT BillingAccountId, sum(BilledCost)::VARCHAR FROM costs GROUP BY 1"
+    ).fetchall()
+    assert {(a, str(Decimal(t).normalize())) for a, t in totals} == {
+        (a, str(Decimal(t).normalize())) for a, t in expected
+    }
+    assert len(list(store.lake_dir.rglob("*.parquet"))) == len(accounts)
+
+
 def test_sql_refuses_writes(cli) -> None:
     cli("ingest", FOCUS_10)
     result = cli("sql", "DELETE FROM costs")

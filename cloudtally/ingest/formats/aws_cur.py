@@ -534,6 +534,12 @@ class CostAndUsageReport(Converter):
             return f"NULLIF({quote(source)}, '')"  # Parquet CUR writes '' for "no value"
         return f"CAST({quote(source)} AS VARCHAR)"
 
+    def key_source_columns(self) -> list[str]:
+        # x_Provider is the constant 'aws'.
+        return [
+            self._columns[c] for c in ("bill_payer_account_id", "bill_billing_period_start_date")
+        ]
+
     def reader_types(self) -> dict[str, str]:
         # Money, quantities and times parsed by the CSV reader itself: exact decimals (CUR
         # writes numbers like 5.2E-9), and a bad value is reported with its line and column.

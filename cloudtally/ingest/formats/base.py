@@ -8,7 +8,7 @@ pipeline turns that into one DuckDB query that reads the file and writes canonic
 from __future__ import annotations
 
 import difflib
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from cloudtally.errors import IngestError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME
@@ -92,26 +92,65 @@ class Converter:
             f"nullstr = ['', 'NULL'], strict_mode = true, compression = {literal(compression)})"
         )
 
+    def key_source_columns(self) -> list[str]:
+        """The source columns that x_Provider, BillingAccountId and x_BillingPeriod are computed
+        from, when those three read nothing else (lets the pipeline find a file's account-periods
+        from its distinct values, or from Parquet statistics). Empty: unknown."""
+        return []
+
     def lookups(self) -> dict[str, tuple[str, str]]:
         """Canonical column -> (source column, SQL over `_raw`) worth computing once per distinct
         value, e.g. parsing tag JSON: a few thousand distinct tag sets stand behind millions of
-        rows. Used for Parquet sources, where reading one column twice is cheap."""
+        rows. Used for Parquet sources (see `lookup_tables`)."""
         return {}
 
-    def select_sql(self, ingest_id: str) -> str:
-        """SELECT the canonical columns (in order) plus extras from the source."""
+    def lookup_tables(self) -> list[tuple[str, str, str, str]]:
+        """(canonical column, temp table name, source column, SELECT computing the table): each
+        lookup of `lookups()` as a table of distinct source values and their canonical value.
+        Parquet only: there reading one column twice is cheap."""
+        if self.source.container != "parquet":
+            return []
+        tables = []
+        for n, (name, (source_column, expr_over_raw)) in enumerate(self.lookups().items()):
+            raw = quote(source_column)
+            tables.append(
+                (
+                    name,
+                    f"_lookup{n}",
+                    source_column,
+                    f"SELECT _raw, {expr_over_raw} AS _value FROM (SELECT DISTINCT {raw} AS _raw "
+                    f"FROM {self.read_sql()} WHERE {raw} IS NOT NULL)",
+                )
+            )
+        return tables
+
+    def select_sql(
+        self,
+        ingest_id: str,
+        *,
+        lookups_in: Literal["cte", "tables", "none"] = "cte",
+        columns: list[str] | None = None,
+        from_sql: str | None = None,
+    ) -> str:
+        """SELECT the canonical columns (in order) plus extras from the source.
+
+        `lookups_in`: "cte" computes the lookups inside the query; "tables" joins the temp
+        tables of `lookup_tables()`, created beforehand so that several queries over one file
+        compute them once; "none" leaves the looked-up columns out (NULL), for queries that do
+        not read them. `columns` limits the SELECT to those output columns; `from_sql` reads
+        another relation than the source file (one with the columns the expressions use)."""
         exprs = self.expressions()
         ctes: list[str] = []
         joins: list[str] = []
-        if self.source.container == "parquet":
-            for n, (name, (source_column, expr_over_raw)) in enumerate(self.lookups().items()):
-                alias, raw = f"_lookup{n}", quote(source_column)
-                ctes.append(
-                    f"{alias} AS (SELECT _raw, {expr_over_raw} AS _value FROM (SELECT DISTINCT "
-                    f"{raw} AS _raw FROM {self.read_sql()} WHERE {raw} IS NOT NULL))"
-                )
-                joins.append(f"LEFT JOIN {alias} ON src.{raw} = {alias}._raw")
-                exprs[name] = f"{alias}._value"
+        for name, alias, source_column, select in self.lookup_tables():
+            if lookups_in == "none":
+                exprs[name] = "NULL"
+                continue
+            if lookups_in == "cte":
+                ctes.append(f"{alias} AS ({select})")
+            raw = quote(source_column)
+            joins.append(f"LEFT JOIN {alias} ON src.{raw} = {alias}._raw")
+            exprs[name] = f"{alias}._value"
         fixed = {
             "x_SourceFormat": literal(self.source_format),
             "x_SourceFile": literal(str(self.source.path)),
@@ -119,17 +158,20 @@ class Converter:
         }
         parts = []
         for column in CANONICAL:
+            if columns is not None and column.name not in columns:
+                continue
             expr = fixed.get(column.name) or exprs.get(column.name)
             expr = f"CAST({expr or 'NULL'} AS {column.sql_type})"
             parts.append(f"{expr} AS {quote(column.name)}")
-        for name, expr in self.extra_columns().items():
-            parts.append(f"{expr} AS {quote(name)}")
+        if columns is None:
+            for name, expr in self.extra_columns().items():
+                parts.append(f"{expr} AS {quote(name)}")
         with_clause = f"WITH {', '.join(ctes)}\n" if ctes else ""
         return (
             with_clause
             + "SELECT "
             + ",\n  ".join(parts)
-            + f"\nFROM {self.read_sql()} AS src {' '.join(joins)}"
+            + f"\nFROM {from_sql or self.read_sql()} AS src {' '.join(joins)}"
         )
 
 

@@ -107,6 +107,9 @@ class FocusConverter(Converter):
         exprs["x_BillingPeriod"] = "strftime(CAST(\"BillingPeriodStart\" AS TIMESTAMPTZ), '%Y-%m')"
         return exprs
 
+    def key_source_columns(self) -> list[str]:
+        return ["ProviderName", "BillingAccountId", "BillingPeriodStart"]
+
     def lookups(self) -> dict[str, tuple[str, str]]:
         # A few thousand distinct tag sets stand behind millions of rows: parse each once.
         # (Doing the same for the unit columns measured no gain.)
