@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+# The check modules register their checks when imported, store checks first: the registry's
+# order is the order of the report and of `cloudtally check --help`.
+from cloudtally.quality import store_checks  # noqa: F401
 from cloudtally.quality.checks import (
     Check,
     CheckResult,
     Finding,
-    FocusRule,
     Level,
     QualityReport,
-    focus_rules,
     get_check,
     run_checks,
 )
+from cloudtally.quality.focus_checks import FocusRule, focus_rules
 
 __all__ = [
     "Check",

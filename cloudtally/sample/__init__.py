@@ -2,13 +2,13 @@
 
 from cloudtally.sample.generator import (
     BENCHMARK_SCALE,
-    FORMATS,
     PlantedAnomaly,
     SampleError,
     SampleFile,
     SampleSummary,
     generate_sample,
 )
+from cloudtally.sample.writers import FORMATS
 
 __all__ = [
     "BENCHMARK_SCALE",

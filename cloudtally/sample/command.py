@@ -10,12 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cloudtally.sample.generator import (
-    BENCHMARK_SCALE,
-    FORMATS,
-    SampleSummary,
-    generate_sample,
-)
+from cloudtally.sample.generator import BENCHMARK_SCALE, SampleSummary, generate_sample
+from cloudtally.sample.writers import FORMATS
 
 
 @click.command(name="sample")

@@ -5,8 +5,8 @@ a smaller Azure estate (one billing account, 8 subscriptions) and a little GCP (
 account, 5 projects). Eight teams own twelve products; accounts are split by team and environment.
 
 Everything here is fixed: the seed changes the usage, never the organisation, so demos and docs can
-name accounts and teams. The generator (`generator.py`) turns these tables into SQL; adding a
-service or an account is a one-line change here.
+name accounts and teams. The generator (`tables.py` and `charges.py`) turns these tables into SQL;
+adding a service or an account is a one-line change here.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ from cloudtally.errors import QueryError, StoreError, UnsupportedError
 from cloudtally.focus.spec import columns
 from cloudtally.ingest.pipeline import ingest
 from cloudtally.quality import Level, QualityReport, focus_rules, run_checks
-from cloudtally.quality.checks import NOT_NULL_RULES, Finding, mandatory_columns
+from cloudtally.quality.checks import Finding
 from cloudtally.quality.command import MACHINE_COLUMNS, check
+from cloudtally.quality.focus_checks import NOT_NULL_RULES, mandatory_columns
 from cloudtally.store import Store
 from tests.conftest import FOCUS_10, ROOT, SAMPLES
 
