@@ -148,16 +148,19 @@ def _stage(
     try:
         for _, table, _, lookup in tables:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {lookup}")
-        select = converter.select_sql(ingest_id, lookups_in="tables")
         if source.container == "parquet" and (keys := _keys_of(con, converter)):
             # Parquet reads a few columns almost for free: find the account-periods first and
             # write each once, instead of writing the whole file and then splitting it.
+            select = converter.select_sql(
+                ingest_id, lookups_in="tables", also=converter.key_source_columns()
+            )
             rows, stats = reporter.run_query(
                 con,
-                lambda: _stage_by_key(con, select, converter.read_sql(), keys, out_dir, source),
+                lambda: _stage_by_key(con, select, converter, keys, out_dir),
                 task,
             )
         else:
+            select = converter.select_sql(ingest_id, lookups_in="tables")
             rows, stats = reporter.run_query(
                 con, lambda: _stage_whole(con, select, out_dir, source), task
             )
@@ -199,21 +202,50 @@ def _stage_whole(
     return rows, stats
 
 
-def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[tuple[str, str, str]]:
-    """The account-periods of a source when there are several (and none is incomplete)."""
-    key_columns = ["x_Provider", "BillingAccountId", "x_BillingPeriod"]
+_KEY_COLUMNS = ["x_Provider", "BillingAccountId", "x_BillingPeriod"]
+
+
+@dataclass
+class _SourceKey:
+    """An account-period of a source and, when the converter names the source columns it comes
+    from, the distinct values of those columns that make it (to filter on them directly)."""
+
+    key: PartitionKey
+    raw: list[tuple[object, ...]] | None
+    whole: bool = False  # the file holds only this account-period
+
+
+def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[_SourceKey]:
+    """The account-periods of a Parquet source, when it can be written one account-period at a
+    time (few of them, none incomplete); else [] (written whole, then split)."""
     raw = converter.key_source_columns()
-    if raw and _one_value_each(con, converter.source, raw):
-        return []
-    from_sql = None
+    read = converter.read_sql()
+    wanted = ", ".join(_KEY_COLUMNS)
+    whole = False
+    # account-period -> the distinct source values making it (None: not known, filter on it)
+    found: dict[tuple[str, str, str], list[tuple[object, ...]] | None] = {}
     if raw:
-        distinct = ", ".join(quote(c) for c in raw)
-        from_sql = f"(SELECT DISTINCT {distinct} FROM {converter.read_sql()})"
-    select = converter.select_sql("", lookups_in="none", columns=key_columns, from_sql=from_sql)
-    keys = con.execute(f"SELECT DISTINCT {', '.join(key_columns)} FROM ({select})").fetchall()
-    if not 1 < len(keys) <= _SPLIT_BY_FILTER_MAX or any(None in k for k in keys):
+        listed = ", ".join(quote(c) for c in raw)
+        whole = _one_value_each(con, converter.source, raw)
+        distinct = f"{listed} FROM {read} LIMIT 1" if whole else f"DISTINCT {listed} FROM {read}"
+        select = converter.select_sql(
+            "", lookups_in="none", columns=_KEY_COLUMNS, from_sql=f"(SELECT {distinct})", also=raw
+        )
+        hidden = ", ".join(f"_key{n}" for n in range(len(raw)))
+        by_key: dict[tuple[str, str, str], list[tuple[object, ...]]] = defaultdict(list)
+        for row in con.execute(f"SELECT {wanted}, {hidden} FROM ({select})").fetchall():
+            by_key[(row[0], row[1], row[2])].append(tuple(row[3:]))
+        found.update(by_key)
+    else:
+        select = converter.select_sql("", lookups_in="none", columns=_KEY_COLUMNS)
+        for row in con.execute(f"SELECT DISTINCT {wanted} FROM ({select})").fetchall():
+            found[(row[0], row[1], row[2])] = None
+    if not 0 < len(found) <= _SPLIT_BY_FILTER_MAX or any(None in k for k in found):
         return []
-    return sorted(keys)
+    return [
+        _SourceKey(PartitionKey(provider=p, billing_account_id=a, billing_period=b), rows, whole)
+        for (p, a, b), rows in sorted(found.items())
+    ]
 
 
 def _one_value_each(con: duckdb.DuckDBPyConnection, source: SourceFile, columns: list[str]) -> bool:
@@ -234,32 +266,91 @@ def _one_value_each(con: duckdb.DuckDBPyConnection, source: SourceFile, columns:
     return len(found) == len(columns) and all(single for _, single in found)
 
 
+def _key_filter(converter: Converter, source_key: _SourceKey) -> tuple[str, list[object]]:
+    """WHERE clause (over the select with the source columns beside it) and its parameters."""
+    if source_key.whole:
+        return "true", []
+    if source_key.raw is None:
+        key = source_key.key
+        return (
+            "x_Provider = ? AND BillingAccountId = ? AND x_BillingPeriod = ?",
+            [key.provider, key.billing_account_id, key.billing_period],
+        )
+    # On the source columns themselves: Parquet row groups of other accounts are skipped, and
+    # the key expressions are not computed on every row.
+    names = [f"_key{n}" for n in range(len(converter.key_source_columns()))]
+    alternatives, params = [], []
+    for values in source_key.raw:
+        tests = []
+        for name, value in zip(names, values, strict=True):
+            if value is None:
+                tests.append(f"{name} IS NULL")
+            else:
+                tests.append(f"{name} = ?")
+                params.append(value)
+        alternatives.append("(" + " AND ".join(tests) + ")")
+    return " OR ".join(alternatives), params
+
+
 def _stage_by_key(
     con: duckdb.DuckDBPyConnection,
     select: str,
-    read_sql: str,
-    keys: list[tuple[str, str, str]],
+    converter: Converter,
+    keys: list[_SourceKey],
     out_dir: Path,
-    source: SourceFile,
 ) -> tuple[int, list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]]:
+    """One COPY per account-period. The files leave out x_Provider and x_BillingPeriod: the
+    lake's folders carry them (see `PartitionKey.folder`)."""
+    source = converter.source
     split_dir = out_dir / "split"
     split_dir.mkdir()
+    raw = converter.key_source_columns()
+    hidden = ", ".join(f"_key{n}" for n in range(len(raw)))
+    dropped = f"x_Provider, x_BillingPeriod{', ' + hidden if hidden else ''}"
     rows = 0
-    for n, key in enumerate(keys):
+    files: dict[str, PartitionKey] = {}
+    for n, source_key in enumerate(keys):
+        target = split_dir / f"{n:05d}.parquet"
+        where, params = _key_filter(converter, source_key)
+        # The account is one value here: a one-value ENUM is written without hashing each row.
+        account = literal(source_key.key.billing_account_id)
         written = con.execute(
             f"""
-            COPY (SELECT * FROM ({select})
-                  WHERE x_Provider = $1 AND BillingAccountId = $2 AND x_BillingPeriod = $3)
-            TO {literal(str(split_dir / f"{n:05d}.parquet"))} (FORMAT parquet, COMPRESSION zstd)
+            COPY (SELECT * EXCLUDE ({dropped})
+                  REPLACE (CAST({account} AS ENUM({account})) AS BillingAccountId)
+                  FROM ({select}) WHERE {where})
+            TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
             """,
-            list(key),
+            params,
         ).fetchone()
         rows += int(written[0]) if written else 0
+        files[str(target)] = source_key.key
     # Lookups are joined on distinct values, so the select has exactly the source's rows.
-    total = con.execute(f"SELECT count(*) FROM {read_sql}").fetchall()[0][0]
+    total = con.execute(f"SELECT count(*) FROM {converter.read_sql()}").fetchall()[0][0]
     if total != rows:
         raise StoreError(f"{source.label}: rows split by account-period differ from rows read.")
-    return rows, _partition_stats(con, split_dir / "*.parquet", source)
+    if rows == 0:
+        raise IngestError(
+            f"{source.label}: the file has a header but no rows. Re-download the export."
+        )
+    found = con.execute(
+        f"""
+        SELECT filename, BillingCurrency, count(*), coalesce(sum(BilledCost), 0),
+               coalesce(sum(EffectiveCost), 0)
+        FROM read_parquet({literal(str(split_dir / "*.parquet"))}, filename = true)
+        GROUP BY ALL
+        """
+    ).fetchall()
+    stats = []
+    for filename, currency, n_rows, billed, effective in found:
+        if currency is None:
+            raise IngestError(
+                f"{source.label}: column BillingCurrency is empty on some rows; cloudtally "
+                "needs it on every row to file the cost under its account and period. Fix the "
+                "export."
+            )
+        stats.append((files[filename], filename, (currency, n_rows, billed, effective)))
+    return rows, stats
 
 
 # Up to this many account-periods in one file, one filtered copy per account-period beats
@@ -384,7 +475,7 @@ def _next_catalog(
     for n, item in enumerate(staged):
         file_totals: Totals = {}
         for key, part in item.parts.items():
-            target_dir = store.lake_dir / key.provider / key.billing_period
+            target_dir = store.data_dir / key.folder()
             target_dir.mkdir(parents=True, exist_ok=True)
             account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:]
             target = target_dir / f"{account}-{ingest_id}-{n:05d}.parquet"

@@ -9,12 +9,16 @@ import os
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudtally.errors import StoreError
 
-FORMAT_VERSION = 1
+# 2: partition files live in Hive-style folders that carry x_Provider and x_BillingPeriod.
+FORMAT_VERSION = 2
+# Columns of the canonical dataset given by a partition file's folder, not stored in the file.
+FOLDER_COLUMNS = ("x_Provider", "x_BillingPeriod")
 
 # currency -> metric -> exact total
 Totals = dict[str, dict[str, Decimal]]
@@ -35,6 +39,13 @@ class PartitionKey(_Model):
 
     def label(self) -> str:
         return f"{self.provider}/{self.billing_account_id}/{self.billing_period}"
+
+    def folder(self) -> str:
+        """Where the partition's files live, relative to the data dir. Hive style, so DuckDB
+        (and Spark) read x_Provider and x_BillingPeriod from the path and skip whole folders
+        when a query filters on them."""
+        provider, period = (quote(v, safe="") for v in (self.provider, self.billing_period))
+        return f"lake/x_Provider={provider}/x_BillingPeriod={period}"
 
 
 class PartitionFile(_Model):
@@ -110,12 +121,18 @@ def read_catalog(path: Path) -> Catalog:
     if not path.exists():
         return Catalog()
     try:
-        return Catalog.model_validate_json(path.read_bytes())
+        catalog = Catalog.model_validate_json(path.read_bytes())
     except ValueError as exc:
         raise StoreError(
             f"{path}: the catalog is unreadable ({str(exc).splitlines()[0]}). "
             "Restore it from a backup or re-ingest into a new --data-dir."
         ) from None
+    if catalog.format_version > FORMAT_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer cloudtally (store format {catalog.format_version}; "
+            f"this one reads up to {FORMAT_VERSION}). Upgrade cloudtally and run again."
+        )
+    return catalog
 
 
 def write_catalog(path: Path, catalog: Catalog) -> None:

@@ -3,7 +3,9 @@
 Layout of a data dir::
 
     catalog.json                       which files are live + the manifest (atomic swaps)
-    lake/<provider>/<period>/*.parquet  canonical FOCUS rows, one file per source x partition
+    lake/x_Provider=<p>/x_BillingPeriod=<YYYY-MM>/*.parquet
+                                       canonical FOCUS rows, one file per source x partition
+                                       (the folder names give those two columns)
     staging/<ingest id>/               an ingest's new files before they go live
     tmp/                               DuckDB spill space
     .lock                              held by the one process writing
@@ -29,8 +31,15 @@ from typing import Any
 import duckdb
 
 from cloudtally.errors import QueryError, StoreError
-from cloudtally.focus.canonical import empty_select
-from cloudtally.store.catalog import Catalog, DerivedDataset, read_catalog, write_catalog
+from cloudtally.focus.canonical import CANONICAL, empty_select
+from cloudtally.store.catalog import (
+    FOLDER_COLUMNS,
+    FORMAT_VERSION,
+    Catalog,
+    DerivedDataset,
+    read_catalog,
+    write_catalog,
+)
 from cloudtally.store.faults import crash_point
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
@@ -85,7 +94,16 @@ class Store:
         if not files:
             return empty_select()
         listed = ", ".join(_quoted(f) for f in files)
-        return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        if catalog.format_version < 2:
+            return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        # Canonical columns first, in order (the folder columns come last from the reader),
+        # then the extension columns of the sources.
+        names = ", ".join(f'"{c.name}"' for c in CANONICAL)
+        types = ", ".join(f"'{c}': VARCHAR" for c in FOLDER_COLUMNS)
+        return (
+            f"SELECT {names}, * EXCLUDE ({names}) FROM read_parquet([{listed}], "
+            f"union_by_name = true, hive_partitioning = true, hive_types = {{{types}}})"
+        )
 
     def sql(self, query: str) -> QueryResult:
         """Run a user's read-only query against the lake; writes are refused."""
@@ -136,7 +154,7 @@ class Store:
                     "wait for it to finish and run again."
                 ) from None
             self.recover()
-            yield self.catalog()
+            yield self._upgraded(self.catalog())
         finally:
             lock.close()
 
@@ -147,6 +165,36 @@ class Store:
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
         self.collect_garbage(self.catalog())
+
+    def _upgraded(self, catalog: Catalog) -> Catalog:
+        """The catalog in the current store format, committed if it was older.
+
+        Format 1 kept partition files in lake/<provider>/<period>/ with x_Provider and
+        x_BillingPeriod inside them; format 2 keeps them in Hive-style folders. Files are
+        hard-linked (same bytes, no copy) into their new folders, then the catalog swaps; a
+        crash before the swap leaves the old catalog and files, and unreferenced links are
+        collected by the next run."""
+        if catalog.format_version >= FORMAT_VERSION:
+            return catalog
+        partitions = []
+        for partition in catalog.partitions:
+            folder = self.data_dir / partition.key.folder()
+            folder.mkdir(parents=True, exist_ok=True)
+            files = []
+            for part in partition.files:
+                old = self.data_dir / part.path
+                new = folder / old.name
+                if not new.exists():
+                    try:
+                        os.link(old, new)
+                    except OSError:
+                        shutil.copy2(old, new)
+                files.append(part.model_copy(update={"path": str(new.relative_to(self.data_dir))}))
+            partitions.append(partition.model_copy(update={"files": files}))
+        upgraded = catalog.model_copy(
+            update={"format_version": FORMAT_VERSION, "partitions": partitions}
+        )
+        return self.commit(upgraded)
 
     def commit(self, catalog: Catalog) -> Catalog:
         """Make `catalog` the live state (one atomic rename), then drop files no longer used.

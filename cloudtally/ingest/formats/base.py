@@ -8,6 +8,7 @@ pipeline turns that into one DuckDB query that reads the file and writes canonic
 from __future__ import annotations
 
 import difflib
+import re
 from typing import ClassVar, Literal
 
 from cloudtally.errors import IngestError, UnsupportedError
@@ -131,6 +132,7 @@ class Converter:
         lookups_in: Literal["cte", "tables", "none"] = "cte",
         columns: list[str] | None = None,
         from_sql: str | None = None,
+        also: list[str] | None = None,
     ) -> str:
         """SELECT the canonical columns (in order) plus extras from the source.
 
@@ -138,7 +140,8 @@ class Converter:
         tables of `lookup_tables()`, created beforehand so that several queries over one file
         compute them once; "none" leaves the looked-up columns out (NULL), for queries that do
         not read them. `columns` limits the SELECT to those output columns; `from_sql` reads
-        another relation than the source file (one with the columns the expressions use)."""
+        another relation than the source file (one with the columns the expressions use);
+        `also` appends those source columns as they are, named `_key0`, `_key1`, ..."""
         exprs = self.expressions()
         ctes: list[str] = []
         joins: list[str] = []
@@ -160,12 +163,19 @@ class Converter:
         for column in CANONICAL:
             if columns is not None and column.name not in columns:
                 continue
-            expr = fixed.get(column.name) or exprs.get(column.name)
-            expr = f"CAST({expr or 'NULL'} AS {column.sql_type})"
+            expr = fixed.get(column.name) or exprs.get(column.name) or "NULL"
+            if column.sql_type == "VARCHAR" and _STRING_LITERAL.fullmatch(expr):
+                # One value for the whole file: as a one-value ENUM, the Parquet writer stores
+                # it without hashing every row's string (read back, it is plain VARCHAR).
+                parts.append(f"CAST({expr} AS ENUM({expr})) AS {quote(column.name)}")
+                continue
+            expr = f"CAST({expr} AS {column.sql_type})"
             parts.append(f"{expr} AS {quote(column.name)}")
         if columns is None:
             for name, expr in self.extra_columns().items():
                 parts.append(f"{expr} AS {quote(name)}")
+        for n, source_column in enumerate(also or []):
+            parts.append(f"src.{quote(source_column)} AS _key{n}")
         with_clause = f"WITH {', '.join(ctes)}\n" if ctes else ""
         return (
             with_clause
@@ -173,6 +183,9 @@ class Converter:
             + ",\n  ".join(parts)
             + f"\nFROM {from_sql or self.read_sql()} AS src {' '.join(joins)}"
         )
+
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
 def extension_name(source_column: str) -> str:
