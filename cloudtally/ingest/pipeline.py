@@ -57,6 +57,8 @@ class IngestReport:
     formats: dict[str, int] = field(default_factory=dict)
     partitions: list[PartitionKey] = field(default_factory=list)
     replaced: list[PartitionKey] = field(default_factory=list)
+    # Account-periods fed by several files that no delivery manifest ties together.
+    several: list[tuple[PartitionKey, list[Path]]] = field(default_factory=list)
     rows: int = 0
     totals: Totals = field(default_factory=dict)
 
@@ -82,6 +84,11 @@ def ingest(
         try:
             report = _ingest_files(store, catalog, files, named, ingest_id, forced_format, reporter)
             report.skipped[:0] = discovery.skipped
+            report.several = [
+                (key, paths)
+                for key, paths in report.several
+                if not all(p.resolve() in discovery.manifested for p in paths)
+            ]
             return report
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
@@ -102,12 +109,18 @@ def _ingest_files(
     unchanged: list[SourceFile] = []
     con = store.engine()
     con.execute("SET preserve_insertion_order = false")
+    first_with: dict[str, Path] = {}  # content hash -> the file of this call that had it first
     for index, path in enumerate(files):
         source = inspect(path)
         if source.sha256 in live:
             unchanged.append(source)
             report.unchanged.append(path)
             continue
+        if source.sha256 in first_with:
+            # A copy of a file given in the same call: reading both would count its cost twice.
+            report.skipped.append((path, f"{path}: same content as {first_with[source.sha256]}"))
+            continue
+        first_with[source.sha256] = path
         try:
             converter = detect_converter(source, forced_format)
         except OtherDatasetError as exc:
@@ -513,6 +526,15 @@ def _next_catalog(
         partitions.append(Partition(key=key, ingest_id=ingest_id, files=files))
     partitions.sort(key=lambda p: (p.key.provider, p.key.billing_period, p.key.billing_account_id))
     report.partitions = sorted(new_files, key=lambda k: k.label())
+    feeding: dict[PartitionKey, list[Path]] = defaultdict(list)
+    for item in staged:
+        for key in item.parts:
+            feeding[key].append(item.source.path)
+    report.several = [
+        (key, paths)
+        for key, paths in sorted(feeding.items(), key=lambda kv: kv[0].label())
+        if len(paths) > 1
+    ]
     for source in unchanged:
         manifest.append(
             ManifestEntry(

@@ -47,6 +47,8 @@ class SourceFile:
 class Discovery:
     files: list[Path]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # Files a delivery manifest names: parts of one delivery by the provider's own word.
+    manifested: set[Path] = field(default_factory=set)
 
 
 def discover(paths: list[Path]) -> Discovery:
@@ -59,11 +61,14 @@ def discover(paths: list[Path]) -> Discovery:
 
     found: list[Path] = []
     skipped: list[tuple[Path, str]] = []
+    manifested: set[Path] = set()
     for path in paths:
         if not path.exists():
             raise IngestError(f"{path}: no such file or folder. Check the path and run again.")
         if path.is_file() and is_manifest(path):
-            found.extend(read_manifest(path).files)
+            named = read_manifest(path).files
+            found.extend(named)
+            manifested.update(f.resolve() for f in named)
         elif path.is_dir():
             children = sorted(
                 p
@@ -77,6 +82,7 @@ def discover(paths: list[Path]) -> Discovery:
                 # also leaves one inside each assembly folder).
                 latest.setdefault((manifest.path.name, manifest.billing_period), manifest)
             listed = {f.resolve() for m in latest.values() for f in m.files}  # type: ignore[attr-defined]
+            manifested.update(listed)
             scopes = {f.parent.parent for f in listed}
             data = [
                 p
@@ -98,7 +104,7 @@ def discover(paths: list[Path]) -> Discovery:
     unique: dict[Path, None] = {}
     for p in found:
         unique.setdefault(p.resolve(), None)
-    return Discovery(list(unique), skipped)
+    return Discovery(list(unique), skipped, manifested)
 
 
 def inspect(path: Path) -> SourceFile:

@@ -34,6 +34,14 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
             + ", ".join(k.label() for k in report.replaced[:5])
             + (" ..." if len(report.replaced) > 5 else "")
         )
+    for key, paths in report.several:
+        names = ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+        console.print(
+            f"Note: {key.label()} holds the sum of {len(paths)} files of this delivery ({names}). "
+            "If they are versions of one export rather than its parts, ingest the newest alone "
+            "(`cloudtally check` reports the duplicate line items).",
+            highlight=False,
+        )
     table = Table(title="Totals stored (reconciled with the source)", title_justify="left")
     table.add_column("currency")
     table.add_column("BilledCost", justify="right")

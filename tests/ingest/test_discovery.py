@@ -38,14 +38,17 @@ def test_a_cur_folder_counts_only_the_latest_assembly(store: Store, tmp_path: Pa
     assert lake_totals(store) == native_totals(LEGACY)
     assert report.stored == [p.resolve() for p in new]
     assert report.skipped == [(old[0], "not in the latest delivery its report manifest names")]
+    # The two parts feed the same account-period, as their manifest says: no note about it.
+    assert report.several == []
 
 
 def test_a_manifest_given_as_a_path_is_expanded(store: Store, tmp_path: Path) -> None:
     period = tmp_path / "myreport" / "20240301-20240401"
     new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
     path = manifest(period, "1bb11111-new", new)
-    ingest(store, [path])
+    report = ingest(store, [path])
     assert lake_totals(store) == native_totals(LEGACY)
+    assert report.several == []
 
 
 def test_actual_and_amortized_views_of_one_period_are_refused_together(cli, data_dir) -> None:

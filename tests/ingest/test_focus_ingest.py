@@ -237,9 +237,11 @@ def test_parquet_split_by_account_from_row_group_statistics(
         (account, str(Decimal(golden[("aws", account, "2026-05", "USD")][0])))
         for account in accounts
     }
-    totals = store.connect().execute(
-        "SELECT BillingAccountId, sum(BilledCost)::VARCHAR FROM costs GROUP BY 1"
-    ).fetchall()
+    totals = (
+        store.connect()
+        .execute("SELECT BillingAccountId, sum(BilledCost)::VARCHAR FROM costs GROUP BY 1")
+        .fetchall()
+    )
     assert {(a, str(Decimal(t).normalize())) for a, t in totals} == {
         (a, str(Decimal(t).normalize())) for a, t in expected
     }

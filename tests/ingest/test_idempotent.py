@@ -142,3 +142,34 @@ def test_other_periods_and_providers_stay(store: Store) -> None:
         ("oci", "2024-09", 6),
         ("oci", "2024-10", 1),
     ]
+
+
+def test_a_copy_given_in_the_same_call_is_read_once(cli, data_dir: Path, sample_copy) -> None:
+    copy = sample_copy(AWS_12, "copy-of-aws.csv")
+    result = cli("ingest", AWS_12, copy)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == f"Skipped {copy}: same content as {AWS_12}"
+    store = Store(data_dir)
+    assert store.sql("SELECT count(*) FROM costs").fetchone() == (1000,)
+    assert billed(store) == {
+        "100000000001": Decimal("12375.4809370615425"),
+        "100000000002": Decimal("13618.3325289710625"),
+    }
+
+
+def test_several_files_feeding_one_account_period_are_pointed_out(cli, tmp_path: Path) -> None:
+    part1 = rewrite(
+        AWS_12, tmp_path / "d" / "a.csv", lambda r: r if r["ServiceName"] < "AmazonS" else None
+    )
+    part2 = rewrite(
+        AWS_12, tmp_path / "d" / "b.csv", lambda r: r if r["ServiceName"] >= "AmazonS" else None
+    )
+    result = cli("ingest", part1, part2)
+    assert result.exit_code == 0
+    notes = [line for line in result.stdout.splitlines() if line.startswith("Note:")]
+    assert notes == [
+        f"Note: aws/{account}/2026-05 holds the sum of 2 files of this delivery (a.csv, b.csv). "
+        "If they are versions of one export rather than its parts, ingest the newest alone "
+        "(`cloudtally check` reports the duplicate line items)."
+        for account in ("100000000001", "100000000002")
+    ]
