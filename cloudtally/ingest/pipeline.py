@@ -174,8 +174,9 @@ def _stage(
             )
         else:
             select = converter.select_sql(ingest_id, lookups_in="tables")
+            constants = converter.constants(ingest_id)
             rows, stats = reporter.run_query(
-                con, lambda: _stage_whole(con, select, out_dir, source), task
+                con, lambda: _stage_whole(con, select, constants, out_dir, source), task
             )
     except duckdb.Error as exc:
         raise _explain(exc, source, converter, con) from None
@@ -195,7 +196,11 @@ def _stage(
 
 
 def _stage_whole(
-    con: duckdb.DuckDBPyConnection, select: str, out_dir: Path, source: SourceFile
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    constants: dict[str, str],
+    out_dir: Path,
+    source: SourceFile,
 ) -> tuple[int, list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]]:
     """One COPY of the whole file; split afterwards if it spans several account-periods."""
     staged = out_dir / "all.parquet"
@@ -211,7 +216,7 @@ def _stage_whole(
     stats = _partition_stats(con, staged, source)
     keys = sorted({key for key, _, _ in stats}, key=lambda k: k.label())
     if len(keys) > 1:
-        stats = _split(con, staged, keys, out_dir, source)
+        stats = _split(con, staged, keys, constants, out_dir, source)
     return rows, stats
 
 
@@ -346,11 +351,70 @@ def _stage_by_key(
         raise IngestError(
             f"{source.label}: the file has a header but no rows. Re-download the export."
         )
+    return rows, _file_stats(con, split_dir, files, source)
+
+
+# Up to this many account-periods in one file, one filtered copy per account-period beats
+# DuckDB's PARTITION_BY writer (measured 3.1 s vs 17 s for 2 keys x 2M rows).
+_SPLIT_BY_FILTER_MAX = 8
+
+
+def _split(
+    con: duckdb.DuckDBPyConnection,
+    staged: Path,
+    keys: list[PartitionKey],
+    constants: dict[str, str],
+    out_dir: Path,
+    source: SourceFile,
+) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
+    """Split a staged file that spans several account-periods into one file per account-period."""
+    split_dir = out_dir / "split"
+    split_dir.mkdir()
+    if len(keys) <= _SPLIT_BY_FILTER_MAX:
+        files: dict[str, PartitionKey] = {}
+        for n, key in enumerate(keys):
+            target = split_dir / f"{n:05d}.parquet"
+            one_value = {**constants, "BillingAccountId": literal(key.billing_account_id)}
+            replaced = ", ".join(f"CAST({v} AS ENUM({v})) AS {c}" for c, v in one_value.items())
+            con.execute(
+                f"""
+                COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod) REPLACE ({replaced})
+                      FROM read_parquet({literal(str(staged))})
+                      WHERE x_Provider = $1 AND BillingAccountId = $2 AND x_BillingPeriod = $3)
+                TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
+                """,
+                [key.provider, key.billing_account_id, key.billing_period],
+            )
+            files[str(target)] = key
+        staged.unlink()
+        return _file_stats(con, split_dir, files, source)
+    con.execute(
+        f"""
+        COPY (SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId))
+                        AS _part
+              FROM read_parquet({literal(str(staged))}))
+        TO {literal(str(split_dir))}
+        (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
+         COMPRESSION zstd)
+        """
+    )
+    staged.unlink()
+    return _partition_stats(con, split_dir / "**" / "*.parquet", source)
+
+
+def _file_stats(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    files: dict[str, PartitionKey],
+    source: SourceFile,
+) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
+    """Rows and totals per currency of files written one account-period each (`files`: path ->
+    its account-period), which hold no x_Provider or x_BillingPeriod column."""
     found = con.execute(
         f"""
         SELECT filename, BillingCurrency, count(*), coalesce(sum(BilledCost), 0),
                coalesce(sum(EffectiveCost), 0)
-        FROM read_parquet({literal(str(split_dir / "*.parquet"))}, filename = true)
+        FROM read_parquet({literal(str(folder / "*.parquet"))}, filename = true)
         GROUP BY ALL
         """
     ).fetchall()
@@ -363,47 +427,7 @@ def _stage_by_key(
                 "export."
             )
         stats.append((files[filename], filename, (currency, n_rows, billed, effective)))
-    return rows, stats
-
-
-# Up to this many account-periods in one file, one filtered copy per account-period beats
-# DuckDB's PARTITION_BY writer (measured 3.1 s vs 17 s for 2 keys x 2M rows).
-_SPLIT_BY_FILTER_MAX = 8
-
-
-def _split(
-    con: duckdb.DuckDBPyConnection,
-    staged: Path,
-    keys: list[PartitionKey],
-    out_dir: Path,
-    source: SourceFile,
-) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
-    """Split a staged file that spans several account-periods into one file per account-period."""
-    split_dir = out_dir / "split"
-    split_dir.mkdir()
-    if len(keys) <= _SPLIT_BY_FILTER_MAX:
-        for n, key in enumerate(keys):
-            con.execute(
-                f"""
-                COPY (SELECT * FROM read_parquet({literal(str(staged))})
-                      WHERE x_Provider = $1 AND BillingAccountId = $2 AND x_BillingPeriod = $3)
-                TO {literal(str(split_dir / f"{n:05d}.parquet"))} (FORMAT parquet, COMPRESSION zstd)
-                """,
-                [key.provider, key.billing_account_id, key.billing_period],
-            )
-    else:
-        con.execute(
-            f"""
-            COPY (SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId))
-                            AS _part
-                  FROM read_parquet({literal(str(staged))}))
-            TO {literal(str(split_dir))}
-            (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
-             COMPRESSION zstd)
-            """
-        )
-    staged.unlink()
-    return _partition_stats(con, split_dir / "**" / "*.parquet", source)
+    return stats
 
 
 def _partition_stats(

@@ -125,6 +125,14 @@ class Converter:
             )
         return tables
 
+    def constants(self, ingest_id: str) -> dict[str, str]:
+        """The columns with one value for the whole file, as SQL literals."""
+        return {
+            "x_SourceFormat": literal(self.source_format),
+            "x_SourceFile": literal(str(self.source.path)),
+            "x_IngestId": literal(ingest_id),
+        }
+
     def select_sql(
         self,
         ingest_id: str,
@@ -154,11 +162,7 @@ class Converter:
             raw = quote(source_column)
             joins.append(f"LEFT JOIN {alias} ON src.{raw} = {alias}._raw")
             exprs[name] = f"{alias}._value"
-        fixed = {
-            "x_SourceFormat": literal(self.source_format),
-            "x_SourceFile": literal(str(self.source.path)),
-            "x_IngestId": literal(ingest_id),
-        }
+        fixed = self.constants(ingest_id)
         parts = []
         for column in CANONICAL:
             if columns is not None and column.name not in columns:
