@@ -17,6 +17,7 @@ from cloudtally.sample.sql import (
     cost_columns,
     focus_select,
     money,
+    name_fields,
     pattern_sql,
     provider_columns,
     service_columns,
@@ -66,18 +67,7 @@ class Charges:
             self.org,
             lambda s: pattern_sql(
                 s.resource_id,
-                {
-                    "account": "sub_account_id",
-                    "region": "coalesce(region_id, 'global')",
-                    "zone": "coalesce(az, region_id, 'global')",
-                    "team": "team",
-                    "env": "env",
-                    "stem": "stem",
-                    "n": "lpad(CAST(rid AS VARCHAR), 6, '0')",
-                    "hex8": "substr(burst_hex, 18, 8)",
-                    "hex17": "substr(burst_hex, 1, 17)",
-                    "name": "burst_name",
-                },
+                {**name_fields("burst_hex"), "name": "burst_name"},
             ),
         )
         alive = "x.day_number >= birth_number"

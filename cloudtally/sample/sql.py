@@ -104,6 +104,22 @@ def pattern_sql(pattern: str, fields: dict[str, str]) -> str:
     return " || ".join(parts) or "''"
 
 
+def name_fields(hex_column: str) -> dict[str, str]:
+    """The placeholders of resource name and id patterns, over a resource row whose random
+    hex digits are in `hex_column`."""
+    return {
+        "account": "sub_account_id",
+        "region": "coalesce(region_id, 'global')",
+        "zone": "coalesce(az, region_id, 'global')",
+        "team": "team",
+        "env": "env",
+        "stem": "stem",
+        "n": "lpad(CAST(rid AS VARCHAR), 6, '0')",
+        "hex8": f"substr({hex_column}, 18, 8)",
+        "hex17": f"substr({hex_column}, 1, 17)",
+    }
+
+
 def by_service(org: Organisation, render: Callable[[Service], str]) -> str:
     whens = " ".join(f"WHEN {i} THEN {render(s)}" for i, s in enumerate(org.services))
     return f"CASE service_idx {whens} END"

@@ -12,7 +12,7 @@ import duckdb
 from cloudtally.ingest.formats.base import literal
 from cloudtally.sample.engine import RESOURCES, one, table
 from cloudtally.sample.organisation import Account, Organisation, SavingsPlan, Service, sku_id
-from cloudtally.sample.sql import by_service, pattern_sql
+from cloudtally.sample.sql import by_service, name_fields, pattern_sql
 from cloudtally.sample.window import EPOCH, Window, month_days
 
 Commitments = dict[str, tuple[SavingsPlan, Decimal, Decimal]]  # provider -> (plan, daily, used)
@@ -172,17 +172,7 @@ def _create_resources(
     end_number = (window.end - EPOCH).days
     intro_number = (window.new_service - EPOCH).days
     teams = "[" + ", ".join(literal(t.key) for t in org.teams) + "]"
-    fields = {
-        "account": "sub_account_id",
-        "region": "coalesce(region_id, 'global')",
-        "zone": "coalesce(az, region_id, 'global')",
-        "team": "team",
-        "env": "env",
-        "stem": "stem",
-        "n": "lpad(CAST(rid AS VARCHAR), 6, '0')",
-        "hex8": "substr(hex, 18, 8)",
-        "hex17": "substr(hex, 1, 17)",
-    }
+    fields = name_fields("hex")
     names = by_service(org, lambda s: pattern_sql(s.name_pattern, fields))
     ids = by_service(org, lambda s: pattern_sql(s.resource_id, {**fields, "name": "resource_name"}))
     schedule = {
