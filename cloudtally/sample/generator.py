@@ -12,7 +12,7 @@ One file per provider and billing period, as providers deliver them::
 
     OUT/aws/2024-09.parquet  OUT/azure/2024-09.parquet  OUT/gcp/2024-09.parquet
 
-What the data holds (`organisation.py` describes the company): compute with quieter weekends,
+What the data holds (`acme.py` describes the company): compute with quieter weekends,
 storage that grows smoothly, noisy data transfer, ~3%/month growth, a support fee on day 1,
 daily taxes, credits, a savings plan (daily purchase, covered usage, the unused rest), a few
 corrections of the previous period, tags with key and value variants and an untagged share,
@@ -39,9 +39,10 @@ from pathlib import Path
 import duckdb
 
 from cloudtally.errors import CloudtallyError
+from cloudtally.sample.acme import ACME
 from cloudtally.sample.charges import Charges
 from cloudtally.sample.engine import connect, one
-from cloudtally.sample.organisation import ACME, Organisation, Provider
+from cloudtally.sample.organisation import Organisation, Provider
 from cloudtally.sample.tables import create_tables, size_commitments
 from cloudtally.sample.window import Window, add_months
 from cloudtally.sample.writers import FORMATS, write_rows
@@ -112,7 +113,7 @@ def generate_sample(
         seed: the same seed and arguments give byte-identical files.
         end_month: the last billing month, YYYY-MM.
         fmt: `parquet` (DECIMAL(38,18) money, UTC timestamps), `csv` or `csv.gz` (text).
-        organisation: the company; `organisation.ACME` unless a test builds its own.
+        organisation: the company; `acme.ACME` unless a test builds its own.
 
     Returns:
         The files written with their rows and exact totals, and the planted anomalies.

@@ -20,8 +20,8 @@ from cloudtally.cli import _Group
 from cloudtally.errors import CloudtallyError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME, DECIMAL, FOCUS_COLUMNS, TIMESTAMP
 from cloudtally.sample import SampleError, SampleSummary, generate_sample
+from cloudtally.sample.acme import ACME
 from cloudtally.sample.command import sample
-from cloudtally.sample.organisation import ACME
 
 SMALL = {"months": 2, "scale": 0.2, "seed": 7}
 
