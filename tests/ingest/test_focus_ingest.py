@@ -265,3 +265,46 @@ def test_sql_on_an_empty_lake_sees_an_empty_typed_view(cli) -> None:
     result = cli("sql", "SELECT count(*), sum(BilledCost) FROM costs", "--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [{"count_star()": 0, "sum(BilledCost)": None}]
+
+
+def test_parquet_key_spelled_two_ways_is_one_account_period(tmp_path: Path) -> None:
+    # 'AWS' and ' aws' are one provider: the rows of both spellings land in one partition.
+    csv_store = Store(tmp_path / "csv")
+    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
+    parquet = tmp_path / "aws.parquet"
+    csv_store.connect().execute(
+        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
+        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags, CASE WHEN ChargeCategory = 'Tax' "
+        "THEN ' aws' ELSE ProviderName END AS ProviderName) FROM costs) "
+        f"TO '{parquet}' (FORMAT parquet, ROW_GROUP_SIZE 100)"
+    )
+    store = Store(tmp_path / "lake")
+    ingest(store, [parquet])
+    assert store.sql(
+        "SELECT x_Provider, BillingAccountId, count(*), sum(BilledCost)::VARCHAR FROM costs "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [
+        ("aws", "100000000001", 479, "12375.480937061542500000"),
+        ("aws", "100000000002", 521, "13618.332528971062500000"),
+    ]
+    assert len(store.catalog().live_files()) == 2
+
+
+def test_parquet_with_many_account_periods_is_written_whole_then_split(tmp_path: Path) -> None:
+    # More account-periods than one filtered copy each is worth: one write, then DuckDB's
+    # partitioned writer; the files keep x_Provider and x_BillingPeriod inside them.
+    csv_store = Store(tmp_path / "csv")
+    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
+    parquet = tmp_path / "aws.parquet"
+    csv_store.connect().execute(
+        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
+        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags, "
+        "BillingAccountId || '-' || (hash(ChargePeriodStart) % 5)::VARCHAR AS BillingAccountId) "
+        f"FROM costs) TO '{parquet}' (FORMAT parquet)"
+    )
+    store = Store(tmp_path / "lake")
+    ingest(store, [parquet])
+    assert len(store.catalog().partitions) == 10
+    assert store.sql("SELECT count(*), sum(BilledCost)::VARCHAR FROM costs").fetchall() == [
+        (1000, "25993.813466032605000000")  # 12375.48... + 13618.33...
+    ]
