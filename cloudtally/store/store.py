@@ -97,11 +97,15 @@ class Store:
         if catalog.format_version < 2:
             return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
         # Canonical columns first, in order (the folder columns come last from the reader),
-        # then the extension columns of the sources.
-        names = ", ".join(f'"{c.name}"' for c in CANONICAL)
+        # then the extension columns of the sources. A `key=value` folder above the data dir
+        # would read as a column too: it is left out.
+        canonical = [c.name for c in CANONICAL]
+        above = [p.split("=", 1)[0] for p in self.data_dir.parts if "=" in p]
+        names = ", ".join(f'"{c}"' for c in canonical)
+        dropped = ", ".join(f'"{c}"' for c in dict.fromkeys([*canonical, *above]))
         types = ", ".join(f"'{c}': VARCHAR" for c in FOLDER_COLUMNS)
         return (
-            f"SELECT {names}, * EXCLUDE ({names}) FROM read_parquet([{listed}], "
+            f"SELECT {names}, * EXCLUDE ({dropped}) FROM read_parquet([{listed}], "
             f"union_by_name = true, hive_partitioning = true, hive_types = {{{types}}})"
         )
 

@@ -94,3 +94,20 @@ def test_a_catalog_from_a_newer_version_is_refused(store: Store) -> None:
         f"{store.catalog_path} was written by a newer cloudtally (store format 3; this one "
         "reads up to 2). Upgrade cloudtally and run again."
     )
+
+
+def test_a_key_value_folder_above_the_data_dir_adds_no_column(tmp_path: Path) -> None:
+    store = Store(tmp_path / "team=web" / "lake")
+    ingest(store, [FOCUS_10])
+    columns = store.sql("SELECT * FROM costs LIMIT 0").columns
+    assert "team" not in columns
+    # The canonical columns, then FOCUS 1.0's `Id` kept as an extension column.
+    assert columns[-6:] == [
+        "x_Provider",
+        "x_BillingPeriod",
+        "x_SourceFormat",
+        "x_SourceFile",
+        "x_IngestId",
+        "x_Id",
+    ]
+    assert store.sql(TOTALS).fetchall() == FOCUS_10_TOTALS
