@@ -101,7 +101,8 @@ def hand_written(store, out: Path) -> None:  # type: ignore[no-untyped-def]
                    CASE WHEN ServiceName IN ('AWS Support (Business)', 'Azure Support', 'Cloud Support') THEN 'support'
                         WHEN ChargeCategory = 'Tax' THEN 'tax'
                         WHEN SubAccountName = 'shared-services' THEN 'shared-services' END AS pool
-            FROM read_parquet([{files}]) c
+            FROM read_parquet([{files}], hive_partitioning = true,
+                              hive_types = {{'x_Provider': VARCHAR, 'x_BillingPeriod': VARCHAR}}) c
             LEFT JOIN acc ON acc.account = c.SubAccountId
               AND c.x_BillingPeriod BETWEEN coalesce(nullif(acc.effective_from, ''), '0000-01')
                                         AND coalesce(nullif(acc.effective_to, ''), '9999-12')
