@@ -214,21 +214,31 @@ def test_parquet_and_gzip_csv_give_the_same_rows(tmp_path: Path) -> None:
     assert isinstance(duckdb.__version__, str)
 
 
+def aws_parquet(tmp_path: Path, replace: str = "", where: str = "", options: str = "") -> Path:
+    """The 1.2 AWS sample as a FOCUS Parquet export (through a lake, with `replace` applied to
+    its columns), to ingest as a source."""
+    csv_store = Store(tmp_path / "csv")
+    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
+    parquet = tmp_path / "aws.parquet"
+    csv_store.connect().execute(
+        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
+        f"x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags{replace}) FROM costs {where}) "
+        f"TO '{parquet}' (FORMAT parquet{options})"
+    )
+    return parquet
+
+
 @pytest.mark.parametrize("accounts", [["100000000001"], ["100000000001", "100000000002"]])
 def test_parquet_split_by_account_from_row_group_statistics(
     tmp_path: Path, accounts: list[str]
 ) -> None:
     # Row groups of 100 rows, sorted by account: each row group holds one account, so only the
     # statistics of all row groups together tell one account-period from two.
-    csv_store = Store(tmp_path / "csv")
-    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
-    parquet = tmp_path / "aws.parquet"
     listed = ", ".join(f"'{a}'" for a in accounts)
-    csv_store.connect().execute(
-        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
-        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags) FROM costs "
-        f"WHERE BillingAccountId IN ({listed}) ORDER BY BillingAccountId) "
-        f"TO '{parquet}' (FORMAT parquet, ROW_GROUP_SIZE 100)"
+    parquet = aws_parquet(
+        tmp_path,
+        where=f"WHERE BillingAccountId IN ({listed}) ORDER BY BillingAccountId",
+        options=", ROW_GROUP_SIZE 100",
     )
     store = Store(tmp_path / "lake")
     ingest(store, [parquet])
@@ -269,14 +279,11 @@ def test_sql_on_an_empty_lake_sees_an_empty_typed_view(cli) -> None:
 
 def test_parquet_key_spelled_two_ways_is_one_account_period(tmp_path: Path) -> None:
     # 'AWS' and ' aws' are one provider: the rows of both spellings land in one partition.
-    csv_store = Store(tmp_path / "csv")
-    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
-    parquet = tmp_path / "aws.parquet"
-    csv_store.connect().execute(
-        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
-        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags, CASE WHEN ChargeCategory = 'Tax' "
-        "THEN ' aws' ELSE ProviderName END AS ProviderName) FROM costs) "
-        f"TO '{parquet}' (FORMAT parquet, ROW_GROUP_SIZE 100)"
+    parquet = aws_parquet(
+        tmp_path,
+        replace=", CASE WHEN ChargeCategory = 'Tax' THEN ' aws' ELSE ProviderName END "
+        "AS ProviderName",
+        options=", ROW_GROUP_SIZE 100",
     )
     store = Store(tmp_path / "lake")
     ingest(store, [parquet])
@@ -293,14 +300,10 @@ def test_parquet_key_spelled_two_ways_is_one_account_period(tmp_path: Path) -> N
 def test_parquet_with_many_account_periods_is_written_whole_then_split(tmp_path: Path) -> None:
     # More account-periods than one filtered copy each is worth: one write, then DuckDB's
     # partitioned writer; the files keep x_Provider and x_BillingPeriod inside them.
-    csv_store = Store(tmp_path / "csv")
-    ingest(csv_store, [SAMPLES / "focus" / "1.2" / "aws.csv"])
-    parquet = tmp_path / "aws.parquet"
-    csv_store.connect().execute(
-        "COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod, x_SourceFormat, x_SourceFile, "
-        "x_IngestId) REPLACE (to_json(Tags)::VARCHAR AS Tags, "
-        "BillingAccountId || '-' || (hash(ChargePeriodStart) % 5)::VARCHAR AS BillingAccountId) "
-        f"FROM costs) TO '{parquet}' (FORMAT parquet)"
+    parquet = aws_parquet(
+        tmp_path,
+        replace=", BillingAccountId || '-' || (hash(ChargePeriodStart) % 5)::VARCHAR "
+        "AS BillingAccountId",
     )
     store = Store(tmp_path / "lake")
     ingest(store, [parquet])
