@@ -23,7 +23,7 @@ from rich.progress import TaskID
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
-from cloudtally.ingest.formats.base import literal, quote
+from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
 from cloudtally.ingest.source import SourceFile, discover, inspect
 from cloudtally.progress import Reporter
 from cloudtally.store import Store
@@ -158,6 +158,7 @@ def _stage(
     out_dir = store.staging_dir / ingest_id / f"{index:05d}"
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = converter.lookup_tables()
+    constants = converter.constants(ingest_id)
     try:
         for _, table, _, lookup in tables:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {lookup}")
@@ -169,12 +170,11 @@ def _stage(
             )
             rows, stats = reporter.run_query(
                 con,
-                lambda: _stage_by_key(con, select, converter, keys, out_dir),
+                lambda: _stage_by_key(con, select, converter, keys, constants, out_dir),
                 task,
             )
         else:
             select = converter.select_sql(ingest_id, lookups_in="tables")
-            constants = converter.constants(ingest_id)
             rows, stats = reporter.run_query(
                 con, lambda: _stage_whole(con, select, constants, out_dir, source), task
             )
@@ -249,7 +249,7 @@ def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[_Sour
         select = converter.select_sql(
             "", lookups_in="none", columns=_KEY_COLUMNS, from_sql=f"(SELECT {distinct})", also=raw
         )
-        hidden = ", ".join(f"_key{n}" for n in range(len(raw)))
+        hidden = ", ".join(key_names(raw))
         by_key: dict[tuple[str, str, str], list[tuple[object, ...]]] = defaultdict(list)
         for row in con.execute(f"SELECT {wanted}, {hidden} FROM ({select})").fetchall():
             by_key[(row[0], row[1], row[2])].append(tuple(row[3:]))
@@ -284,8 +284,10 @@ def _one_value_each(con: duckdb.DuckDBPyConnection, source: SourceFile, columns:
     return len(found) == len(columns) and all(single for _, single in found)
 
 
-def _key_filter(converter: Converter, source_key: _SourceKey) -> tuple[str, list[object]]:
-    """WHERE clause (over the select with the source columns beside it) and its parameters."""
+def _key_filter(source_key: _SourceKey, names: list[str]) -> tuple[str, list[object]]:
+    """WHERE clause selecting an account-period's rows, and its parameters: on the source
+    values (`names`: the columns holding them, beside the select) when known, else on the
+    computed key columns."""
     if source_key.whole:
         return "true", []
     if source_key.raw is None:
@@ -296,7 +298,6 @@ def _key_filter(converter: Converter, source_key: _SourceKey) -> tuple[str, list
         )
     # On the source columns themselves: Parquet row groups of other accounts are skipped, and
     # the key expressions are not computed on every row.
-    names = [f"_key{n}" for n in range(len(converter.key_source_columns()))]
     alternatives, params = [], []
     for values in source_key.raw:
         tests = []
@@ -315,43 +316,56 @@ def _stage_by_key(
     select: str,
     converter: Converter,
     keys: list[_SourceKey],
+    constants: dict[str, str],
     out_dir: Path,
 ) -> tuple[int, list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]]:
-    """One COPY per account-period. The files leave out x_Provider and x_BillingPeriod: the
-    lake's folders carry them (see `PartitionKey.folder`)."""
+    """One COPY per account-period, straight from the source."""
     source = converter.source
+    hidden = key_names(converter.key_source_columns())
+    pieces = [(k.key, *_key_filter(k, hidden)) for k in keys]
+    rows, stats = _write_each(con, f"({select})", pieces, hidden, constants, out_dir, source)
+    # Lookups are joined on distinct values, so the select has exactly the source's rows.
+    total = con.execute(f"SELECT count(*) FROM {converter.read_sql()}").fetchall()[0][0]
+    if total != rows:
+        raise StoreError(f"{source.label}: rows split by account-period differ from rows read.")
+    return rows, stats
+
+
+def _write_each(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    pieces: list[tuple[PartitionKey, str, list[object]]],
+    hidden: list[str],
+    constants: dict[str, str],
+    out_dir: Path,
+    source: SourceFile,
+) -> tuple[int, list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]]:
+    """One file per account-period (`pieces`: the account-period, and the WHERE clause and its
+    parameters that select its rows of `relation`), with their rows and totals.
+
+    The files leave out x_Provider and x_BillingPeriod, which the lake's folders carry (see
+    `PartitionKey.folder`), and the `hidden` helper columns; the file's constants and the
+    account are written as one-value ENUMs."""
     split_dir = out_dir / "split"
     split_dir.mkdir()
-    raw = converter.key_source_columns()
-    hidden = ", ".join(f"_key{n}" for n in range(len(raw)))
-    dropped = f"x_Provider, x_BillingPeriod{', ' + hidden if hidden else ''}"
+    dropped = ", ".join(["x_Provider", "x_BillingPeriod", *hidden])
     rows = 0
     files: dict[str, PartitionKey] = {}
-    for n, source_key in enumerate(keys):
+    for n, (key, where, params) in enumerate(pieces):
         target = split_dir / f"{n:05d}.parquet"
-        where, params = _key_filter(converter, source_key)
-        # The account is one value here: a one-value ENUM is written without hashing each row.
-        account = literal(source_key.key.billing_account_id)
+        fixed = {**constants, "BillingAccountId": literal(key.billing_account_id)}
+        replaced = ", ".join(f"{one_value(v)} AS {c}" for c, v in fixed.items())
         written = con.execute(
             f"""
-            COPY (SELECT * EXCLUDE ({dropped})
-                  REPLACE (CAST({account} AS ENUM({account})) AS BillingAccountId)
-                  FROM ({select}) WHERE {where})
+            COPY (SELECT * EXCLUDE ({dropped}) REPLACE ({replaced})
+                  FROM {relation} WHERE {where})
             TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
             """,
             params,
         ).fetchone()
         rows += int(written[0]) if written else 0
-        files[str(target)] = source_key.key
-    # Lookups are joined on distinct values, so the select has exactly the source's rows.
-    total = con.execute(f"SELECT count(*) FROM {converter.read_sql()}").fetchall()[0][0]
-    if total != rows:
-        raise StoreError(f"{source.label}: rows split by account-period differ from rows read.")
-    if rows == 0:
-        raise IngestError(
-            f"{source.label}: the file has a header but no rows. Re-download the export."
-        )
-    return rows, _file_stats(con, split_dir, files, source)
+        files[str(target)] = key
+    return rows, _partition_stats(con, split_dir / "*.parquet", source, files)
 
 
 # Up to this many account-periods in one file, one filtered copy per account-period beats
@@ -368,31 +382,18 @@ def _split(
     source: SourceFile,
 ) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
     """Split a staged file that spans several account-periods into one file per account-period."""
-    split_dir = out_dir / "split"
-    split_dir.mkdir()
+    relation = f"read_parquet({literal(str(staged))})"
     if len(keys) <= _SPLIT_BY_FILTER_MAX:
-        files: dict[str, PartitionKey] = {}
-        for n, key in enumerate(keys):
-            target = split_dir / f"{n:05d}.parquet"
-            one_value = {**constants, "BillingAccountId": literal(key.billing_account_id)}
-            replaced = ", ".join(f"CAST({v} AS ENUM({v})) AS {c}" for c, v in one_value.items())
-            con.execute(
-                f"""
-                COPY (SELECT * EXCLUDE (x_Provider, x_BillingPeriod) REPLACE ({replaced})
-                      FROM read_parquet({literal(str(staged))})
-                      WHERE x_Provider = $1 AND BillingAccountId = $2 AND x_BillingPeriod = $3)
-                TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
-                """,
-                [key.provider, key.billing_account_id, key.billing_period],
-            )
-            files[str(target)] = key
+        pieces = [(key, *_key_filter(_SourceKey(key, None), [])) for key in keys]
+        _, stats = _write_each(con, relation, pieces, [], constants, out_dir, source)
         staged.unlink()
-        return _file_stats(con, split_dir, files, source)
+        return stats
+    split_dir = out_dir / "split"
     con.execute(
         f"""
         COPY (SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId))
                         AS _part
-              FROM read_parquet({literal(str(staged))}))
+              FROM {relation})
         TO {literal(str(split_dir))}
         (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,
          COMPRESSION zstd)
@@ -402,41 +403,19 @@ def _split(
     return _partition_stats(con, split_dir / "**" / "*.parquet", source)
 
 
-def _file_stats(
-    con: duckdb.DuckDBPyConnection,
-    folder: Path,
-    files: dict[str, PartitionKey],
-    source: SourceFile,
-) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
-    """Rows and totals per currency of files written one account-period each (`files`: path ->
-    its account-period), which hold no x_Provider or x_BillingPeriod column."""
-    found = con.execute(
-        f"""
-        SELECT filename, BillingCurrency, count(*), coalesce(sum(BilledCost), 0),
-               coalesce(sum(EffectiveCost), 0)
-        FROM read_parquet({literal(str(folder / "*.parquet"))}, filename = true)
-        GROUP BY ALL
-        """
-    ).fetchall()
-    stats = []
-    for filename, currency, n_rows, billed, effective in found:
-        if currency is None:
-            raise IngestError(
-                f"{source.label}: column BillingCurrency is empty on some rows; cloudtally "
-                "needs it on every row to file the cost under its account and period. Fix the "
-                "export."
-            )
-        stats.append((files[filename], filename, (currency, n_rows, billed, effective)))
-    return stats
-
-
 def _partition_stats(
-    con: duckdb.DuckDBPyConnection, files: Path, source: SourceFile
+    con: duckdb.DuckDBPyConnection,
+    files: Path,
+    source: SourceFile,
+    keys: dict[str, PartitionKey] | None = None,
 ) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
-    """Rows and totals per account-period, currency and staged file."""
+    """Rows and totals per account-period, currency and staged file. The account-period comes
+    from the files' columns, or from `keys` (path -> account-period) for files written one
+    account-period each, without the folder columns."""
+    key_columns = "x_Provider, BillingAccountId, x_BillingPeriod" if keys is None else "1, 1, 1"
     found = con.execute(
         f"""
-        SELECT x_Provider, BillingAccountId, x_BillingPeriod, filename, BillingCurrency,
+        SELECT {key_columns}, filename, BillingCurrency,
                count(*), coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0)
         FROM read_parquet({literal(str(files))}, filename = true, hive_partitioning = false)
         GROUP BY ALL
@@ -457,7 +436,11 @@ def _partition_stats(
                 f"{source.label}: column {column} is empty on some rows; cloudtally needs it on "
                 "every row to file the cost under its account and period. Fix the export."
             )
-        key = PartitionKey(provider=provider, billing_account_id=account, billing_period=period)
+        key = (
+            keys[filename]
+            if keys is not None
+            else PartitionKey(provider=provider, billing_account_id=account, billing_period=period)
+        )
         stats.append((key, filename, (currency, n, billed, effective)))
     return stats
 
