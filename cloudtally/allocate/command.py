@@ -10,23 +10,14 @@ import click
 from rich.console import Console
 
 from cloudtally.allocate.sql import DIMENSIONS
-from cloudtally.clikit import format_option, store_of
+from cloudtally.clikit import format_option, rules_option, store_of
 from cloudtally.errors import ExportError
 from cloudtally.output import OutputFormat, exact, plain, render
 from cloudtally.store import Store
 
-DEFAULT_RULES = Path("rules")
-
 
 @click.command("allocate")
-@click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_RULES,
-    show_default=True,
-    help="The rules folder (tags.yaml, allocation.yaml, mappings/*.csv; see docs/rules.md).",
-)
+@rules_option("The rules folder (tags.yaml, allocation.yaml, mappings/*.csv; see docs/rules.md).")
 @click.option("--period", help="Recompute only these periods (YYYY-MM or YYYY-MM..YYYY-MM).")
 @click.option(
     "--explain",

@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from cloudtally.clikit import store_of
+from cloudtally.clikit import format_option, format_option_with, rules_option, store_of
 from cloudtally.output import OutputFormat, render
 
-DEFAULT_RULES = Path("rules")
-
-rules_option = click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_RULES,
-    show_default=True,
-    help="The rules folder whose tags.yaml is the policy (see docs/rules.md).",
-)
-
-
-def _format_option(choices: list[str]) -> Any:
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice(choices),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )
-
-
-FORMATS = [f.value for f in OutputFormat]
+policy_option = rules_option("The rules folder whose tags.yaml is the policy (see docs/rules.md).")
 
 
 @click.group("tags")
@@ -43,7 +18,7 @@ def tags() -> None:
 
 
 @tags.command("coverage")
-@rules_option
+@policy_option
 @click.option(
     "--by",
     type=click.Choice(["team", "account", "service", "month", "provider"]),
@@ -53,7 +28,7 @@ def tags() -> None:
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
-@_format_option(FORMATS)
+@format_option
 @click.pass_context
 def coverage(
     ctx: click.Context, rules_dir: Path, by: str | None, period: str | None, metric: str, fmt: str
@@ -84,13 +59,13 @@ def coverage(
 
 
 @tags.command("exceptions")
-@rules_option
+@policy_option
 @click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
 @click.option("--top", type=click.IntRange(min=0), default=50, show_default=True, help="0: all.")
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
-@_format_option(FORMATS)
+@format_option
 @click.pass_context
 def exceptions(
     ctx: click.Context, rules_dir: Path, period: str | None, top: int, metric: str, fmt: str
@@ -117,8 +92,8 @@ def exceptions(
 
 @tags.command("check-plan")
 @click.argument("plan", type=click.Path(path_type=Path))
-@rules_option
-@_format_option([*FORMATS, "github"])
+@policy_option
+@format_option_with("github")
 @click.pass_context
 def check_plan(ctx: click.Context, plan: Path, rules_dir: Path, fmt: str) -> None:
     """Check a Terraform plan (`terraform show -json plan.out > plan.json`) against the tag policy.
