@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +48,46 @@ def median_of(runs: int, make: Callable[[], Measure]) -> Measure:
 
 def python_snippet(code: str) -> list[str]:
     return [PYTHON, "-c", code]
+
+
+def bare_read(path: Path) -> Measure:
+    """The reference of the ingest benchmarks: DuckDB reading the file into an in-memory table,
+    the bare minimum of work on this machine (fresh process)."""
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+    return run(
+        python_snippet(
+            "import duckdb; c = duckdb.connect(); "
+            f"c.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{path}')\")"
+        )
+    )
+
+
+def cloudtally_ingest(path: Path, lake: Path) -> Measure:
+    """`cloudtally ingest` of one file into a fresh lake (fresh process)."""
+    shutil.rmtree(lake, ignore_errors=True)
+    return run([PYTHON, "-m", "cloudtally", "--data-dir", str(lake), "ingest", "--no-progress",
+                str(path)])  # fmt: skip
+
+
+def ingest_figures(path: Path, rows: int, runs: int, lake: Path) -> dict:
+    """Ingest against the bare read of the same file, median of `runs`; targets: >= 0.5 of the
+    reference's throughput, peak memory < 2 GiB."""
+    reference = median_of(runs, partial(bare_read, path))
+    measure = median_of(runs, partial(cloudtally_ingest, path, lake))
+    ratio = reference.seconds / measure.seconds
+    return {
+        "rows": rows,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "cloudtally_seconds": round(measure.seconds, 2),
+        "cloudtally_rows_per_s": round(rows / measure.seconds),
+        "cloudtally_peak_rss_mb": round(measure.peak_rss_mb),
+        "duckdb_bare_read_seconds": round(reference.seconds, 2),
+        "duckdb_bare_read_rows_per_s": round(rows / reference.seconds),
+        "duckdb_bare_read_peak_rss_mb": round(reference.peak_rss_mb),
+        "throughput_ratio_to_bare_read": round(ratio, 2),
+        "target_bare_read_met": ratio >= 0.5,
+        "target_memory_met": measure.peak_rss_mb < 2048,
+    }
 
 
 def machine() -> str:

@@ -30,11 +30,10 @@ import signal
 import subprocess
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import duckdb
-from _common import DATA, PYTHON, Measure, median_of, python_snippet, run, save
+from _common import DATA, PYTHON, Measure, ingest_figures, save
 from cur_data import cur_file
 
 FOCUS_CONVERTER_VENV = DATA / "venv-focus-converter"
@@ -42,22 +41,6 @@ FOCUS_CONVERTER = FOCUS_CONVERTER_VENV / "bin" / "focus-converter"
 FOCUS_CONVERTER_PINS = ("focus-converter==1.0.0", "multimethod<2", "click<8.2")
 LAKE = DATA / "bench-cur-lake"
 FOCUS_OUT = DATA / "focus-converter-out"
-
-
-def bare_read(path: Path) -> Measure:
-    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
-    return run(
-        python_snippet(
-            "import duckdb; c = duckdb.connect(); "
-            f"c.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{path}')\")"
-        )
-    )
-
-
-def cloudtally_ingest(path: Path) -> Measure:
-    shutil.rmtree(LAKE, ignore_errors=True)
-    return run([PYTHON, "-m", "cloudtally", "--data-dir", str(LAKE), "ingest", "--no-progress",
-                str(path)])  # fmt: skip
 
 
 def install_focus_converter() -> None:
@@ -105,29 +88,10 @@ def focus_converter(path: Path, cap_seconds: float) -> Measure | None:
     return Measure(seconds, usage.ru_maxrss / 1024)
 
 
-def figures(path: Path, rows: int, runs: int) -> dict:
-    reference = median_of(runs, partial(bare_read, path))
-    measure = median_of(runs, partial(cloudtally_ingest, path))
-    ratio = reference.seconds / measure.seconds
-    return {
-        "rows": rows,
-        "file_mb": round(path.stat().st_size / 2**20, 1),
-        "cloudtally_seconds": round(measure.seconds, 2),
-        "cloudtally_rows_per_s": round(rows / measure.seconds),
-        "cloudtally_peak_rss_mb": round(measure.peak_rss_mb),
-        "duckdb_bare_read_seconds": round(reference.seconds, 2),
-        "duckdb_bare_read_rows_per_s": round(rows / reference.seconds),
-        "duckdb_bare_read_peak_rss_mb": round(reference.peak_rss_mb),
-        "throughput_ratio_to_bare_read": round(ratio, 2),
-        "target_bare_read_met": ratio >= 0.5,
-        "target_memory_met": measure.peak_rss_mb < 2048,
-    }
-
-
 def compare_focus_converter(rows: int, focus_rows: int, cap: float, runs: int) -> dict:
     install_focus_converter()
     path, _ = cur_file(focus_rows, "legacy")
-    small = figures(path, focus_rows, runs)
+    small = ingest_figures(path, focus_rows, runs, LAKE)
     measure = focus_converter(path, cap)
     if measure is None:
         return {"rows": focus_rows, "note": f"focus-converter did not finish in {cap:.0f} s"}
@@ -189,7 +153,7 @@ def main() -> None:
         if kind not in args.kinds.split(","):
             continue
         path, rows = cur_file(args.rows, kind)
-        results[label] = figures(path, rows, args.runs)
+        results[label] = ingest_figures(path, rows, args.runs, LAKE)
         print(f"{label}: {results[label]}", flush=True)
     if not args.skip_focus_converter:
         focus_rows = min(args.focus_rows, args.rows)
