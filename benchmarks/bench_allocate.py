@@ -140,15 +140,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    try:
-        export, rows = benchmark_export(args.rows, "parquet")
-    except AttributeError:
-        # data.py counts with `duckdb.sql(...).fetchone()`, which DuckDB 2.0 removed; the file
-        # is written by then, so count it here.
-        import duckdb
-
-        export = DATA / f"focus-{args.rows}.parquet"
-        rows = duckdb.connect().execute(f"SELECT count(*) FROM '{export}'").fetchall()[0][0]
+    export, rows = benchmark_export(args.rows, "parquet")
     store = Store(DATA / f"bench-allocate-lake-{args.rows}")
     if not store.catalog().live_files():
         ingest(store, [export])
