@@ -24,7 +24,7 @@ from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, S
 from cloudtally.focus.canonical import RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
 from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
-from cloudtally.ingest.source import SourceFile, discover, inspect
+from cloudtally.ingest.source import SourceFile, discover, inspect, parquet_column_stats
 from cloudtally.progress import Reporter
 from cloudtally.store import Store
 from cloudtally.store.catalog import (
@@ -244,7 +244,7 @@ def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[_Sour
     found: dict[tuple[str, str, str], list[tuple[object, ...]] | None] = {}
     if raw:
         listed = ", ".join(quote(c) for c in raw)
-        whole = _one_value_each(con, converter.source, raw)
+        whole = _one_value_each(converter.source, raw)
         distinct = f"{listed} FROM {read} LIMIT 1" if whole else f"DISTINCT {listed} FROM {read}"
         select = converter.select_sql(
             "", lookups_in="none", columns=_KEY_COLUMNS, from_sql=f"(SELECT {distinct})", also=raw
@@ -266,22 +266,14 @@ def _keys_of(con: duckdb.DuckDBPyConnection, converter: Converter) -> list[_Sour
     ]
 
 
-def _one_value_each(con: duckdb.DuckDBPyConnection, source: SourceFile, columns: list[str]) -> bool:
+def _one_value_each(source: SourceFile, columns: list[str]) -> bool:
     """Whether the Parquet statistics show one non-null value in each column, in every row
     group: then the file holds one account-period and no scan is needed to know it."""
-    found = con.execute(
-        f"""
-        SELECT path_in_schema,
-               count(*) = count(stats_min_value) AND count(*) = count(stats_max_value)
-               AND count(DISTINCT stats_min_value) = 1 AND count(DISTINCT stats_max_value) = 1
-               AND min(stats_min_value) = max(stats_max_value)
-               AND coalesce(max(stats_null_count), 1) = 0
-        FROM parquet_metadata({literal(str(source.path))})
-        WHERE path_in_schema IN ({", ".join(literal(c) for c in columns)})
-        GROUP BY path_in_schema
-        """
-    ).fetchall()
-    return len(found) == len(columns) and all(single for _, single in found)
+    for column in columns:
+        stats = parquet_column_stats(source.path, column)
+        if stats is None or not stats.single or stats.nulls != 0:
+            return False
+    return True
 
 
 def _key_filter(source_key: _SourceKey, names: list[str]) -> tuple[str, list[object]]:

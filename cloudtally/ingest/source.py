@@ -172,6 +172,43 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class ColumnStats:
+    """What the row-group statistics of a Parquet file say about one column (a leaf path such
+    as `resource_tags.key_value.value` for a map's values)."""
+
+    complete: bool  # every row group has a min and a max
+    minimum: object
+    maximum: object
+    single: bool  # complete, and every row group's min and max are one and the same value
+    nulls: int | None  # None when a row group does not say
+
+
+def parquet_column_stats(path: Path, column: str) -> ColumnStats | None:
+    """The statistics of `column` over all row groups; None when the file has no such column
+    or no row groups."""
+    metadata = pq.ParquetFile(path).metadata
+    chunks = [
+        chunk
+        for n in range(metadata.num_row_groups)
+        for chunk in (metadata.row_group(n).column(j) for j in range(metadata.num_columns))
+        if chunk.path_in_schema == column
+    ]
+    if not chunks:
+        return None
+    stats = [c.statistics for c in chunks]
+    complete = all(s is not None and s.has_min_max for s in stats)
+    bounds = {(s.min, s.max) for s in stats if s is not None and s.has_min_max}
+    null_counts = [s.null_count if s is not None and s.has_null_count else None for s in stats]
+    return ColumnStats(
+        complete=complete,
+        minimum=min(lo for lo, _ in bounds) if complete else None,
+        maximum=max(hi for _, hi in bounds) if complete else None,
+        single=complete and len(bounds) == 1 and next(iter(bounds))[0] == next(iter(bounds))[1],
+        nulls=None if None in null_counts else sum(n for n in null_counts if n is not None),
+    )
+
+
 def _inspect_parquet(path: Path, size: int) -> SourceFile:
     try:
         schema = pq.read_schema(path)

@@ -10,13 +10,11 @@ Source: AWS Data Exports table dictionary, "Cost and Usage Report (CUR) 2.0".
 
 from __future__ import annotations
 
-import duckdb
-
 from cloudtally.errors import UnsupportedError
 from cloudtally.focus.canonical import TAGS
 from cloudtally.ingest.formats.aws_cur import CUR2_MARKERS, CostAndUsageReport
 from cloudtally.ingest.formats.base import literal, quote
-from cloudtally.ingest.source import SourceFile
+from cloudtally.ingest.source import SourceFile, parquet_column_stats
 
 
 def _clean_map(column: str, rename_key: str = "e.key") -> str:
@@ -98,18 +96,10 @@ class AwsCur2Converter(CostAndUsageReport):
         (DuckDB rebuilds each map), so it is done only when the statistics cannot rule it out.
         (A null value, a key-only tag in FOCUS terms, is kept either way.)"""
         if column not in self._checked:
-            path = literal(f"{column}, key_value, value")
-            found = (
-                duckdb.connect()
-                .execute(
-                    "SELECT count(*) > 0 AND count(*) = count(stats_min_value) "
-                    "AND min(stats_min_value) > '' "
-                    f"FROM parquet_metadata({literal(str(self.source.path))}) "
-                    f"WHERE path_in_schema = {path}"
-                )
-                .fetchone()
+            stats = parquet_column_stats(self.source.path, f"{column}.key_value.value")
+            self._checked[column] = bool(
+                stats and stats.complete and stats.minimum not in ("", b"")
             )
-            self._checked[column] = bool(found and found[0])
         return self._checked[column]
 
     @classmethod
