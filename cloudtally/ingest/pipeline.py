@@ -24,7 +24,13 @@ from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, S
 from cloudtally.focus.canonical import RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
 from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
-from cloudtally.ingest.source import SourceFile, discover, inspect, parquet_column_stats
+from cloudtally.ingest.source import (
+    Discovery,
+    SourceFile,
+    discover,
+    inspect,
+    parquet_column_stats,
+)
 from cloudtally.progress import Reporter
 from cloudtally.store import Store
 from cloudtally.store.catalog import (
@@ -77,18 +83,14 @@ def ingest(
     """Ingest billing files and folders into the store; all or nothing."""
     reporter = reporter or Reporter(enabled=False)
     discovery = discover(paths)
-    files = discovery.files
     named = {p.resolve() for p in paths if p.is_file()}
     with store.writing() as catalog, reporter.session():
         ingest_id = new_ingest_id()
         try:
-            report = _ingest_files(store, catalog, files, named, ingest_id, forced_format, reporter)
+            report = _ingest_files(
+                store, catalog, discovery, named, ingest_id, forced_format, reporter
+            )
             report.skipped[:0] = discovery.skipped
-            report.several = [
-                (key, paths)
-                for key, paths in report.several
-                if not all(p.resolve() in discovery.manifested for p in paths)
-            ]
             return report
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
@@ -97,7 +99,7 @@ def ingest(
 def _ingest_files(
     store: Store,
     catalog: Catalog,
-    files: list[Path],
+    discovery: Discovery,
     named: set[Path],
     ingest_id: str,
     forced_format: str | None,
@@ -110,7 +112,7 @@ def _ingest_files(
     con = store.engine()
     con.execute("SET preserve_insertion_order = false")
     first_with: dict[str, Path] = {}  # content hash -> the file of this call that had it first
-    for index, path in enumerate(files):
+    for index, path in enumerate(discovery.files):
         source = inspect(path)
         if source.sha256 in live:
             unchanged.append(source)
@@ -135,6 +137,7 @@ def _ingest_files(
     if not staged:
         return report
     _refuse_mixed_cost_views(con, staged)
+    report.several = _fed_by_several(staged, discovery.manifested)
     crash_point("after-stage")
     new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
     crash_point("after-move")
@@ -468,6 +471,22 @@ def _refuse_mixed_cost_views(con: duckdb.DuckDBPyConnection, staged: list[Staged
             )
 
 
+def _fed_by_several(
+    staged: list[StagedFile], manifested: set[Path]
+) -> list[tuple[PartitionKey, list[Path]]]:
+    """The account-periods that several staged files feed, unless a delivery manifest names
+    them all (then they are parts of one delivery by the provider's own word)."""
+    feeding: dict[PartitionKey, list[Path]] = defaultdict(list)
+    for item in staged:
+        for key in item.parts:
+            feeding[key].append(item.source.path)
+    return [
+        (key, paths)
+        for key, paths in sorted(feeding.items(), key=lambda kv: kv[0].label())
+        if len(paths) > 1 and not all(p.resolve() in manifested for p in paths)
+    ]
+
+
 def _first_null(pairs: list[tuple[str, object]]) -> str:
     return next(name for name, value in pairs if value is None)
 
@@ -525,15 +544,6 @@ def _next_catalog(
         partitions.append(Partition(key=key, ingest_id=ingest_id, files=files))
     partitions.sort(key=lambda p: (p.key.provider, p.key.billing_period, p.key.billing_account_id))
     report.partitions = sorted(new_files, key=lambda k: k.label())
-    feeding: dict[PartitionKey, list[Path]] = defaultdict(list)
-    for item in staged:
-        for key in item.parts:
-            feeding[key].append(item.source.path)
-    report.several = [
-        (key, paths)
-        for key, paths in sorted(feeding.items(), key=lambda kv: kv[0].label())
-        if len(paths) > 1
-    ]
     for source in unchanged:
         manifest.append(
             ManifestEntry(
