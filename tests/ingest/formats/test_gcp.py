@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from cloudtally.errors import IngestError
-from cloudtally.ingest import pipeline
 from cloudtally.ingest.formats import detect_converter
 from cloudtally.ingest.pipeline import ingest
-from cloudtally.ingest.source import SourceFile, inspect, inspect_json_lines, is_json_lines
+from cloudtally.ingest.source import inspect, inspect_json_lines, is_json_lines
 from cloudtally.store import Store
 from tests.conftest import ROOT
 from tests.ingest.formats.test_azure import (
@@ -34,16 +33,6 @@ CSV = FIXTURES / "standard.csv"
 ACCOUNT = "01A2B3-C4D5E6-F70819"
 # Fields only the detailed export has (the CSV is the standard table).
 DETAILED_ONLY = ("ResourceId", "ResourceName", "ResourceType", "ContractedUnitPrice")
-
-
-def inspect_any(path: Path) -> SourceFile:
-    """source.inspect plus JSON lines: the wiring source.py needs (see inspect_json_lines)."""
-    return inspect_json_lines(path) if is_json_lines(path) else inspect(path)
-
-
-@pytest.fixture
-def json_lines_wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "inspect", inspect_any)
 
 
 def line(n: int) -> str:
@@ -239,14 +228,14 @@ def test_native_totals_are_the_invoice_totals() -> None:
 
 
 @pytest.mark.parametrize("source", [JSONL, PARQUET, CSV], ids=lambda p: p.name)
-def test_totals_reconcile_to_the_last_digit(store: Store, json_lines_wired: None, source: Path):
+def test_totals_reconcile_to_the_last_digit(store: Store, source: Path):
     report = ingest(store, [source])
     assert stored_totals(store) == native_totals(JSONL)
     assert report.formats == {"gcp": 1}
     assert report.rows == 16
 
 
-def test_json_lines_parquet_and_csv_give_the_same_rows(json_lines_wired: None, tmp_path: Path):
+def test_json_lines_parquet_and_csv_give_the_same_rows(tmp_path: Path):
     rows = {}
     for source in (JSONL, PARQUET, CSV):
         store = Store(tmp_path / source.suffix.strip("."))
