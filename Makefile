@@ -43,7 +43,7 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 docs: install
-	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/python -m cloudtally.docgen docs
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock

@@ -3,16 +3,30 @@ render the result. User errors print one message and exit 1; `--debug` shows the
 
 from __future__ import annotations
 
+import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
-from cloudtally.clikit import format_option, store_of
-from cloudtally.errors import CloudtallyError
-from cloudtally.output import OutputFormat, exact, render
+from cloudtally.clikit import (
+    DEFAULT_RULES,
+    date_range,
+    filters_of,
+    format_option,
+    print_notes,
+    range_options,
+    rules_option,
+    store_of,
+    where_option,
+)
+from cloudtally.errors import CloudtallyError, QueryError
+from cloudtally.output import OutputFormat, exact, plain, render
+from cloudtally.query.bridge import PARTS
+from cloudtally.query.explain import COLUMNS
 from cloudtally.store.store import DEFAULT_DATA_DIR
 
 err = Console(stderr=True)
@@ -96,31 +110,54 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
     default="service",
     show_default=True,
     help="Comma-separated dimensions: provider, billing-account, account, service, "
-    "service-category, charge-category, region, resource, sku, period, month, day, tag:KEY, "
-    "or a FOCUS column.",
+    "service-category, charge-category, region, resource, sku, period, month, week, day, "
+    "team, product, cost_center, env, tag:KEY, or a FOCUS column.",
 )
-@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@range_options
 @click.option(
     "--metric",
     default="BilledCost",
     show_default=True,
     help="BilledCost, EffectiveCost (amortized), ListCost or ContractedCost.",
 )
+@where_option
 @click.option("--top", type=click.IntRange(min=1), help="Show the N largest groups, fold the rest.")
+@rules_option("Rules folder whose tags.yaml normalises owners read from tags.")
 @format_option
 @click.pass_context
 def costs(
-    ctx: click.Context, by: str, period: str | None, metric: str, top: int | None, fmt: str
+    ctx: click.Context,
+    by: str,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    metric: str,
+    filters: tuple[str, ...],
+    top: int | None,
+    rules_dir: Path,
+    fmt: str,
 ) -> None:
-    """Cost totals grouped by dimensions, largest first, with each group's share."""
-    from cloudtally.query.costs import grouped_costs, parse_periods
+    """Cost totals grouped by dimensions, largest first, with each group's share.
 
+    Owners (team, product, cost_center, env) come from `allocated_costs` when it is current,
+    shared costs included; otherwise from the tags, normalised by tags.yaml.
+    """
+    from cloudtally.query.costs import grouped_costs
+
+    when = date_range(period, since, until)
     words = [w.strip() for w in by.split(",") if w.strip()]
     result = grouped_costs(
-        store_of(ctx), words, periods=parse_periods(period), metric_name=metric, top=top
+        store_of(ctx),
+        words,
+        when=when,
+        metric_name=metric,
+        top=top,
+        filters=filters_of(filters),
+        rules_dir=_rules_dir(rules_dir),
     )
+    print_notes(result.notes)
     totals = ", ".join(f"{c} {v:,.2f}" for c, v in sorted(result.total_by_currency.items()))
-    title = f"{result.metric} by {', '.join(words)}" + (f", {period}" if period else "")
+    title = f"{result.metric} by {', '.join(words)}" + (f", {when.label()}" if when else "")
     render(
         result.columns,
         result.rows,
@@ -133,22 +170,43 @@ def costs(
 
 @app.command()
 @click.option("--by", default="service", show_default=True, help="Comma-separated dimensions.")
-@click.option("--period", help="Billing period YYYY-MM (default: the latest in the lake).")
+@range_options
 @click.option("--metric", default="BilledCost", show_default=True, help="Cost metric.")
+@where_option
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@rules_option("Rules folder whose tags.yaml normalises owners read from tags.")
 @format_option
 @click.pass_context
 def movers(
-    ctx: click.Context, by: str, period: str | None, metric: str, top: int, fmt: str
+    ctx: click.Context,
+    by: str,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    metric: str,
+    filters: tuple[str, ...],
+    top: int,
+    rules_dir: Path,
+    fmt: str,
 ) -> None:
-    """Top movers: the groups whose cost changed most since the previous billing period."""
-    from cloudtally.query.costs import parse_periods
+    """Top movers: the groups whose cost changed most since the range before.
+
+    The range (default: the newest billing period) is compared with the one just before it of
+    the same length: a month with the month before, a week with the week before.
+    """
     from cloudtally.query.movers import top_movers
 
-    if period:
-        parse_periods(period)
     words = [w.strip() for w in by.split(",") if w.strip()]
-    result = top_movers(store_of(ctx), words, period=period, metric_name=metric, top=top)
+    result = top_movers(
+        store_of(ctx),
+        words,
+        when=date_range(period, since, until),
+        metric_name=metric,
+        top=top,
+        filters=filters_of(filters),
+        rules_dir=_rules_dir(rules_dir),
+    )
+    print_notes(result.notes)
     render(
         result.columns,
         result.rows,
@@ -157,6 +215,90 @@ def movers(
         money_columns=[result.previous, result.period, "change"],
         share_columns=["change_pct"],
     )
+
+
+@app.command()
+@click.option(
+    "--baseline",
+    required=True,
+    metavar="RANGE",
+    help="Baseline days: YYYY-MM-DD..YYYY-MM-DD, an ISO week YYYY-Www or a month YYYY-MM.",
+)
+@click.option("--compare", required=True, metavar="RANGE", help="The days to explain.")
+@click.option("--by", default="service", show_default=True, help="Comma-separated dimensions.")
+@where_option
+@click.option("--metric", default="BilledCost", show_default=True, help="Cost metric.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@rules_option("Rules folder whose tags.yaml normalises owners read from tags.")
+@format_option
+@click.pass_context
+def explain(
+    ctx: click.Context,
+    baseline: str,
+    compare: str,
+    by: str,
+    filters: tuple[str, ...],
+    metric: str,
+    top: int,
+    rules_dir: Path,
+    fmt: str,
+) -> None:
+    """Explain a change in spend per day between two ranges: the drivers, what the change is
+    made of (volume, price, commitment coverage, new, removed, credits, tax, other; the parts
+    add up to the change exactly), and a drafted note to the owner."""
+    from cloudtally.query.explain import explain_change
+
+    result = explain_change(
+        store_of(ctx),
+        _span(baseline, "--baseline"),
+        _span(compare, "--compare"),
+        words=[w.strip() for w in by.split(",") if w.strip()],
+        filters=filters_of(filters),
+        metric_name=metric,
+        top=top,
+        rules_dir=_rules_dir(rules_dir),
+    )
+    print_notes(result.notes)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(plain(result.as_dict()), indent=2) + "\n")
+        return
+    money = ["baseline", "compare", "change", *PARTS]
+    if fmt == "csv":
+        render(result.columns, result.rows, OutputFormat.csv)
+        return
+    render(
+        COLUMNS,
+        [row[: len(COLUMNS)] for row in result.rows],
+        OutputFormat.table,
+        title=result.title,
+        money_columns=money,
+        share_columns=["share"],
+    )
+    render(
+        ["part", f"change per day ({result.currency})"],
+        [*result.part_rows(), ("total", result.change_per_day.quantize(Decimal("0.01")))],
+        OutputFormat.table,
+        title="What the change is made of",
+        money_columns=[f"change per day ({result.currency})"],
+    )
+    click.echo("")
+    click.echo(result.message)
+
+
+def _span(text: str, option: str) -> Any:
+    from cloudtally.query.periods import parse_range
+
+    try:
+        found = parse_range(text)
+    except CloudtallyError as exc:
+        raise QueryError(str(exc).replace("--period", option)) from None
+    assert found is not None
+    return found
+
+
+def _rules_dir(rules_dir: Path) -> Path | None:
+    """The rules folder given, or None when the default ./rules is not there."""
+    return rules_dir if rules_dir != DEFAULT_RULES or rules_dir.exists() else None
 
 
 @app.command()
@@ -207,12 +349,12 @@ def export(
 def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
     from cloudtally.allocate.command import allocate, chargeback, showback
-    from cloudtally.anomaly.command import anomalies, explain
+    from cloudtally.anomaly.command import anomalies
     from cloudtally.quality.command import check
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
 
-    for command in (check, sample, allocate, showback, chargeback, tags, anomalies, explain):
+    for command in (check, sample, allocate, showback, chargeback, tags, anomalies):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
     # help option per command, so this must not depend on the first caller's context).

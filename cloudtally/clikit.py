@@ -48,3 +48,51 @@ def rules_option(help: str) -> Any:
         show_default=True,
         help=help,
     )
+
+
+def range_options(f: Any) -> Any:
+    """`--period` (billing periods, days or ISO weeks) and `--since/--until` (days)."""
+    f = click.option("--until", metavar="YYYY-MM-DD", help="Last day (inclusive), with --since.")(f)
+    f = click.option("--since", metavar="YYYY-MM-DD", help="First day, with --until.")(f)
+    return click.option(
+        "--period",
+        help="YYYY-MM, YYYY-MM..YYYY-MM, YYYY-MM-DD..YYYY-MM-DD, an ISO week YYYY-Www "
+        "or YYYY-Www..YYYY-Www.",
+    )(f)
+
+
+def date_range(period: str | None, since: str | None, until: str | None) -> Any:
+    """The DateRange the range options give (None for none)."""
+    from cloudtally.query.periods import parse_range
+
+    return parse_range(period, since=since, until=until)
+
+
+def where_option(f: Any) -> Any:
+    """`--where DIM=VALUE`, repeatable; values of one dimension are alternatives."""
+    return click.option(
+        "--where",
+        "filters",
+        multiple=True,
+        metavar="DIM=VALUE",
+        help="Keep only lines where DIM is VALUE (repeatable; team, product, env, service, ...).",
+    )(f)
+
+
+def filters_of(items: tuple[str, ...]) -> dict[str, list[str]]:
+    """`('team=web', 'team=data', 'env=prod')` -> `{'team': ['web', 'data'], 'env': ['prod']}`."""
+    from cloudtally.errors import QueryError
+
+    found: dict[str, list[str]] = {}
+    for item in items:
+        word, sep, value = item.partition("=")
+        if not sep or not word.strip():
+            raise QueryError(f"--where {item!r} is not DIM=VALUE.")
+        found.setdefault(word.strip(), []).append(value.strip())
+    return found
+
+
+def print_notes(notes: list[str]) -> None:
+    """Notes about how a result was computed, on stderr (stdout stays machine-readable)."""
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)

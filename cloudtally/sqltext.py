@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cloudtally.errors import QueryError
+
 
 def literal(value: str) -> str:
     """A SQL string literal holding exactly `value` (quotes doubled; NUL via chr(0), which a
@@ -30,5 +32,5 @@ def literals(values: Iterable[str]) -> str:
 def identifier(name: str) -> str:
     """A quoted SQL identifier (column, view or alias) holding exactly `name`."""
     if "\x00" in name:
-        raise ValueError("An identifier cannot contain a NUL character.")
+        raise QueryError(f"{name!r} cannot be a name: it holds a NUL character.")
     return '"' + name.replace('"', '""') + '"'

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from cloudtally.anomaly.series import NONE_LABEL, filter_sql, resolve
+from cloudtally.query.ownership import NONE_LABEL, Lens
 
 # Child dimensions, in the order a person reads them; a monitor's own dimensions are skipped.
 CHILDREN = {
@@ -40,21 +40,15 @@ TOP_PER_DIMENSION = 3
 TOP_LINE_ITEMS = 5
 
 
-def series_condition(words: list[str], values: tuple[str, ...], source: str) -> str:
-    clauses = []
-    for word, value in zip(words, values, strict=True):
-        expr = resolve(word, source).expr
-        if value == NONE_LABEL:
-            clauses.append(f"({expr}) IS NULL")
-        else:
-            clauses.append(f"CAST({expr} AS VARCHAR) = '{value.replace(chr(39), chr(39) * 2)}'")
+def series_condition(words: list[str], values: tuple[str, ...], source: Lens) -> str:
+    clauses = [source.equals_sql(w, v) for w, v in zip(words, values, strict=True)]
     return " AND ".join(clauses) or "true"
 
 
 def root_causes(
     con: duckdb.DuckDBPyConnection,
     *,
-    source: str,
+    source: Lens,
     metric: str,
     words: list[str],
     values: tuple[str, ...],
@@ -65,17 +59,17 @@ def root_causes(
     """(root causes ranked by share of the excess, top line items on `day`)."""
     baseline_days = [day - timedelta(days=7 * k) for k in range(1, BASELINE_WEEKS + 1)]
     where = (
-        f"{series_condition(words, values, source)} AND {filter_sql(filters, source)} "
+        f"{series_condition(words, values, source)} AND {source.filter_sql(filters)} "
         f"AND CAST(ChargePeriodStart AS DATE) IN ({', '.join(repr(str(d)) for d in [day, *baseline_days])})"
     )
-    own = {resolve(w, source).expr for w in words}
+    own = {source.dimension(w).expr for w in words}
     # `allocated_costs` carries fewer line-level columns than `costs` (no SKU, for one).
     available = {
         r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {source})").fetchall()
     }
     selects = []
     for label, word in CHILDREN.items():
-        expr = resolve(word, source).expr
+        expr = source.dimension(word).expr
         if expr in own or SAME_AS[label] & set(words):
             continue
         if word[0].isupper() and word not in available:

@@ -24,6 +24,7 @@ from cloudtally.anomaly.rootcause import owner_from, root_causes
 from cloudtally.anomaly.series import last_complete_day, load_series
 from cloudtally.progress import Reporter
 from cloudtally.query.dimensions import metric
+from cloudtally.query.ownership import lens_for
 from cloudtally.store import Store
 
 CENT = Decimal("0.01")
@@ -84,9 +85,12 @@ def detect(
             metric(monitor.metric)  # an unknown metric fails before any work
             feedback = state.feedback_rules(scon, monitor.name)
             reading = reporter.task(f"Reading {monitor.name}")
+            lens = lens_for(store, [*monitor.dimensions, *monitor.filters])
             series = reporter.run_query(
                 con,
-                partial(load_series, con, monitor, report_from=first, last_complete=last),
+                partial(
+                    load_series, con, monitor, lens=lens, report_from=first, last_complete=last
+                ),
                 reading,
             )
             report.series += len(series.keys)

@@ -14,48 +14,9 @@ import numpy as np
 
 from cloudtally.anomaly.config import AnomalyError, MonitorModel
 from cloudtally.anomaly.detector import HISTORY_DAYS
-from cloudtally.query.dimensions import Dimension, dimension, metric
-
-NONE_LABEL = "(none)"
-
-# The owning team: the allocation's `team` column when `allocated_costs` exists, else the tag
-# (key case varies by provider and team habits: PERFORMANCE.md).
-TEAM_TAG = "coalesce(Tags['team'], Tags['Team'], Tags['TEAM'])"
-
-
-def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
-    ).fetchone()
-    return bool(found and found[0])
-
-
-def source_of(con: duckdb.DuckDBPyConnection, words: list[str]) -> str:
-    """`allocated_costs` when a word needs the team and allocation ran; else `costs`."""
-    if "team" in words and has_view(con, "allocated_costs"):
-        return "allocated_costs"
-    return "costs"
-
-
-def resolve(word: str, source: str) -> Dimension:
-    """A dimension word as SQL over `source` (`team` is the allocation's or the tag's)."""
-    if word == "team":
-        return Dimension("team", "team" if source == "allocated_costs" else TEAM_TAG)
-    return dimension(word)
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def filter_sql(filters: dict[str, str | list[str]], source: str) -> str:
-    """`{word: value or [values]}` as a WHERE condition."""
-    clauses = []
-    for word, wanted in filters.items():
-        values = [wanted] if isinstance(wanted, str) else wanted
-        listed = ", ".join(quote_literal(v) for v in values)
-        clauses.append(f"({resolve(word, source).expr}) IN ({listed})")
-    return " AND ".join(clauses) or "true"
+from cloudtally.query.dimensions import metric
+from cloudtally.query.ownership import NONE_LABEL, Lens
+from cloudtally.sqltext import literal
 
 
 @dataclass
@@ -67,7 +28,7 @@ class SeriesSet:
     values: np.ndarray  # (series, days), NaN before a series appears
     first_day: date
     last_complete: date
-    source: str
+    source: Lens
 
     def column(self, day: date) -> int:
         return (day - self.first_day).days
@@ -107,16 +68,18 @@ def load_series(
     con: duckdb.DuckDBPyConnection,
     monitor: MonitorModel,
     *,
+    lens: Lens,
     report_from: date,
     last_complete: date,
 ) -> SeriesSet:
     """Aggregate the monitor's daily series over the days scoring `report_from..` needs."""
-    source = source_of(con, [*monitor.dimensions, *monitor.filters])
-    dims = [resolve(word, source) for word in monitor.dimensions]
+    source = lens
+    dims = [lens.dimension(word) for word in monitor.dimensions]
     value = metric(monitor.metric)
     first_day = report_from - timedelta(days=HISTORY_DAYS)
     keys = [
-        f"coalesce(CAST({d.expr} AS VARCHAR), '{NONE_LABEL}') AS k{i}" for i, d in enumerate(dims)
+        f"coalesce(CAST({d.expr} AS VARCHAR), {literal(NONE_LABEL)}) AS k{i}"
+        for i, d in enumerate(dims)
     ]
     key_names = [f"k{i}" for i in range(len(dims))]
     # Compare the timestamp itself (Parquet statistics prune row groups) and take the UTC day
@@ -124,7 +87,7 @@ def load_series(
     where = (
         f"ChargePeriodStart >= CAST(DATE '{first_day}' AS TIMESTAMPTZ) "
         f"AND ChargePeriodStart < CAST(DATE '{last_complete + timedelta(days=1)}' AS TIMESTAMPTZ) "
-        f"AND {filter_sql(monitor.filters, source)}"
+        f"AND {lens.filter_sql(monitor.filters)}"
     )
     column = (
         f"CAST(floor(epoch(ChargePeriodStart) / 86400) AS INTEGER) - "

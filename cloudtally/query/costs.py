@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from cloudtally.errors import QueryError
-from cloudtally.query.dimensions import Dimension, dimension, metric
+from cloudtally.query.dimensions import metric
+from cloudtally.query.ownership import Lens, lens_for
+from cloudtally.query.periods import DateRange, parse_periods, require_data
+from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
 
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+__all__ = ["CostTable", "grouped_costs", "parse_periods", "period_filter"]
 
 
 @dataclass
@@ -20,82 +23,78 @@ class CostTable:
     rows: list[tuple[Any, ...]]
     metric: str
     total_by_currency: dict[str, Decimal]
-
-
-def parse_periods(text: str | None) -> tuple[str, str] | None:
-    """`2024-09` or `2024-07..2024-09` -> (first, last) billing periods.
-
-    >>> parse_periods("2024-07..2024-09"), parse_periods("2024-09")
-    (('2024-07', '2024-09'), ('2024-09', '2024-09'))
-    """
-    if not text:
-        return None
-    first, _, last = text.partition("..")
-    last = last or first
-    for value in (first, last):
-        if not _PERIOD.match(value):
-            raise QueryError(
-                f"Period {value!r} is not a billing period: use YYYY-MM or YYYY-MM..YYYY-MM."
-            )
-    if first > last:
-        raise QueryError(f"Period range {text!r} ends before it starts.")
-    return first, last
+    notes: list[str] = field(default_factory=list)
 
 
 def period_filter(periods: tuple[str, str] | None) -> str:
+    """A condition selecting whole billing periods `first..last` (or everything)."""
     if periods is None:
         return "true"
-    return f"x_BillingPeriod BETWEEN '{periods[0]}' AND '{periods[1]}'"
+    return f"x_BillingPeriod BETWEEN {literal(periods[0])} AND {literal(periods[1])}"
 
 
 def grouped_costs(
     store: Store,
-    by: list[str],
+    by: Sequence[str],
     *,
+    when: DateRange | None = None,
     periods: tuple[str, str] | None = None,
     metric_name: str = "BilledCost",
     top: int | None = None,
+    filters: Mapping[str, str | Sequence[str]] | None = None,
+    rules_dir: Path | None = None,
+    lens: Lens | None = None,
 ) -> CostTable:
-    """Totals of `metric_name` grouped by dimensions, largest first, with shares."""
-    dims: list[Dimension] = [dimension(word) for word in by]
-    value = metric(metric_name)
-    keys = [f'{d.expr} AS "{d.word}"' for d in dims]
-    labels = [f'any_value({d.label_expr}) AS "{d.word}_name"' for d in dims if d.label_expr]
-    group = ", ".join(str(i + 1) for i in range(len(dims) + 1))
-    sql = f"""
-        WITH grouped AS (
-            SELECT {", ".join(keys)}, BillingCurrency AS currency,
-                   {"".join(label + ", " for label in labels)}
-                   coalesce(sum({value}), 0) AS cost
-            FROM costs
-            WHERE {period_filter(periods)}
-            GROUP BY {group}
-        )
-        SELECT *, CAST(cost AS DOUBLE) / nullif(CAST(sum(cost) OVER (PARTITION BY currency) AS DOUBLE), 0) AS share
-        FROM grouped
-        ORDER BY currency, cost DESC, {", ".join(f'"{d.word}"' for d in dims)} NULLS LAST
+    """Totals of `metric_name` grouped by dimensions, largest first, with shares.
+
+    Shares are each group's cost over its currency's total in the selection, computed from the
+    exact totals.
     """
+    filters = filters or {}
+    value = metric(metric_name)
+    lens = lens or lens_for(store, [*by, *filters], rules_dir=rules_dir)
+    dims = [lens.dimension(word) for word in by]
     con = store.connect()
+    require_data(con, when, str(lens))
+    where = [when.where() if when else period_filter(periods), lens.filter_sql(filters)]
+    keys = [f"{d.expr} AS {identifier(d.word)}" for d in dims]
+    labels = [
+        f"any_value({d.label_expr}) AS {identifier(d.word + '_name')}" for d in dims if d.label_expr
+    ]
+    group = ", ".join(str(i + 1) for i in range(len(dims) + 1))
+    order = ", ".join(f"{identifier(d.word)} NULLS LAST" for d in dims)
+    sql = f"""
+        SELECT {"".join(k + ", " for k in keys)}BillingCurrency AS currency,
+               {"".join(label + ", " for label in labels)}
+               coalesce(sum({value}), 0) AS cost
+        FROM {lens}
+        WHERE {" AND ".join(where)}
+        GROUP BY {group}
+        ORDER BY currency, cost DESC{", " + order if order else ""}
+    """
     cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description or []]
     rows = cursor.fetchall()
+    cost_at, currency_at = columns.index("cost"), columns.index("currency")
     totals: dict[str, Decimal] = {}
-    cost_at = columns.index("cost")
-    currency_at = columns.index("currency")
     for row in rows:
         totals[row[currency_at]] = totals.get(row[currency_at], Decimal(0)) + row[cost_at]
+    columns.append("share")
+    rows = [(*r, _share(r[cost_at], totals[r[currency_at]])) for r in rows]
     if top is not None:
         rows = _keep_top(rows, top, currency_at, cost_at, columns)
-    # Reorder: dimensions (with names), then currency, cost, share.
-    order = [c for c in columns if c not in ("currency", "cost", "share")] + [
-        "currency",
-        "cost",
-        "share",
-    ]
-    index = [columns.index(c) for c in order]
+    # Dimensions (with names), then currency, cost, share.
+    order_names = [c for c in columns if c not in ("currency", "cost", "share")]
+    order_names += ["currency", "cost", "share"]
+    index = [columns.index(c) for c in order_names]
     rows = [tuple(r[i] for i in index) for r in rows]
-    order[order.index("cost")] = value
-    return CostTable(columns=order, rows=rows, metric=value, total_by_currency=totals)
+    order_names[order_names.index("cost")] = value
+    notes = [lens.note] if lens.note else []
+    return CostTable(order_names, rows, value, totals, notes)
+
+
+def _share(cost: Decimal, total: Decimal) -> float | None:
+    return float(cost / total) if total else None
 
 
 def _keep_top(
@@ -115,6 +114,7 @@ def _keep_top(
             other[0] = f"(other {len(rest)})"
             other[currency_at] = currency
             other[cost_at] = sum((r[cost_at] for r in rest), Decimal(0))
-            other[share_at] = sum((r[share_at] or 0.0) for r in rest)
+            total = sum((r[cost_at] for r in group), Decimal(0))
+            other[share_at] = _share(other[cost_at], total)
             kept.append(tuple(other))
     return kept

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cloudtally.errors import QueryError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME
+from cloudtally.sqltext import identifier, literal
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ DIMENSIONS = {
         Dimension("commitment", "CommitmentDiscountId", "CommitmentDiscountName"),
         Dimension("period", "x_BillingPeriod"),
         Dimension("month", "strftime(ChargePeriodStart, '%Y-%m')"),
+        Dimension("week", "strftime(ChargePeriodStart, '%G-W%V')"),
         Dimension("day", "CAST(ChargePeriodStart AS DATE)"),
         Dimension("currency", "BillingCurrency"),
     )
@@ -55,15 +57,16 @@ def dimension(word: str) -> Dimension:
     if word in DIMENSIONS:
         return DIMENSIONS[word]
     if word.startswith("tag:") and len(word) > 4:
-        key = word[4:].replace("'", "''")
-        return Dimension(word, f"Tags['{key}']")
+        return Dimension(word, f"Tags[{literal(word[4:])}]")
     if word in CANONICAL_BY_NAME:
-        return Dimension(word, f'"{word}"')
-    close = difflib.get_close_matches(word, [*DIMENSIONS, *CANONICAL_BY_NAME], n=1)
+        return Dimension(word, identifier(word))
+    close = difflib.get_close_matches(
+        word, [*DIMENSIONS, "team", "product", "cost_center", "env", *CANONICAL_BY_NAME], n=1
+    )
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise QueryError(
-        f"Unknown dimension {word!r}.{hint} Use one of {', '.join(DIMENSIONS)}, tag:KEY, "
-        "or a FOCUS column name."
+        f"Unknown dimension {word!r}.{hint} Use one of {', '.join(DIMENSIONS)}, "
+        "team, product, cost_center, env, tag:KEY, or a FOCUS column name."
     )
 
 

@@ -1,12 +1,17 @@
-"""Top movers: which groups' cost changed most between a billing period and the one before."""
+"""Top movers: which groups' cost changed most between a range and the one before it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cloudtally.errors import QueryError
-from cloudtally.query.dimensions import dimension, metric
+from cloudtally.query.dimensions import metric
+from cloudtally.query.ownership import lens_for
+from cloudtally.query.periods import DateRange, parse_range, require_data
+from cloudtally.sqltext import identifier
 from cloudtally.store import Store
 
 
@@ -17,6 +22,7 @@ class MoversTable:
     period: str
     previous: str
     metric: str
+    notes: list[str] = field(default_factory=list)
 
 
 def previous_period(period: str) -> str:
@@ -29,34 +35,51 @@ def previous_period(period: str) -> str:
 
 def top_movers(
     store: Store,
-    by: list[str],
+    by: Sequence[str],
     *,
+    when: DateRange | None = None,
     period: str | None = None,
     metric_name: str = "BilledCost",
     top: int = 10,
+    filters: Mapping[str, str | Sequence[str]] | None = None,
+    rules_dir: Path | None = None,
 ) -> MoversTable:
-    """Groups ranked by the absolute change of cost from the previous billing period."""
-    dims = [dimension(word) for word in by]
+    """Groups ranked by the absolute change of cost from the range before (same length).
+
+    Without a range, the newest billing period against the one before it.
+    """
+    filters = filters or {}
     value = metric(metric_name)
+    lens = lens_for(store, [*by, *filters], rules_dir=rules_dir)
+    dims = [lens.dimension(word) for word in by]
     con = store.connect()
-    if period is None:
-        latest = con.execute("SELECT max(x_BillingPeriod) FROM costs").fetchone()
-        if latest is None or latest[0] is None:
-            raise QueryError("The lake is empty: ingest data first with `cloudtally ingest PATH`.")
-        period = str(latest[0])
-    before = previous_period(period)
-    keys = ", ".join(f'{d.expr} AS "{d.word}"' for d in dims)
-    names = ", ".join(f'"{d.word}"' for d in dims)
+    if when is None and period is not None:
+        when = parse_range(period)
+    span = require_data(con, when, str(lens))
+    if when is None:
+        when = parse_range(span.last_period)
+        assert when is not None
+    before = when.previous()
+    if not by:
+        raise QueryError("--by needs at least one dimension.")
+    keys = ", ".join(f"{d.expr} AS {identifier(d.word)}" for d in dims)
+    labels = "".join(
+        f"any_value({d.label_expr}) AS {identifier(d.word + '_name')}, "
+        for d in dims
+        if d.label_expr
+    )
+    names = ", ".join(identifier(d.word) for d in dims)
+    label_names = "".join(f"{identifier(d.word + '_name')}, " for d in dims if d.label_expr)
     sql = f"""
         WITH grouped AS (
-            SELECT {keys}, BillingCurrency AS currency,
-                   coalesce(sum({value}) FILTER (WHERE x_BillingPeriod = $before), 0) AS previous,
-                   coalesce(sum({value}) FILTER (WHERE x_BillingPeriod = $period), 0) AS current
-            FROM costs
-            WHERE x_BillingPeriod IN ($before, $period)
-            GROUP BY ALL
+            SELECT {keys}, BillingCurrency AS currency, {labels}
+                   coalesce(sum({value}) FILTER (WHERE {before.where()}), 0) AS previous,
+                   coalesce(sum({value}) FILTER (WHERE {when.where()}), 0) AS current
+            FROM {lens}
+            WHERE (({before.where()}) OR ({when.where()})) AND {lens.filter_sql(filters)}
+            GROUP BY {", ".join(str(i + 1) for i in range(len(dims) + 1))}
         )
-        SELECT {names}, currency, previous, current, current - previous AS change,
+        SELECT {names}, {label_names}currency, previous, current, current - previous AS change,
                CASE WHEN previous = 0 THEN NULL
                     ELSE CAST(current - previous AS DOUBLE) / abs(CAST(previous AS DOUBLE)) END
                  AS change_pct
@@ -65,9 +88,10 @@ def top_movers(
         ORDER BY abs(current - previous) DESC, {names}
         LIMIT {int(top)}
     """
-    cursor = con.execute(sql, {"before": before, "period": period})
+    cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description or []]
     rows = cursor.fetchall()
-    columns[columns.index("previous")] = before
-    columns[columns.index("current")] = period
-    return MoversTable(columns, rows, period, before, value)
+    columns[columns.index("previous")] = before.label()
+    columns[columns.index("current")] = when.label()
+    notes = [lens.note] if lens.note else []
+    return MoversTable(columns, rows, when.label(), before.label(), value, notes)

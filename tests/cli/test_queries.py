@@ -72,7 +72,7 @@ def test_costs_by_tag(loaded) -> None:
     ("args", "message"),
     [
         (["--by", "servce"], "Error: Unknown dimension 'servce'. Did you mean 'service'?"),
-        (["--period", "2024-13"], "Error: Period '2024-13' is not a billing period: use YYYY-MM or YYYY-MM..YYYY-MM."),
+        (["--period", "2024-13"], "Error: --period '2024-13' is not a date range: use YYYY-MM, YYYY-MM..YYYY-MM, YYYY-MM-DD..YYYY-MM-DD, YYYY-Www or YYYY-Www..YYYY-Www."),
         (["--metric", "BilledCosts"], "Error: Unknown metric 'BilledCosts'. Did you mean 'BilledCost'?"),
     ],
 )  # fmt: skip

@@ -1,0 +1,287 @@
+"""What a change in spend is made of: a decomposition into named parts that add up exactly.
+
+Between a first range A and a second range B, each group's change (B - A, or the change of the
+daily averages) splits into:
+
+- `volume`: more or less usage of an item at A's unit cost, `(qB - qA) x cA / qA`;
+- `coverage`: the change of the item's unit cost that comes from a different share of its
+  usage being covered by commitments (savings plans, reservations, CUDs), priced at A's
+  covered and on-demand unit costs (B's where A had none of one kind);
+- `price`: the rest of the unit cost change (list price changes, negotiated rates, a move to
+  another price), on B's usage;
+- `new` / `removed`: resources (or, for lines without a resource, SKUs) billed in only one of
+  the two ranges;
+- `credits`: credits and refunds (ChargeCategory Credit);
+- `tax`: tax lines (ChargeCategory Tax);
+- `other`: what none of the above explains: charges without a usage quantity (purchases,
+  fees, adjustments) and items whose quantity is missing in one range.
+
+An item is a (resource, SKU, pricing unit) of a group; its lines are covered when their
+CommitmentDiscountStatus is `Used`. The parts are computed with exact decimals; `other` takes
+the last rounding digit so that the parts of every group add up to its change exactly.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+
+from cloudtally.query.dimensions import metric
+from cloudtally.query.ownership import Lens
+from cloudtally.query.periods import DateRange
+
+PARTS = ("volume", "price", "coverage", "new", "removed", "credits", "tax", "other")
+# Wide enough for DECIMAL(38,18) sums and the products and quotients of them.
+CONTEXT = decimal.Context(prec=80)
+QUANTUM = Decimal("1e-18")
+ZERO = Decimal(0)
+
+
+@dataclass
+class ResourceChange:
+    resource: str
+    name: str | None
+    before: Decimal
+    after: Decimal
+
+    @property
+    def change(self) -> Decimal:
+        return self.after - self.before
+
+
+@dataclass
+class GroupChange:
+    """One group's change and its parts (exact; per day when the decomposition is per day)."""
+
+    key: tuple[str | None, ...]
+    currency: str
+    before: Decimal
+    after: Decimal
+    parts: dict[str, Decimal]
+    owner: str | None = None
+    new_resources: int = 0
+    removed_resources: int = 0
+    top_resources: list[ResourceChange] = field(default_factory=list)
+    accounts: list[tuple[str, str | None, Decimal]] = field(default_factory=list)
+
+    @property
+    def change(self) -> Decimal:
+        return self.after - self.before
+
+    @property
+    def kind(self) -> str:
+        if self.before == 0:
+            return "new"
+        if self.after == 0:
+            return "removed"
+        return "grown" if self.change > 0 else "shrunk"
+
+
+@dataclass
+class _Item:
+    kind: str
+    resource: str | None
+    name: str | None
+    account: str | None
+    account_name: str | None
+    cost: list[Decimal] = field(default_factory=lambda: [ZERO, ZERO])
+    qty: list[Decimal] = field(default_factory=lambda: [ZERO, ZERO])
+    covered_cost: list[Decimal] = field(default_factory=lambda: [ZERO, ZERO])
+    covered_qty: list[Decimal] = field(default_factory=lambda: [ZERO, ZERO])
+
+
+def decompose(
+    con: duckdb.DuckDBPyConnection,
+    lens: Lens,
+    words: Sequence[str],
+    first: DateRange,
+    second: DateRange,
+    *,
+    metric_name: str = "BilledCost",
+    filters: Mapping[str, str | Sequence[str]] | None = None,
+    per_day: bool = False,
+    top_resources: int = 3,
+) -> list[GroupChange]:
+    """The change from `first` to `second` per group of `words`, split into `PARTS`."""
+    value = metric(metric_name)
+    dims = [lens.dimension(w) for w in words]
+    keys = "".join(f"CAST({d.expr} AS VARCHAR) AS k{i}, " for i, d in enumerate(dims))
+    key_names = "".join(f"k{i}, " for i in range(len(dims)))
+    owner = lens.dimension("team").expr
+    available = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {lens})").fetchall()}
+    # An allocation written before quantities were carried has none: its changes are `other`.
+    qty = "PricingQuantity" if "PricingQuantity" in available else "CAST(NULL AS DECIMAL(38, 18))"
+    in_a, in_b = first.where(), second.where()
+    rows = con.execute(
+        f"""
+        WITH lines AS (
+            SELECT {keys}BillingCurrency AS currency,
+                   CASE ChargeCategory WHEN 'Credit' THEN 'credits' WHEN 'Tax' THEN 'tax'
+                        WHEN 'Usage' THEN 'usage' ELSE 'other' END AS kind,
+                   ResourceId AS resource, ResourceName AS resource_name,
+                   coalesce(SubAccountId, BillingAccountId) AS account,
+                   coalesce(SubAccountName, BillingAccountName) AS account_name,
+                   SkuId, PricingUnit, CommitmentDiscountStatus = 'Used' AS covered,
+                   {owner} AS owner, {value} AS cost, {qty} AS qty,
+                   ({in_a}) AS in_a, ({in_b}) AS in_b
+            FROM {lens}
+            WHERE (({in_a}) OR ({in_b})) AND {lens.filter_sql(filters or {})}
+        )
+        SELECT {key_names}currency, kind, resource, any_value(resource_name), account,
+               any_value(account_name), SkuId, PricingUnit, coalesce(covered, false),
+               arg_max(owner, abs(cost)),
+               coalesce(sum(cost) FILTER (WHERE in_a), 0), coalesce(sum(cost) FILTER (WHERE in_b), 0),
+               coalesce(sum(qty) FILTER (WHERE in_a), 0), coalesce(sum(qty) FILTER (WHERE in_b), 0)
+        FROM lines
+        GROUP BY ALL
+        """
+    ).fetchall()
+    n = len(dims)
+    days = (Decimal(first.days), Decimal(second.days)) if per_day else (Decimal(1), Decimal(1))
+    groups: dict[tuple[tuple[str | None, ...], str], dict[tuple[object, ...], _Item]] = {}
+    owners: dict[tuple[tuple[str | None, ...], str], dict[str, Decimal]] = {}  # team -> cost
+    for row in rows:
+        key, currency = tuple(row[:n]), row[n]
+        kind, resource, rname, account, aname, sku, unit, covered, who = row[n + 1 : n + 10]
+        cost_a, cost_b, qty_a, qty_b = row[n + 10 :]
+        items = groups.setdefault((key, currency), {})
+        item = items.setdefault(
+            (kind, resource, sku, unit, account), _Item(kind, resource, rname, account, aname)
+        )
+        for side, (cost, qty) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
+            item.cost[side] += cost
+            item.qty[side] += qty
+            if covered:
+                item.covered_cost[side] += cost
+                item.covered_qty[side] += qty
+        if who is not None:
+            weights = owners.setdefault((key, currency), {})
+            weights[who] = weights.get(who, ZERO) + abs(cost_a) + abs(cost_b)
+    with decimal.localcontext(CONTEXT):
+        result = [
+            _group_change(key, currency, items, days, owners.get((key, currency)), top_resources)
+            for (key, currency), items in groups.items()
+        ]
+    result.sort(key=lambda g: (g.currency, -abs(g.change), [str(k) for k in g.key]))
+    return result
+
+
+def _group_change(
+    key: tuple[str | None, ...],
+    currency: str,
+    items: dict[tuple[object, ...], _Item],
+    days: tuple[Decimal, Decimal],
+    owners: dict[str, Decimal] | None,
+    top: int,
+) -> GroupChange:
+    parts = dict.fromkeys(PARTS, ZERO)
+    before = after = ZERO
+    # A resource is new (removed) when nothing of it was billed in the first (second) range.
+    by_resource: dict[str, list[Decimal]] = {}
+    names: dict[str, str | None] = {}
+    for item in items.values():
+        if item.resource is not None:
+            totals = by_resource.setdefault(item.resource, [ZERO, ZERO])
+            totals[0] += item.cost[0]
+            totals[1] += item.cost[1]
+            names.setdefault(item.resource, item.name)
+    account_names: dict[str, str | None] = {}
+    account_change: dict[str, Decimal] = {}
+    for item in items.values():
+        a, b = item.cost[0] / days[0], item.cost[1] / days[1]
+        before += a
+        after += b
+        if item.account is not None:
+            account_names.setdefault(item.account, item.account_name)
+            account_change[item.account] = account_change.get(item.account, ZERO) + (b - a)
+        if item.kind in ("credits", "tax"):
+            parts[item.kind] += b - a
+            continue
+        if item.resource is not None:
+            totals = by_resource[item.resource]
+            if totals[0] == 0 and totals[1] != 0:
+                parts["new"] += b - a
+                continue
+            if totals[1] == 0 and totals[0] != 0:
+                parts["removed"] += b - a
+                continue
+        if item.cost[0] == 0 and item.cost[1] != 0 and item.resource is None:
+            parts["new"] += b
+            continue
+        if item.cost[1] == 0 and item.cost[0] != 0 and item.resource is None:
+            parts["removed"] -= a
+            continue
+        qa, qb = item.qty[0] / days[0], item.qty[1] / days[1]
+        if item.kind != "usage" or qa <= 0 or qb <= 0:
+            parts["other"] += b - a
+            continue
+        unit_a = a / qa
+        volume = (qb - qa) * unit_a
+        coverage = qb * (_mixed_unit_cost(item, days) - unit_a)
+        parts["volume"] += volume
+        parts["coverage"] += coverage
+        parts["price"] += (b - a) - volume - coverage
+    # Quantise every part to 18 places; `other` takes the rounding so the parts add up.
+    for name in PARTS:
+        if name != "other":
+            parts[name] = parts[name].quantize(QUANTUM)
+    before, after = before.quantize(QUANTUM), after.quantize(QUANTUM)
+    parts["other"] = (after - before) - sum((parts[p] for p in PARTS if p != "other"), ZERO)
+    moved = sorted(
+        (
+            ResourceChange(r, names.get(r), _q(t[0] / days[0]), _q(t[1] / days[1]))
+            for r, t in by_resource.items()
+        ),
+        key=lambda c: (-abs(c.change), c.resource),
+    )
+    account_list = sorted(
+        ((acc, account_names[acc], _q(c)) for acc, c in account_change.items()),
+        key=lambda t: (-abs(t[2]), t[0]),
+    )
+    return GroupChange(
+        key=key,
+        currency=currency,
+        before=before,
+        after=after,
+        parts=parts,
+        owner=max(owners, key=lambda t: (owners[t], t)) if owners else None,
+        new_resources=sum(1 for t in by_resource.values() if t[0] == 0 and t[1] != 0),
+        removed_resources=sum(1 for t in by_resource.values() if t[1] == 0 and t[0] != 0),
+        top_resources=[m for m in moved[:top] if m.change != 0],
+        accounts=account_list[:3],
+    )
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(QUANTUM)
+
+
+def _mixed_unit_cost(item: _Item, days: tuple[Decimal, Decimal]) -> Decimal:
+    """The item's unit cost at the first range's covered and on-demand unit costs, with the
+    second range's covered share (a kind the first range lacks is priced as in the second)."""
+    covered = [item.covered_qty[s] / days[s] for s in (0, 1)]
+    total = [item.qty[s] / days[s] for s in (0, 1)]
+    on_demand = [total[s] - covered[s] for s in (0, 1)]
+    covered_cost = [item.covered_cost[s] / days[s] for s in (0, 1)]
+    on_demand_cost = [item.cost[s] / days[s] - covered_cost[s] for s in (0, 1)]
+
+    def unit(costs: list[Decimal], qty: list[Decimal]) -> Decimal:
+        side = 0 if qty[0] > 0 else 1
+        return costs[side] / qty[side] if qty[side] > 0 else ZERO
+
+    share = covered[1] / total[1]
+    return share * unit(covered_cost, covered) + (1 - share) * unit(on_demand_cost, on_demand)
+
+
+def total_parts(groups: Sequence[GroupChange], currency: str) -> dict[str, Decimal]:
+    """The parts of every group of one currency added up."""
+    found = dict.fromkeys(PARTS, ZERO)
+    for group in groups:
+        if group.currency == currency:
+            for name in PARTS:
+                found[name] += group.parts[name]
+    return found
