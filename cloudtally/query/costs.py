@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.query.dimensions import metric
-from cloudtally.query.ownership import Lens, lens_for
+from cloudtally.query.ownership import EVERYTHING, Lens, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_periods, require_data
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
@@ -43,6 +43,7 @@ def grouped_costs(
     top: int | None = None,
     filters: Mapping[str, str | Sequence[str]] | None = None,
     rules_dir: Path | None = None,
+    scope: Scope = EVERYTHING,
     lens: Lens | None = None,
 ) -> CostTable:
     """Totals of `metric_name` grouped by dimensions, largest first, with shares.
@@ -52,7 +53,7 @@ def grouped_costs(
     """
     filters = filters or {}
     value = metric(metric_name)
-    lens = lens or lens_for(store, [*by, *filters], rules_dir=rules_dir)
+    lens = lens or lens_for(store, [*by, *filters], rules_dir=rules_dir, scope=scope)
     dims = [lens.dimension(word) for word in by]
     con = store.connect()
     require_data(con, when, str(lens))

@@ -17,7 +17,7 @@ from typing import Any
 
 from cloudtally.errors import QueryError
 from cloudtally.query.bridge import PARTS, GroupChange, decompose, total_parts
-from cloudtally.query.ownership import lens_for
+from cloudtally.query.ownership import EVERYTHING, Scope, lens_for
 from cloudtally.query.periods import DateRange, LakeSpan, require_data
 from cloudtally.store import Store
 
@@ -115,10 +115,11 @@ def explain_change(
     metric_name: str = "BilledCost",
     top: int = 10,
     rules_dir: Path | None = None,
+    scope: Scope = EVERYTHING,
 ) -> Explanation:
     """Why spend per day changed from `baseline` to `compare`, by `words`."""
     filters = filters or {}
-    lens = lens_for(store, [*words, *filters], rules_dir=rules_dir)
+    lens = lens_for(store, [*words, *filters], rules_dir=rules_dir, scope=scope)
     con = store.connect()
     span = require_data(con, None, str(lens))
     for option, wanted in (("--baseline", baseline), ("--compare", compare)):

@@ -9,7 +9,7 @@ from typing import Any
 
 from cloudtally.errors import QueryError
 from cloudtally.query.dimensions import metric
-from cloudtally.query.ownership import lens_for
+from cloudtally.query.ownership import EVERYTHING, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
 from cloudtally.sqltext import identifier
 from cloudtally.store import Store
@@ -43,6 +43,7 @@ def top_movers(
     top: int = 10,
     filters: Mapping[str, str | Sequence[str]] | None = None,
     rules_dir: Path | None = None,
+    scope: Scope = EVERYTHING,
 ) -> MoversTable:
     """Groups ranked by the absolute change of cost from the range before (same length).
 
@@ -50,7 +51,7 @@ def top_movers(
     """
     filters = filters or {}
     value = metric(metric_name)
-    lens = lens_for(store, [*by, *filters], rules_dir=rules_dir)
+    lens = lens_for(store, [*by, *filters], rules_dir=rules_dir, scope=scope)
     dims = [lens.dimension(word) for word in by]
     con = store.connect()
     if when is None and period is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from cloudtally.errors import QueryError
 from cloudtally.query.dimensions import Dimension, dimension
 from cloudtally.rules.tags import TagPolicy, load_tag_policy, raw_value_sql, value_sql
 from cloudtally.sqltext import literal, literals
@@ -29,13 +30,38 @@ ALLOCATED = "allocated_costs"
 NONE_LABEL = "(none)"
 
 
+class ScopeError(QueryError):
+    """A question reaches outside the teams or products a viewer may see (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a viewer may see: lines of these teams or products (none given: everything).
+
+    A scoped viewer never sees unallocated lines: they belong to no team.
+    """
+
+    teams: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        return not self.teams and not self.products
+
+
+EVERYTHING = Scope()
+
+
 @dataclass(frozen=True)
 class Lens:
-    """The relation a question reads (`costs` or `allocated_costs`) and its dimensions."""
+    """The relation a question reads (`costs` or `allocated_costs`), its dimensions, and the
+    scope of the viewer asking: every condition a query builds comes from `filter_sql`, which
+    always adds the scope, so no query can leave it out."""
 
     relation: str = "costs"
     policy: TagPolicy = field(default_factory=TagPolicy)
     note: str | None = None  # said to the user when the choice is not the obvious one
+    scope: Scope = EVERYTHING
 
     def __str__(self) -> str:
         return self.relation
@@ -72,8 +98,10 @@ class Lens:
         return value
 
     def filter_sql(self, filters: Mapping[str, str | Sequence[str]]) -> str:
-        """`{word: value or [values]}` as a WHERE condition (values bound as literals)."""
-        clauses = []
+        """`{word: value or [values]}` and the viewer's scope as a WHERE condition (values
+        bound as literals). A filter naming a team or product outside the scope is refused."""
+        self._check_scope(filters)
+        clauses = [self.scope_sql()] if not self.scope.unrestricted else []
         for word, wanted in filters.items():
             values = [wanted] if isinstance(wanted, str) else list(wanted)
             expr = self.dimension(word).expr
@@ -85,6 +113,33 @@ class Lens:
                 parts.append(f"({expr}) IS NULL")
             clauses.append("(" + " OR ".join(parts) + ")")
         return " AND ".join(clauses) or "true"
+
+    def scope_sql(self) -> str:
+        """The condition that keeps the viewer's lines only ("true" for everything)."""
+        if self.scope.unrestricted:
+            return "true"
+        parts = []
+        for word, allowed in (("team", self.scope.teams), ("product", self.scope.products)):
+            if allowed:
+                parts.append(
+                    f"CAST({self.dimension(word).expr} AS VARCHAR) IN ({literals(allowed)})"
+                )
+        return "(" + " OR ".join(parts) + ")"
+
+    def _check_scope(self, filters: Mapping[str, str | Sequence[str]]) -> None:
+        if self.scope.unrestricted:
+            return
+        for word, allowed in (("team", self.scope.teams), ("product", self.scope.products)):
+            wanted = filters.get(word)
+            if wanted is None:
+                continue
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            outside = [v for v in values if self.normalise(word, v) not in allowed]
+            if outside and (allowed or word == "team"):
+                raise ScopeError(
+                    f"{word} {outside[0]!r} is outside what you may see "
+                    f"({', '.join(allowed) or 'no ' + word + 's'})."
+                )
 
     def equals_sql(self, word: str, value: str) -> str:
         """The condition `word = value` (`(none)` means the value is missing)."""
@@ -128,15 +183,18 @@ def lens_for(
     *,
     rules_dir: Path | None = None,
     prefer_allocated: bool = False,
+    scope: Scope = EVERYTHING,
 ) -> Lens:
-    """The lens a question about `words` (dimensions and filters) reads through."""
+    """The lens a question about `words` (dimensions and filters) reads through, for a viewer
+    with `scope` (a scoped viewer reads owners like any other question: shared costs as
+    allocated to their teams when the allocation is current)."""
     policy = tag_policy(store, rules_dir)
-    needs_owner = prefer_allocated or any(w in OWNERSHIP for w in words)
+    needs_owner = prefer_allocated or not scope.unrestricted or any(w in OWNERSHIP for w in words)
     if not needs_owner:
         return Lens("costs", policy)
     state = allocation_state(store)
     if state == "current":
-        return Lens(ALLOCATED, policy)
+        return Lens(ALLOCATED, policy, scope=scope)
     note = None
     if state == "stale":
         note = (
@@ -144,7 +202,7 @@ def lens_for(
             "`cloudtally allocate`): owners are read from the tags; run `cloudtally allocate` "
             "to include shared costs."
         )
-    return Lens("costs", policy, note)
+    return Lens("costs", policy, note, scope)
 
 
 def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,26 @@ def test_explain_by_team_after_allocate(spellings, tmp_path: Path) -> None:  # t
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["change_per_day"] == "0"
+
+
+def test_a_scoped_viewer_sees_only_their_teams(spellings, store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from cloudtally.query.costs import grouped_costs
+    from cloudtally.query.ownership import Scope, ScopeError
+
+    rules = write_rules(
+        tmp_path / "rules",
+        {"tags.yaml": "keys:\n  team:\n    aliases: [owner]\n", "allocation.yaml": ALLOCATION},
+    )
+    assert spellings("allocate", "--rules", rules).exit_code == 0
+    web = Scope(teams=("web",))
+    table = grouped_costs(store, ["service"], scope=web)
+    # web's own 48 and its share of the tax pool (the tax line is billed under Compute).
+    assert [(r[0], r[2]) for r in table.rows] == [("Compute", Decimal("96.761904761905"))]
+    assert table.total_by_currency == {"USD": Decimal("96.761904761905")}
+    by_team = grouped_costs(store, ["team"], scope=web)
+    assert [r[0] for r in by_team.rows] == ["web"]
+    with pytest.raises(ScopeError) as refused:
+        grouped_costs(store, ["service"], filters={"team": ["payments"]}, scope=web)
+    assert str(refused.value) == "team 'payments' is outside what you may see (web)."
+    # Nobody scoped sees unallocated lines (before allocation they are the untagged ones).
+    assert grouped_costs(store, ["team"], filters={"team": ["Web "]}, scope=web).rows[0][0] == "web"
