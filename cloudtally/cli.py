@@ -351,10 +351,20 @@ def _register_commands() -> None:
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
     from cloudtally.quality.command import check
+    from cloudtally.reconcile.command import reconcile_command
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
 
-    for command in (check, sample, allocate, showback, chargeback, tags, anomalies):
+    for command in (
+        check,
+        sample,
+        allocate,
+        showback,
+        chargeback,
+        tags,
+        anomalies,
+        reconcile_command,
+    ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
     # help option per command, so this must not depend on the first caller's context).

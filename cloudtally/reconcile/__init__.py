@@ -1,0 +1,1 @@
+"""Month-end close: invoice reconciliation."""
