@@ -354,6 +354,7 @@ def _register_commands() -> None:
     from cloudtally.reconcile.command import reconcile_command
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
+    from cloudtally.unit.command import unit_costs_command
 
     for command in (
         check,
@@ -364,6 +365,7 @@ def _register_commands() -> None:
         tags,
         anomalies,
         reconcile_command,
+        unit_costs_command,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

@@ -1,0 +1,1 @@
+"""Unit economics: business metrics and the cost per unit of them."""
