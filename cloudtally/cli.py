@@ -350,6 +350,7 @@ def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
+    from cloudtally.kpis.command import kpis_command
     from cloudtally.quality.command import check
     from cloudtally.reconcile.command import reconcile_command
     from cloudtally.sample.command import sample
@@ -366,6 +367,7 @@ def _register_commands() -> None:
         anomalies,
         reconcile_command,
         unit_costs_command,
+        kpis_command,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

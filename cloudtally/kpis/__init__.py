@@ -1,0 +1,1 @@
+"""The FinOps KPI scorecard."""

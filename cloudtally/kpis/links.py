@@ -1,0 +1,28 @@
+"""KPIs read from other parts of the product, when those parts hold data: the savings
+tracker's evidence and the commitment invariant. Without it they are `no data`."""
+
+from __future__ import annotations
+
+from cloudtally.store import Store
+
+
+def savings_evidence_share(store: Store) -> float | None:
+    """Percent of claimed savings with a measurement, a ticket and an owner (None: no tracker
+    data)."""
+    try:
+        from cloudtally.savings.tracker import evidence_share
+    except ImportError:
+        return None
+    share = evidence_share(store)
+    return None if share is None else float(share) * 100
+
+
+def commitment_invariant_share(store: Store, period: str) -> float | None:
+    """Percent of a period's commitments whose amortized purchase equals the effective cost of
+    their used and unused rows (None: no commitments in the lake)."""
+    try:
+        from cloudtally.commitments.checks import invariant_share
+    except ImportError:
+        return None
+    share = invariant_share(store, period)
+    return None if share is None else float(share) * 100
