@@ -353,6 +353,7 @@ def _register_commands() -> None:
     from cloudtally.kpis.command import kpis_command
     from cloudtally.quality.command import check
     from cloudtally.reconcile.command import reconcile_command
+    from cloudtally.report.command import report
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
     from cloudtally.unit.command import unit_costs_command
@@ -368,6 +369,7 @@ def _register_commands() -> None:
         reconcile_command,
         unit_costs_command,
         kpis_command,
+        report,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

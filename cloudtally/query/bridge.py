@@ -11,7 +11,8 @@ daily averages) splits into:
   another price), on B's usage;
 - `new` / `removed`: resources (or, for lines without a resource, SKUs) billed in only one of
   the two ranges;
-- `credits`: credits and refunds (ChargeCategory Credit);
+- `credits`: credits and refunds (ChargeCategory Credit, and corrections of earlier
+  periods: ChargeClass Correction);
 - `tax`: tax lines (ChargeCategory Tax);
 - `other`: what none of the above explains: charges without a usage quantity (purchases,
   fees, adjustments) and items whose quantity is missing in one range.
@@ -120,8 +121,9 @@ def decompose(
         f"""
         WITH lines AS (
             SELECT {keys}BillingCurrency AS currency,
-                   CASE ChargeCategory WHEN 'Credit' THEN 'credits' WHEN 'Tax' THEN 'tax'
-                        WHEN 'Usage' THEN 'usage' ELSE 'other' END AS kind,
+                   CASE WHEN ChargeCategory = 'Credit' OR ChargeClass = 'Correction'
+                        THEN 'credits' WHEN ChargeCategory = 'Tax' THEN 'tax'
+                        WHEN ChargeCategory = 'Usage' THEN 'usage' ELSE 'other' END AS kind,
                    ResourceId AS resource, ResourceName AS resource_name,
                    coalesce(SubAccountId, BillingAccountId) AS account,
                    coalesce(SubAccountName, BillingAccountName) AS account_name,
@@ -143,7 +145,9 @@ def decompose(
     n = len(dims)
     days = (Decimal(first.days), Decimal(second.days)) if per_day else (Decimal(1), Decimal(1))
     groups: dict[tuple[tuple[str | None, ...], str], dict[tuple[object, ...], _Item]] = {}
-    owners: dict[tuple[tuple[str | None, ...], str], dict[str, Decimal]] = {}  # team -> cost
+    # team -> (the change it carries, its cost): the owner of a change is who carries most of
+    # it, else who has most of the cost.
+    owners: dict[tuple[tuple[str | None, ...], str], dict[str, tuple[Decimal, Decimal]]] = {}
     for row in rows:
         key, currency = tuple(row[:n]), row[n]
         kind, resource, rname, account, aname, sku, unit, covered, who = row[n + 1 : n + 10]
@@ -160,7 +164,8 @@ def decompose(
                 item.covered_qty[side] += qty
         if who is not None:
             weights = owners.setdefault((key, currency), {})
-            weights[who] = weights.get(who, ZERO) + abs(cost_a) + abs(cost_b)
+            change, cost = weights.get(who, (ZERO, ZERO))
+            weights[who] = (change + abs(cost_b - cost_a), cost + abs(cost_a) + abs(cost_b))
     with decimal.localcontext(CONTEXT):
         result = [
             _group_change(key, currency, items, days, owners.get((key, currency)), top_resources)
@@ -175,7 +180,7 @@ def _group_change(
     currency: str,
     items: dict[tuple[object, ...], _Item],
     days: tuple[Decimal, Decimal],
-    owners: dict[str, Decimal] | None,
+    owners: dict[str, tuple[Decimal, Decimal]] | None,
     top: int,
 ) -> GroupChange:
     parts = dict.fromkeys(PARTS, ZERO)

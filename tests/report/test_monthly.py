@@ -1,0 +1,182 @@
+"""The monthly pack on the generated company: exact totals in every file, a bridge that adds
+up, the same data/ on a re-run, and a PDF whose pages are looked at."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cloudtally.ingest.pipeline import ingest
+from cloudtally.sample import generate_sample
+from cloudtally.store import Store
+from tests.conftest import ROOT
+
+RULES = ROOT / "examples" / "rules"
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext, pdftoppm) not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("acme")
+    generate_sample(root / "exports", months=3, scale=0.1, seed=5)
+    store = Store(root / "lake")
+    ingest(store, [root / "exports"])
+    from cloudtally.allocate.engine import allocate
+    from cloudtally.rules.allocation import load_rules
+
+    allocate(store, load_rules(RULES))
+    return root / "lake"
+
+
+@pytest.fixture(scope="module")
+def pack(company: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from click.testing import CliRunner
+
+    from cloudtally.cli import app
+
+    out = tmp_path_factory.mktemp("packs") / "2024-10"
+    result = CliRunner().invoke(
+        app,
+        ["--data-dir", str(company), "report", "monthly", "--period", "2024-10", "--rules", str(RULES), "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _lake_total(company: Path, period: str) -> Decimal:
+    row = (
+        Store(company)
+        .sql(f"SELECT sum(EffectiveCost) FROM costs WHERE x_BillingPeriod = '{period}'")
+        .fetchone()
+    )
+    assert row is not None
+    return row[0]
+
+
+def test_the_bridge_adds_up_exactly(pack: Path, company: Path) -> None:
+    variance = json.loads((pack / "data" / "variance.json").read_text())
+    assert (variance["period"], variance["previous_period"], variance["currency"]) == (
+        "2024-10",
+        "2024-09",
+        "USD",
+    )
+    total, previous = Decimal(variance["total"]), Decimal(variance["previous_total"])
+    assert total == _lake_total(company, "2024-10")
+    assert previous == _lake_total(company, "2024-09")
+    assert sum(Decimal(c["amount"]) for c in variance["components"]) == total - previous
+    assert [c["name"] for c in variance["components"]] == [
+        "price", "volume", "new resources", "removed resources", "commitment coverage",
+        "credits and refunds", "tax", "currency", "allocation-rule changes", "other",
+    ]  # fmt: skip
+
+
+def test_every_file_is_written_and_data_is_the_same_on_a_rerun(
+    pack: Path, company: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cloudtally.cli import app
+
+    names = sorted(str(p.relative_to(pack)) for p in pack.rglob("*") if p.is_file())
+    assert {
+        "pack.html",
+        "pack.pdf",
+        "pack.md",
+        "data/variance.json",
+        "data/by_team.csv",
+        "data/trend.csv",
+    } <= set(names)
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        app,
+        ["--data-dir", str(company), "report", "monthly", "--period", "2024-10", "--rules", str(RULES), "--out", str(again), "--no-pdf"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for path in sorted((pack / "data").iterdir()):
+        assert (again / "data" / path.name).read_bytes() == path.read_bytes(), path.name
+    html = (pack / "pack.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+    assert html.count("data:image/svg+xml;base64,") >= 5  # trend, bridge, team, product, env
+
+
+def test_an_existing_folder_that_is_not_a_pack_is_refused(
+    company: Path, tmp_path: Path, cli
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    result = cli(
+        "report",
+        "monthly",
+        "--period",
+        "2024-10",
+        "--out",
+        tmp_path / "notes",
+        "--no-pdf",
+        data=company,
+    )
+    assert result.exit_code == 1
+    assert "is not a pack cloudtally wrote" in result.stderr
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    result = cli("report", "monthly", "--period", "2023-01", "--out", tmp_path / "x", data=company)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: No data in 2023-01: the lake holds 2024-08..2024-10")
+
+
+@needs_poppler
+def test_the_pdf_shows_the_totals_and_its_charts(pack: Path, company: Path, tmp_path: Path) -> None:
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pack / "pack.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    total = _lake_total(company, "2024-10")
+    assert f"{total:,.2f}" in text  # exactly as `costs --metric EffectiveCost` rounds it
+    for title in (
+        "EffectiveCost per month, USD",
+        "From 2024-09 to 2024-10, USD",
+        "EffectiveCost by team, 2024-10",
+    ):
+        assert title in text
+    info = subprocess.run(
+        ["pdfinfo", str(pack / "pack.pdf")], capture_output=True, text=True, check=True
+    ).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert 3 <= pages <= 6
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", str(pack / "pack.pdf"), str(tmp_path / "page")], check=True
+    )
+    shots = sorted(tmp_path.glob("page-*.png"))
+    assert len(shots) == pages
+    # The first page holds the trend chart: its bars' colour is drawn.
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "40",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            str(pack / "pack.pdf"),
+            str(tmp_path / "raw"),
+        ],
+        check=True,
+    )
+    raw = next(tmp_path.glob("raw-*.ppm")).read_bytes()
+    body = raw[raw.index(b"255\n") + 4 :]
+    bars = sum(
+        1
+        for i in range(0, len(body) - 2, 3)
+        if abs(body[i] - 0x2F) < 12
+        and abs(body[i + 1] - 0x66) < 12
+        and abs(body[i + 2] - 0x90) < 12
+    )
+    assert bars > 2000

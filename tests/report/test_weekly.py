@@ -1,0 +1,95 @@
+"""The weekly summary: exact numbers, each format, values escaped for each channel."""
+
+from __future__ import annotations
+
+import email
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.query.lake import Day, day_store
+
+# Week 2024-W41 (Oct 7-13) against W40 (Sep 30 - Oct 6).
+LINES = [
+    *(
+        Day(f"2024-10-{d:02d}", "10", service="<!channel> Compute", tags={"team": "web"})
+        for d in range(1, 7)
+    ),
+    Day("2024-09-30", "10", service="<!channel> Compute", tags={"team": "web"}),
+    *(
+        Day(f"2024-10-{d:02d}", "12", service="<!channel> Compute", tags={"team": "web"})
+        for d in range(7, 14)
+    ),
+    *(
+        Day(f"2024-10-{d:02d}", "1", service="Storage", resource="s3", tags={})
+        for d in range(7, 14)
+    ),
+]
+
+
+@pytest.fixture
+def week(store, tmp_path: Path, cli):  # type: ignore[no-untyped-def]
+    day_store(store, tmp_path, LINES)
+    return cli
+
+
+def test_the_numbers(week) -> None:  # type: ignore[no-untyped-def]
+    result = week("report", "weekly", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["week"], data["previous_week"], data["total"], data["previous_total"], data["change"]) == (
+        "2024-W41", "2024-W40", "91", "70", "21",
+    )  # fmt: skip
+    assert data["unowned"] == "7"
+    assert [(m["service"], m["change"]) for m in data["top_movers"]] == [
+        ("<!channel> Compute", "14"),
+        ("Storage", "7"),
+    ]
+
+
+def test_markdown_and_slack_escape_the_data(week) -> None:  # type: ignore[no-untyped-def]
+    markdown = week("report", "weekly", "--week", "2024-W41").stdout
+    assert markdown.splitlines()[:3] == [
+        "# Cloud spend, week 2024-W41",
+        "",
+        "2024-W41 (2024-10-07..2024-10-13): 91.00 USD, +21.00 vs 2024-W40 (+30.0%)",
+    ]
+    assert "- \\<!channel\\> Compute: 70.00 -> 84.00 (+14.00)" in markdown
+    slack = json.loads(week("report", "weekly", "-f", "slack").stdout)
+    text = json.dumps(slack)
+    assert "<!channel>" not in text and "&lt;!channel&gt; Compute" in text
+    assert slack["blocks"][0]["type"] == "header"
+    teams = json.loads(week("report", "weekly", "-f", "teams").stdout)
+    assert teams["attachments"][0]["content"]["type"] == "AdaptiveCard"
+
+
+def test_email_has_text_html_and_the_chart_inline(week) -> None:  # type: ignore[no-untyped-def]
+    raw = week("report", "weekly", "-f", "email").stdout
+    message = email.message_from_string(raw)
+    types = [part.get_content_type() for part in message.walk()]
+    assert types == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+    ]
+    html = (
+        next(p for p in message.walk() if p.get_content_type() == "text/html")
+        .get_payload(decode=True)
+        .decode()
+    )
+    png = next(p for p in message.walk() if p.get_content_type() == "image/png")
+    assert f'src="cid:{png["Content-ID"][1:-1]}"' in html
+    assert png.get_payload(decode=True)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "&lt;!channel&gt; Compute" in html
+
+
+def test_a_week_that_is_not_a_week(week) -> None:  # type: ignore[no-untyped-def]
+    result = week("report", "weekly", "--week", "2024-10")
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "Error: --week '2024-10': give one ISO week, YYYY-Www (e.g. 2024-W43)."
+    )
