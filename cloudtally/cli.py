@@ -24,7 +24,7 @@ from cloudtally.clikit import (
     where_option,
 )
 from cloudtally.errors import CloudtallyError, QueryError
-from cloudtally.output import OutputFormat, exact, plain, render
+from cloudtally.output import OutputFormat, echo, exact, plain, render, visible
 from cloudtally.query.bridge import PARTS
 from cloudtally.query.explain import COLUMNS
 from cloudtally.store.store import DEFAULT_DATA_DIR
@@ -42,7 +42,7 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             err.print("[bold red]Error:[/]", end=" ")
-            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            err.print(visible(exc, lines=True), markup=False, highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(1) from None
 
 
@@ -99,7 +99,7 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
     rows, columns = result.rows, result.columns
     if fmt == "table" and len(columns) == 1 and len(rows) == 1:
         value = rows[0][0]
-        click.echo(exact(value) if hasattr(value, "as_tuple") else value)
+        echo(exact(value) if hasattr(value, "as_tuple") else value)
         return
     render(columns, rows, OutputFormat(fmt))
 
@@ -281,8 +281,8 @@ def explain(
         title="What the change is made of",
         money_columns=[f"change per day ({result.currency})"],
     )
-    click.echo("")
-    click.echo(result.message)
+    echo("")
+    echo(result.message)
 
 
 def _span(text: str, option: str) -> Any:
@@ -343,7 +343,7 @@ def export(
         f"Wrote {report.rows:,} rows as FOCUS {focus_version} to {len(report.files)} file(s):"
     )
     for path in report.files:
-        click.echo(f"  {path}")
+        echo(f"  {path}")
 
 
 def _register_commands() -> None:

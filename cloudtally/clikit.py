@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cloudtally.output import OutputFormat
+from cloudtally.output import CSV_RAW_ENV, OutputFormat, set_csv_raw
 from cloudtally.store import Store
 
 
@@ -23,8 +23,9 @@ def format_option(f: Any) -> Any:
 
 
 def format_option_with(*extra: str) -> Any:
-    """`--format` with choices beyond table|json|csv (e.g. `github` annotations)."""
-    return click.option(
+    """`--format` with choices beyond table|json|csv (e.g. `github` annotations), and
+    `--csv-raw`."""
+    fmt = click.option(
         "--format",
         "-f",
         "fmt",
@@ -33,6 +34,15 @@ def format_option_with(*extra: str) -> Any:
         show_default=True,
         help="Output format.",
     )
+    raw = click.option(
+        "--csv-raw",
+        is_flag=True,
+        expose_value=False,
+        callback=set_csv_raw,
+        help="CSV: write cells exactly, without the quote that stops a spreadsheet from "
+        f"running a cell starting with = + - @ as a formula (or set {CSV_RAW_ENV}=1).",
+    )
+    return lambda f: fmt(raw(f))
 
 
 DEFAULT_RULES = Path("rules")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from cloudtally.allocate.sql import DIMENSIONS
 from cloudtally.clikit import format_option, rules_option, store_of
 from cloudtally.errors import ExportError
-from cloudtally.output import OutputFormat, exact, plain, render
+from cloudtally.output import OutputFormat, echo, exact, render, write_csv
 from cloudtally.store import Store
 
 
@@ -92,22 +90,22 @@ def allocate(
             return
         for e in found:
             line = e.line
-            click.echo(
+            echo(
                 f"{e.period}  {line['SubAccountName'] or ''} ({line['SubAccountId']})  "
                 f"{line['ServiceName']}  {line['ChargeCategory']}  {line['ResourceId'] or '-'}"
             )
-            click.echo(
+            echo(
                 f"  {e.lines} line(s), BilledCost {exact(e.billed)}, EffectiveCost {exact(e.cost)}"
             )
             for dim, value, source in e.values:
-                click.echo(f"  {dim:<12} {value or '-':<20} {source or 'no rule gives a value'}")
+                echo(f"  {dim:<12} {value or '-':<20} {source or 'no rule gives a value'}")
             pool = f"shared pool {e.shared_pool!r} ({e.split})" if e.shared_pool else "direct"
-            click.echo(f"  {'allocation':<12} {pool}")
+            echo(f"  {'allocation':<12} {pool}")
             if e.shares:
                 split = ", ".join(f"{k or '(none)'} {exact(b)}" for k, b, _ in e.shares)
-                click.echo(f"  {'split':<12} BilledCost of the pool's {e.period} sum: {split}")
+                echo(f"  {'split':<12} BilledCost of the pool's {e.period} sum: {split}")
             if e.missing_tags:
-                click.echo(f"  {'missing tags':<12} {e.missing_tags}")
+                echo(f"  {'missing tags':<12} {e.missing_tags}")
         return
     if compare_dir is not None:
         if periods is None or periods[0] != periods[1]:
@@ -194,12 +192,8 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
     )
     if output is not OutputFormat.table:
         return
-    console = Console(soft_wrap=True)
     for u in unallocated(store, table.period):
-        console.print(
-            f"Unallocated {u.period} {u.currency}: {u.cost:,.2f} ({u.share:.1%} of the total)",
-            highlight=False,
-        )
+        echo(f"Unallocated {u.period} {u.currency}: {u.cost:,.2f} ({u.share:.1%} of the total)")
         for label, items in (
             ("accounts", u.accounts),
             ("services", u.services),
@@ -207,7 +201,7 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
         ):
             if items:
                 listed = ", ".join(f"{k} {v:,.2f}" for k, v in items)
-                console.print(f"  top {label}: {listed}", highlight=False)
+                echo(f"  top {label}: {listed}")
 
 
 @click.command("chargeback")
@@ -236,13 +230,12 @@ def chargeback(
     if out is not None:
         try:
             with out.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(["period", *table.columns])
-                for row in table.rows:
-                    writer.writerow([table.period, *("" if v is None else plain(v) for v in row)])
+                write_csv(
+                    handle, ["period", *table.columns], ([table.period, *r] for r in table.rows)
+                )
         except OSError as exc:
             raise ExportError(f"Cannot write {out}: {exc.strerror}.") from None
-        click.echo(f"Wrote {len(table.rows)} cost centre rows for {table.period} to {out}")
+        echo(f"Wrote {len(table.rows)} cost centre rows for {table.period} to {out}")
         return
     render(
         table.columns,

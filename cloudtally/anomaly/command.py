@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from cloudtally.anomaly.config import AnomalyError, MonitorsFile, load_monitors
 from cloudtally.anomaly.state import COLUMNS as STATE_COLUMNS
 from cloudtally.clikit import format_option, store_of
-from cloudtally.output import OutputFormat, plain, render
+from cloudtally.output import OutputFormat, plain, render, text, visible
 
 DEFAULT_RULES = Path("rules") / "monitors.yaml"
 
@@ -138,11 +139,7 @@ def _render_list(found: list[Any], fmt: OutputFormat) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt is OutputFormat.csv:
-        rows = [
-            [json.dumps(v) if isinstance(v, list) else v for v in a.as_dict().values()]
-            for a in found
-        ]
-        render(list(STATE_COLUMNS), rows, fmt)
+        render(list(STATE_COLUMNS), [list(a.as_dict().values()) for a in found], fmt)
         return
     console = Console(soft_wrap=True, width=max(Console().width, 120))
     if not found:
@@ -158,13 +155,21 @@ def alert_table(a: Any, console: Console) -> None:
 
     style = {"open": "bold red", "acknowledged": "yellow", "resolved": "green"}.get(a.status, "dim")
     console.print(
-        f"[{style}]{a.status.upper()}[/] [bold]{a.id}[/] {a.date}  {describe(a)}",
+        Text.assemble(
+            text(a.status.upper(), style),
+            " ",
+            text(a.id, "bold"),
+            f" {a.date}  ",
+            text(describe(a)),
+        ),
         highlight=False,
     )
     for cause in a.root_causes[:5]:
         console.print(
-            f"    {cause['dimension']:<10} {cause['value']}: {cause['share']:.0%} of the excess "
-            f"({cause['actual']:,.2f} vs {cause['expected']:,.2f} expected)",
+            visible(
+                f"    {cause['dimension']:<10} {cause['value']}: {cause['share']:.0%} of the "
+                f"excess ({cause['actual']:,.2f} vs {cause['expected']:,.2f} expected)"
+            ),
             highlight=False,
             markup=False,
         )
@@ -172,8 +177,10 @@ def alert_table(a: Any, console: Console) -> None:
     if a.parent:
         tail += f"; explained by {a.parent}"
     console.print(
-        f"    {tail}. Ack: cloudtally anomalies ack {a.id}   "
-        f"Planned? cloudtally anomalies feedback {a.id} expected",
+        visible(
+            f"    {tail}. Ack: cloudtally anomalies ack {a.id}   "
+            f"Planned? cloudtally anomalies feedback {a.id} expected"
+        ),
         highlight=False,
         markup=False,
     )

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from cloudtally.clikit import format_option, store_of
-from cloudtally.output import OutputFormat, render
+from cloudtally.output import OutputFormat, render, visible
 from cloudtally.quality.checks import Check, CheckResult, Finding, QualityReport, run_checks
 
 # Findings a check shows in the table before folding the rest into one line; json and csv
@@ -87,7 +87,9 @@ def check(
         ]
         render(MACHINE_COLUMNS, rows, output)
         # stdout stays machine-readable; the verdict goes to stderr.
-        Console(stderr=True, soft_wrap=True).print(report.summary(), highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            visible(report.summary(), lines=True), highlight=False, markup=False
+        )
     if report.failed:
         raise click.exceptions.Exit(1)
 
@@ -96,7 +98,7 @@ def _print_table(report: QualityReport) -> None:
     rows: list[list[Any]] = []
     for result in report.results:
         if not result.findings:
-            rows.append([result.id, result.level.value, _styled("PASS"), 0, escape(result.title)])
+            rows.append([result.id, result.level.value, _styled("PASS"), 0, result.title])
             continue
         for finding in result.findings[:TABLE_FINDINGS_PER_CHECK]:
             rows.append(
@@ -105,7 +107,7 @@ def _print_table(report: QualityReport) -> None:
                     finding.level.value,
                     _styled(finding.level.status),
                     finding.count,
-                    escape(finding.detail),
+                    finding.detail,
                 ]
             )
         hidden = len(result.findings) - TABLE_FINDINGS_PER_CHECK
@@ -119,11 +121,11 @@ def _print_table(report: QualityReport) -> None:
         title=f"Data quality: {scope}, today {report.today}",
     )
     style = _STATUS_STYLE["FAIL" if report.failed else "PASS"]
-    Console(soft_wrap=True).print(f"[{style}]{escape(report.summary())}[/]")
+    Console(soft_wrap=True).print(Text(visible(report.summary(), lines=True), style=style))
 
 
-def _styled(status: str) -> str:
-    return f"[{_STATUS_STYLE[status]}]{status}[/]"
+def _styled(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLE[status])
 
 
 def _machine_row(result: CheckResult, finding: Finding | None) -> list[Any]:

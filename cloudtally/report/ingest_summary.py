@@ -9,7 +9,7 @@ from cloudtally.ingest.pipeline import IngestReport
 
 
 def print_ingest_summary(report: IngestReport, console: Console | None = None) -> None:
-    console = console or Console(soft_wrap=True)
+    console = console or Console(soft_wrap=True, markup=False)
     for path, reason in report.skipped:
         console.print(f"Skipped {path}: {reason.split(': ', 1)[-1]}", highlight=False)
     if not report.stored:

@@ -80,7 +80,7 @@ def sample(out: Path, months: int, scale: float, seed: int, end_month: str, fmt:
 def print_sample_summary(
     summary: SampleSummary, seconds: float, console: Console | None = None
 ) -> None:
-    console = console or Console(soft_wrap=True)
+    console = console or Console(soft_wrap=True, markup=False)
     periods = sorted({f.billing_period for f in summary.files})
     span = periods[0] if len(periods) == 1 else f"{periods[0]} to {periods[-1]}"
     console.print(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cloudtally.clikit import format_option, format_option_with, rules_option, store_of
-from cloudtally.output import OutputFormat, render
+from cloudtally.output import OutputFormat, echo, render
 
 policy_option = rules_option("The rules folder whose tags.yaml is the policy (see docs/rules.md).")
 
@@ -114,7 +114,7 @@ def check_plan(ctx: click.Context, plan: Path, rules_dir: Path, fmt: str) -> Non
     result = run_check(plan, policy)
     if fmt == "github":
         for violation in result.violations:
-            click.echo(github_annotation(violation, str(plan)))
+            echo(github_annotation(violation, str(plan)))
     elif result.violations or fmt != "table":
         render(
             ["address", "module", "type", "key", "rule", "message"],
@@ -124,7 +124,7 @@ def check_plan(ctx: click.Context, plan: Path, rules_dir: Path, fmt: str) -> Non
         )
     if fmt == "table" or fmt == "github":
         status = "violation" + ("s" if len(result.violations) != 1 else "")
-        click.echo(
+        echo(
             f"{len(result.violations)} {status} in {result.checked} taggable resource(s) "
             f"created or updated by {plan}.",
             err=fmt == "github",
