@@ -16,7 +16,7 @@ from rich.text import Text
 from cloudtally.anomaly.config import AnomalyError, MonitorsFile, load_monitors
 from cloudtally.anomaly.state import COLUMNS as STATE_COLUMNS
 from cloudtally.clikit import format_option, store_of
-from cloudtally.output import OutputFormat, plain, render, text, visible
+from cloudtally.output import OutputFormat, echo, plain, render, text, visible
 
 DEFAULT_RULES = Path("rules") / "monitors.yaml"
 
@@ -277,20 +277,31 @@ def feedback_command(
     envvar="CLOUDTALLY_SECRETS_FILE",
     help="YAML file of secrets named by `*_secret` keys (never printed).",
 )
-@click.option("--dry-run", is_flag=True, help="Show who would be told, send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every destination and show the exact message each would get; send nothing.",
+)
 @click.pass_context
 def notify_command(
     ctx: click.Context, rules_path: Path | None, secrets_path: Path | None, dry_run: bool
 ) -> None:
-    """Send open anomalies to their owners' destinations (each one once)."""
+    """Send open anomalies to their owners' destinations (each one once).
+
+    Every destination about to be used is checked first (secrets set, URL well formed, CA
+    bundle readable); if one is not ready nothing is sent. TLS certificates are verified;
+    a destination with a private CA names it with `ca_bundle`.
+    """
     from cloudtally.anomaly.notify import Secrets, route
 
     rules = _rules(rules_path)
     secrets = Secrets(os.environ, secrets_path)
     results = route(store_of(ctx), rules, secrets, dry_run=dry_run)
     if not results:
-        click.echo("Nothing to send.")
+        echo("Nothing to send.")
     for r in results:
-        click.echo(f"{r.anomaly_id} -> {r.destination}: {r.outcome}")
-    if any(r.outcome.startswith("failed") for r in results):
+        echo(f"{r.anomaly_id} -> {r.destination}: {r.outcome}")
+        if r.message is not None:
+            echo("\n".join(f"    {line}" for line in r.message.splitlines()))
+    if any(r.outcome.startswith(("failed", "not ready")) for r in results):
         raise click.exceptions.Exit(1)

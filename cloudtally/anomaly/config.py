@@ -70,11 +70,18 @@ class TeamModel(_Strict):
     notify: list[str] = Field(default_factory=list)
 
 
+# One line of plain text: a host, an address or a name that goes into a header.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
 class _Destination(_Strict):
     # Secrets are never written in the rules: name an environment variable (`*_env`) or a key
     # of the secrets file (`*_secret`).
     retries: int = Field(3, ge=0, le=10)
     timeout: float = Field(10.0, gt=0, le=120)
+    # TLS certificates are always verified, against the system's CAs (or SSL_CERT_FILE); a
+    # server with a private or self-signed certificate is trusted by naming its CA bundle.
+    ca_bundle: Path | None = None
 
 
 class SlackDestination(_Destination):
@@ -99,11 +106,11 @@ class WebhookDestination(_Destination):
 
 class EmailDestination(_Destination):
     type: Literal["email"]
-    host: str
-    port: int = 587
-    sender: str
-    to: list[str] = Field(min_length=1)
-    starttls: bool = True
+    host: str = Field(pattern=ONE_LINE, min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    sender: str = Field(pattern=ONE_LINE, min_length=1)
+    to: list[Annotated[str, Field(pattern=ONE_LINE, min_length=1)]] = Field(min_length=1)
+    starttls: bool = True  # without it, no username or password is sent
     username_env: str | None = None
     username_secret: str | None = None
     password_env: str | None = None

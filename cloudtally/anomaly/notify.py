@@ -3,9 +3,20 @@
 Who: the anomaly's owner (the team carrying most of the excess, else the monitor's mapping)
 -> that team's destinations in the rules; else the monitor's own `notify` list. Each
 (anomaly, destination) is sent once: a success is written to the sent-log in `state.duckdb`
-before the next, and a re-run skips what the log holds. Failures are retried with exponential
-backoff (honouring `Retry-After`, bounded). Secrets come from environment variables or the
-secrets file, by name; they are never printed: errors name the destination, not the URL.
+before the next, and a re-run skips what the log holds; a failure is never logged as sent.
+
+Before anything is sent, every destination about to be used is checked: its secrets exist,
+its URL is an http(s) URL, its CA bundle can be read. All problems are reported together and
+nothing is sent. Secrets come from environment variables or the secrets file, by name; they
+are never printed: messages name the destination and where its secret comes from, never the
+URL or a token.
+
+Delivery: TLS certificates are verified for every HTTPS call and for SMTP STARTTLS (against
+the system's CAs, or the destination's `ca_bundle`); redirects are not followed (a 3xx would
+carry the Authorization header to wherever the server points); failures are retried with
+exponential backoff (honouring `Retry-After`, bounded) when retrying can help, and the final
+error names the cause: connection refused, certificate not trusted, authentication, HTTP
+status.
 """
 
 from __future__ import annotations
@@ -13,16 +24,18 @@ from __future__ import annotations
 import base64
 import json
 import smtplib
+import socket
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from cloudtally.anomaly import state
 from cloudtally.anomaly.config import (
@@ -35,7 +48,35 @@ from cloudtally.anomaly.config import (
     TeamsDestination,
     WebhookDestination,
 )
+from cloudtally.anomaly.messages import (
+    cause_lines,
+    describe,
+    email_message,
+    jira_payload,
+    one_line,
+    servicenow_payload,
+    slack_payload,
+    teams_payload,
+    text_body,
+    webhook_payload,
+)
+from cloudtally.rules.yaml_loader import load_yaml
 from cloudtally.store import Store
+
+__all__ = [
+    "Secrets",
+    "SendError",
+    "cause_lines",
+    "describe",
+    "email_message",
+    "jira_payload",
+    "route",
+    "servicenow_payload",
+    "slack_payload",
+    "teams_payload",
+    "text_body",
+    "webhook_payload",
+]
 
 BACKOFF_SECONDS = 0.5  # first retry after this, doubling; tests set it lower
 MAX_RETRY_AFTER = 30.0
@@ -52,327 +93,354 @@ class Secrets:
         self.environ = environ
         self.file: dict[str, str] = {}
         if path is not None:
-            try:
-                data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError):
-                raise AnomalyError(f"Secrets file {path} cannot be read as YAML.") from None
-            if not isinstance(data, dict):
+            path = Path(path)
+            if not path.is_file():
+                raise AnomalyError(f"Secrets file {path} not found.")
+            data, _ = load_yaml(path)  # its errors name the line, never a value
+            if not isinstance(data, dict | None):
                 raise AnomalyError(f"Secrets file {path} must map names to values.")
-            self.file = {str(k): str(v) for k, v in data.items()}
+            self.file = {str(k): str(v) for k, v in (data or {}).items()}
 
     def value(self, dest: Any, name: str, where: str, *, required: bool = True) -> str | None:
+        """A secret of `dest`; None only when it is optional and not configured at all."""
         env = getattr(dest, f"{name}_env", None)
         key = getattr(dest, f"{name}_secret", None)
         if env and self.environ.get(env):
             return self.environ[env]
         if key and key in self.file:
             return self.file[key]
-        if not required:
+        if not required and not (env or key):
             return None
-        origin = f"environment variable {env}" if env else f"secret {key!r}" if key else None
+        origin = self.origin(dest, name)
         hint = f"set {origin}" if origin else f"give {name}_env or {name}_secret"
         raise SendError(f"Destination {where!r} has no {name}: {hint}.")
 
-
-def describe(a: Any) -> str:
-    """One line a person acts on.
-
-    >>> from types import SimpleNamespace as S
-    >>> describe(S(kind="spike", dimension="ServiceName", value="Amazon EC2", actual=500,
-    ...            expected=100, impact=400, days=1, score=9.5, monitor="services"))
-    'Spike in ServiceName Amazon EC2: 500.00 vs 100.00 expected (+400.00, +400%) [services]'
-    """
-    kind = {"spike": "Spike", "level-shift": "Step up", "new-spend": "New spend"}.get(
-        a.kind, a.kind
-    )
-    rel = f", +{float(a.impact) / float(a.expected):.0%}" if float(a.expected) > 0 else ""
-    lasting = f", {a.days} days so far" if a.days > 1 else ""
-    if getattr(a, "first_seen", None) and a.first_seen != a.date:
-        lasting += f", first seen {a.first_seen}"
-    return (
-        f"{kind} in {a.dimension} {a.value}: {float(a.actual):,.2f} vs "
-        f"{float(a.expected):,.2f} expected (+{float(a.impact):,.2f}{rel}{lasting}) [{a.monitor}]"
-    )
-
-
-def cause_lines(a: state.Anomaly, limit: int = 5) -> list[str]:
-    return [
-        f"{c['dimension']} {c['value']}: {c['share']:.0%} of the excess "
-        f"({c['actual']:,.2f} vs {c['expected']:,.2f})"
-        for c in a.root_causes[:limit]
-    ]
+    def origin(self, dest: Any, name: str) -> str | None:
+        """Where a secret comes from, in words (never its value)."""
+        env = getattr(dest, f"{name}_env", None)
+        key = getattr(dest, f"{name}_secret", None)
+        if env:
+            return f"environment variable {env}"
+        if key:
+            return f"secret {key!r} of the secrets file"
+        return None
 
 
 # --------------------------------------------------------------------------------------------
-# Payloads (pure functions: the tests pin them exactly)
+# What a destination needs, resolved and checked before anything is sent
 
 
-def slack_payload(a: state.Anomaly) -> dict[str, Any]:
-    """Slack incoming webhook, Block Kit."""
-    causes = "\n".join(f"• {line}" for line in cause_lines(a)) or "• no breakdown available"
-    return {
-        "text": describe(a),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"Cost anomaly {a.id}"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": describe(a)}},
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*Date*\n{a.date}"},
-                    {"type": "mrkdwn", "text": f"*Owner*\n{a.owner or 'unknown'}"},
-                    {"type": "mrkdwn", "text": f"*Impact*\n{a.impact:,.2f} on the day"},
-                    {"type": "mrkdwn", "text": f"*Score*\n{a.score:g}"},
-                ],
-            },
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Root causes*\n{causes}"}},
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"`cloudtally anomalies ack {a.id}` · planned? "
-                        f"`cloudtally anomalies feedback {a.id} expected`",
-                    }
-                ],
-            },
-        ],
-    }
+@dataclass
+class Delivery:
+    """One destination, ready: where to send, with which credentials, trusting which CAs."""
+
+    name: str
+    dest: Any
+    url: str | None = None  # HTTP destinations
+    headers: dict[str, str] = field(default_factory=dict)
+    username: str | None = None  # email
+    password: str | None = None
+    tls: ssl.SSLContext | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.dest.type)
 
 
-def teams_payload(a: state.Anomaly) -> dict[str, Any]:
-    """Microsoft Teams incoming webhook / Workflows, an Adaptive Card."""
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": {
-                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                    "type": "AdaptiveCard",
-                    "version": "1.4",
-                    "body": [
-                        {
-                            "type": "TextBlock",
-                            "size": "Large",
-                            "weight": "Bolder",
-                            "text": f"Cost anomaly {a.id}",
-                        },
-                        {"type": "TextBlock", "wrap": True, "text": describe(a)},
-                        {
-                            "type": "FactSet",
-                            "facts": [
-                                {"title": "Date", "value": str(a.date)},
-                                {"title": "Owner", "value": a.owner or "unknown"},
-                                {"title": "Impact", "value": f"{a.impact:,.2f}"},
-                                {"title": "Score", "value": f"{a.score:g}"},
-                            ],
-                        },
-                        *[
-                            {"type": "TextBlock", "wrap": True, "text": f"- {line}"}
-                            for line in cause_lines(a)
-                        ],
-                    ],
-                },
-            }
-        ],
-    }
+def tls_context(dest: Any, name: str) -> ssl.SSLContext:
+    """Certificates and host names are verified; `ca_bundle` replaces the system's CAs."""
+    bundle = getattr(dest, "ca_bundle", None)
+    if bundle is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(bundle))
+    except (OSError, ssl.SSLError):
+        raise SendError(
+            f"Destination {name!r}: ca_bundle {bundle} cannot be read as PEM certificates."
+        ) from None
 
 
-def webhook_payload(a: state.Anomaly) -> dict[str, Any]:
-    """The generic JSON webhook: the anomaly as `anomalies list --format json` shows it."""
-    from cloudtally.output import plain
-
-    return {"event": "cost_anomaly", "anomaly": plain(a.as_dict())}
-
-
-def text_body(a: state.Anomaly) -> str:
-    lines = [describe(a), "", f"Date: {a.date}", f"Owner: {a.owner or 'unknown'}", ""]
-    lines += ["Root causes:", *(f"  - {line}" for line in cause_lines(a))] if a.root_causes else []
-    if a.evidence:
-        lines += ["", "Top line items:"]
-        lines += [
-            f"  - {e['resource'] or '(no resource)'} {e['sku'] or ''}: {e['cost']:,.2f}"
-            for e in a.evidence
-        ]
-    lines += [
-        "",
-        f"Acknowledge: cloudtally anomalies ack {a.id}",
-        f"Planned? cloudtally anomalies feedback {a.id} expected --until YYYY-MM-DD",
-    ]
-    return "\n".join(lines)
+def _checked_url(name: str, url: str, origin: str) -> str:
+    """An http(s) URL with a host; the message never shows the URL (it may hold a secret)."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or an unbalanced IPv6 bracket
+        valid = False
+    if not valid or any(c in url for c in "\r\n\t "):
+        raise SendError(
+            f"Destination {name!r}: its URL (from {origin}) is not an http:// or https:// "
+            "URL with a host; check that value."
+        )
+    return url.strip()
 
 
-def jira_payload(a: state.Anomaly, dest: JiraDestination) -> dict[str, Any]:
-    """Jira REST API v2 `POST /rest/api/2/issue` (v2 takes a plain-text description)."""
-    return {
-        "fields": {
-            "project": {"key": dest.project},
-            "summary": f"Cost anomaly {a.id}: {a.dimension} {a.value} on {a.date}",
-            "description": text_body(a),
-            "issuetype": {"name": dest.issue_type},
-            "labels": list(dest.labels),
-        }
-    }
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
-def servicenow_payload(a: state.Anomaly, dest: ServiceNowDestination) -> dict[str, Any]:
-    """ServiceNow Table API `POST /api/now/table/incident`."""
-    payload = {
-        "short_description": f"Cost anomaly {a.id}: {a.dimension} {a.value} on {a.date}",
-        "description": text_body(a),
-        "category": "cost",
-        "impact": "3",
-        "urgency": "3",
-        "correlation_id": a.id,
-    }
-    if dest.assignment_group:
-        payload["assignment_group"] = dest.assignment_group
-    return payload
+def prepare(name: str, dest: Any, secrets: Secrets) -> Delivery:
+    """Resolve and check one destination's secrets, URL and TLS trust (raises SendError)."""
+    delivery = Delivery(name, dest, tls=tls_context(dest, name))
+    if isinstance(dest, SlackDestination | TeamsDestination | WebhookDestination):
+        url = secrets.value(dest, "url", name) or ""
+        delivery.url = _checked_url(name, url, secrets.origin(dest, "url") or "the rules")
+        if isinstance(dest, WebhookDestination):
+            token = secrets.value(dest, "token", name, required=False)
+            if token:
+                delivery.headers["Authorization"] = f"Bearer {token}"
+    elif isinstance(dest, JiraDestination):
+        base = _checked_url(name, dest.url, "the rules")
+        delivery.url = base.rstrip("/") + "/rest/api/2/issue"
+        user = secrets.value(dest, "user", name) or ""
+        token = secrets.value(dest, "token", name) or ""
+        delivery.headers.update(_basic(user, token))
+    elif isinstance(dest, ServiceNowDestination):
+        base = _checked_url(name, dest.url, "the rules")
+        delivery.url = base.rstrip("/") + "/api/now/table/incident"
+        user = secrets.value(dest, "user", name) or ""
+        password = secrets.value(dest, "password", name) or ""
+        delivery.headers.update({**_basic(user, password), "Accept": "application/json"})
+    elif isinstance(dest, EmailDestination):
+        named = bool(dest.username_env or dest.username_secret)
+        keyed = bool(dest.password_env or dest.password_secret)
+        if named or keyed:
+            delivery.username = secrets.value(dest, "username", name)
+            delivery.password = secrets.value(dest, "password", name)
+            if not dest.starttls:
+                raise SendError(
+                    f"Destination {name!r} would send its password without TLS: set "
+                    "starttls: true (or drop username and password for a relay that needs none)."
+                )
+    else:  # pragma: no cover - the rules model admits no other type
+        raise AnomalyError(f"Destination {name!r} has an unknown type.")
+    return delivery
 
 
-def email_message(a: state.Anomaly, dest: EmailDestination) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = f"[cloudtally] Cost anomaly {a.id}: {a.dimension} {a.value} on {a.date}"
-    message["From"] = dest.sender
-    message["To"] = ", ".join(dest.to)
-    message["X-Cloudtally-Anomaly"] = a.id
-    message.set_content(text_body(a))
-    return message
+# --------------------------------------------------------------------------------------------
+# Messages as sent
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The exact message for one (anomaly, destination): a JSON body or an email."""
+
+    body: dict[str, Any] | None = None
+    email: EmailMessage | None = None
+
+    def preview(self) -> str:
+        """What is sent, as text (JSON pretty-printed; an email with its headers)."""
+        if self.email is not None:
+            return self.email.as_string(policy=SMTP_POLICY).replace("\r\n", "\n").rstrip("\n")
+        return json.dumps(self.body, indent=2, ensure_ascii=False)
+
+
+def message_for(delivery: Delivery, a: state.Anomaly) -> Outgoing:
+    dest = delivery.dest
+    if isinstance(dest, SlackDestination):
+        return Outgoing(slack_payload(a))
+    if isinstance(dest, TeamsDestination):
+        return Outgoing(teams_payload(a))
+    if isinstance(dest, WebhookDestination):
+        return Outgoing(webhook_payload(a))
+    if isinstance(dest, JiraDestination):
+        return Outgoing(jira_payload(a, dest))
+    if isinstance(dest, ServiceNowDestination):
+        return Outgoing(servicenow_payload(a, dest))
+    return Outgoing(email=email_message(a, dest))
 
 
 # --------------------------------------------------------------------------------------------
 # Sending
 
 
-def _retrying(name: str, retries: int, attempt: Callable[[], float | None]) -> int:
-    """Call `attempt` until it succeeds; it returns None, or seconds to wait before retrying.
+class _Retry(Exception):
+    """A failure worth retrying: its cause, and seconds the server asked us to wait."""
+
+    def __init__(self, cause: str, wait: float = 0.0) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.wait = wait
+
+
+def _retrying(name: str, retries: int, attempt: Callable[[], None]) -> int:
+    """Call `attempt` until it succeeds; it raises _Retry for failures worth another try.
 
     Returns the number of attempts made.
     """
     for n in range(retries + 1):
-        wait = attempt()
-        if wait is None:
-            return n + 1
-        if n == retries:
-            break
-        time.sleep(min(max(wait, BACKOFF_SECONDS * 2**n), MAX_RETRY_AFTER))
-    raise SendError(f"Destination {name!r} failed after {retries + 1} attempts.")
-
-
-def post_json(
-    name: str,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    headers: dict[str, str] | None = None,
-    retries: int,
-    timeout: float,
-) -> int:
-    body = json.dumps(payload).encode()
-
-    def attempt() -> float | None:
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", **(headers or {})},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            attempt()
+            return n + 1
+        except _Retry as failure:
+            if n == retries:
+                raise SendError(
+                    f"Destination {name!r} failed after {retries + 1} attempt"
+                    f"{'s' if retries else ''}: {failure.cause}."
+                ) from None
+            time.sleep(min(max(failure.wait, BACKOFF_SECONDS * 2**n), MAX_RETRY_AFTER))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _network_cause(error: BaseException, timeout: float) -> tuple[str, bool]:
+    """A connection failure in words, and whether retrying may help."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason = one_line(error.verify_message or error.reason or "verification failed")
+        return (
+            f"the server's TLS certificate is not trusted ({reason}); if it is yours, name "
+            "its CA in the destination's ca_bundle",
+            False,
+        )
+    if isinstance(error, ssl.SSLError):
+        return f"TLS failed ({one_line(error.reason or error)})", False
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused", True
+    if isinstance(error, socket.gaierror):
+        return "host name not found", True
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s", True
+    if isinstance(error, ConnectionError):
+        return f"connection lost ({one_line(error.strerror or type(error).__name__)})", True
+    if isinstance(error, OSError):
+        return one_line(error.strerror or type(error).__name__), True
+    return one_line(error), True
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer, not an instruction: following it would send the Authorization
+    header (and the message) to wherever the server points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def post_json(delivery: Delivery, payload: dict[str, Any], *, idempotency_key: str) -> int:
+    dest = delivery.dest
+    assert delivery.url is not None
+    opener = urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=delivery.tls)
+    )
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", **delivery.headers}
+    if isinstance(dest, WebhookDestination):
+        headers["Idempotency-Key"] = idempotency_key
+    name = delivery.name
+
+    def attempt() -> None:
+        request = urllib.request.Request(delivery.url or "", data=body, method="POST")
+        for key, value in headers.items():
+            request.add_header(key, value)
+        try:
+            with opener.open(request, timeout=dest.timeout) as response:
                 response.read()
-                return None
         except urllib.error.HTTPError as exc:
+            status = f"HTTP {exc.code} {one_line(exc.reason)}".rstrip()
             if exc.code == 429 or exc.code >= 500:
                 retry_after = exc.headers.get("Retry-After")
                 try:
-                    return float(retry_after) if retry_after else 0.0
+                    wait = float(retry_after) if retry_after else 0.0
                 except ValueError:
-                    return 0.0
+                    wait = 0.0
+                raise _Retry(status, wait) from None
+            if 300 <= exc.code < 400:
+                target = urllib.parse.urlsplit(exc.headers.get("Location") or "").hostname
+                where = f" to {one_line(target)}" if target else ""
+                raise SendError(
+                    f"Destination {name!r} answered {status} (a redirect{where}); redirects "
+                    "are not followed: set the destination's URL to the final address."
+                ) from None
+            hint = (
+                ": check its credentials"
+                if exc.code in (401, 403)
+                else ": check its URL"
+                if exc.code in (404, 405)
+                else ""
+            )
+            raise SendError(f"Destination {name!r} refused the message: {status}{hint}.") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            cause, again = _network_cause(
+                reason if isinstance(reason, BaseException) else OSError(str(reason)),
+                dest.timeout,
+            )
+            if not again:
+                raise SendError(f"Destination {name!r} failed: {cause}.") from None
+            raise _Retry(cause) from None
+        except (TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            cause, again = _network_cause(exc, dest.timeout)
+            if not again:
+                raise SendError(f"Destination {name!r} failed: {cause}.") from None
+            raise _Retry(cause) from None
+
+    return _retrying(name, dest.retries, attempt)
+
+
+def send_email(delivery: Delivery, message: EmailMessage) -> int:
+    dest: EmailDestination = delivery.dest
+    name = delivery.name
+
+    def attempt() -> None:
+        try:
+            with smtplib.SMTP(dest.host, dest.port, timeout=dest.timeout) as smtp:
+                if dest.starttls:
+                    smtp.starttls(context=delivery.tls)
+                if delivery.username and delivery.password:
+                    smtp.login(delivery.username, delivery.password)
+                smtp.send_message(message)
+        except smtplib.SMTPNotSupportedError:
             raise SendError(
-                f"Destination {name!r} refused the message: HTTP {exc.code} {exc.reason}."
+                f"Destination {name!r} failed: the server does not offer STARTTLS, and "
+                "cloudtally does not send mail in clear when starttls is set."
             ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError):
-            return 0.0
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendError(
+                f"Destination {name!r} failed: authentication refused (SMTP {exc.smtp_code}): "
+                "check its username and password."
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = ", ".join(f"{one_line(r)} (SMTP {c})" for r, (c, _) in exc.recipients.items())
+            raise SendError(f"Destination {name!r} failed: recipients refused: {codes}.") from None
+        except smtplib.SMTPResponseException as exc:
+            status = f"SMTP {exc.smtp_code}"
+            if 400 <= exc.smtp_code < 500:
+                raise _Retry(f"the server answered {status} (try later)") from None
+            raise SendError(f"Destination {name!r} refused the message: {status}.") from None
+        except smtplib.SMTPServerDisconnected:
+            raise _Retry("the server closed the connection") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            cause, again = _network_cause(exc, dest.timeout)
+            if not again:
+                raise SendError(f"Destination {name!r} failed: {cause}.") from None
+            raise _Retry(cause) from None
 
-    return _retrying(name, retries, attempt)
+    return _retrying(name, dest.retries, attempt)
 
 
-def _basic(user: str | None, password: str | None) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+def deliver(delivery: Delivery, a: state.Anomaly, outgoing: Outgoing | None = None) -> int:
+    """Send one anomaly to one prepared destination; the number of attempts it took."""
+    outgoing = outgoing or message_for(delivery, a)
+    if outgoing.email is not None:
+        return send_email(delivery, outgoing.email)
+    assert outgoing.body is not None
+    return post_json(delivery, outgoing.body, idempotency_key=a.id)
 
 
 def send(name: str, dest: Any, a: state.Anomaly, secrets: Secrets) -> int:
-    """Deliver one anomaly to one destination; the number of attempts it took."""
-    if isinstance(dest, SlackDestination | TeamsDestination):
-        url = secrets.value(dest, "url", name)
-        payload = slack_payload(a) if isinstance(dest, SlackDestination) else teams_payload(a)
-        return post_json(name, url or "", payload, retries=dest.retries, timeout=dest.timeout)
-    if isinstance(dest, WebhookDestination):
-        url = secrets.value(dest, "url", name)
-        token = secrets.value(dest, "token", name, required=False)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return post_json(
-            name,
-            url or "",
-            webhook_payload(a),
-            headers={**headers, "Idempotency-Key": a.id},
-            retries=dest.retries,
-            timeout=dest.timeout,
-        )
-    if isinstance(dest, JiraDestination):
-        auth = _basic(secrets.value(dest, "user", name), secrets.value(dest, "token", name))
-        return post_json(
-            name,
-            dest.url.rstrip("/") + "/rest/api/2/issue",
-            jira_payload(a, dest),
-            headers={**auth, "Accept": "application/json"},
-            retries=dest.retries,
-            timeout=dest.timeout,
-        )
-    if isinstance(dest, ServiceNowDestination):
-        auth = _basic(secrets.value(dest, "user", name), secrets.value(dest, "password", name))
-        return post_json(
-            name,
-            dest.url.rstrip("/") + "/api/now/table/incident",
-            servicenow_payload(a, dest),
-            headers={**auth, "Accept": "application/json"},
-            retries=dest.retries,
-            timeout=dest.timeout,
-        )
-    if isinstance(dest, EmailDestination):
-        user = secrets.value(dest, "username", name, required=False)
-        password = secrets.value(dest, "password", name, required=False)
-        message = email_message(a, dest)
+    """Prepare and deliver in one step (for one-off sends)."""
+    return deliver(prepare(name, dest, secrets), a)
 
-        def attempt() -> float | None:
-            try:
-                with smtplib.SMTP(dest.host, dest.port, timeout=dest.timeout) as smtp:
-                    if dest.starttls:
-                        smtp.starttls()
-                    if user and password:
-                        smtp.login(user, password)
-                    smtp.send_message(message)
-                return None
-            except smtplib.SMTPResponseException as exc:
-                if 400 <= exc.smtp_code < 500:
-                    return 0.0
-                raise SendError(
-                    f"Destination {name!r} refused the message: SMTP {exc.smtp_code}."
-                ) from None
-            except (OSError, smtplib.SMTPException):
-                return 0.0
 
-        return _retrying(name, dest.retries, attempt)
-    raise AnomalyError(f"Destination {name!r} has an unknown type.")  # pragma: no cover
+# --------------------------------------------------------------------------------------------
+# Routing
 
 
 @dataclass(frozen=True)
 class RouteResult:
     anomaly_id: str
     destination: str
-    outcome: str  # sent (N attempts) | already sent | would send | failed: ...
+    outcome: str  # sent (N attempts) | would send | failed: ...
+    message: str | None = None  # --dry-run: the exact message
 
 
 def destinations_for(a: state.Anomaly, rules: MonitorsFile) -> list[str]:
@@ -387,21 +455,47 @@ def destinations_for(a: state.Anomaly, rules: MonitorsFile) -> list[str]:
 def route(
     store: Store, rules: MonitorsFile, secrets: Secrets, *, dry_run: bool = False
 ) -> list[RouteResult]:
-    """Send every open anomaly to its destinations, once each."""
-    results = []
+    """Send every open anomaly to its destinations, once each.
+
+    Every destination about to be used is checked first; if any is not ready (a missing
+    secret, a malformed URL, an unreadable CA bundle) nothing is sent and one AnomalyError
+    lists every problem. `dry_run` sends nothing and returns the exact messages; a
+    destination that is not ready gets the outcome `not ready: ...`.
+    """
     with store.state() as con:
-        for a in state.load(con, status="open"):
-            for name in destinations_for(a, rules):
-                if state.was_sent(con, a.id, name):
-                    continue
-                if dry_run:
-                    results.append(RouteResult(a.id, name, "would send"))
-                    continue
-                try:
-                    attempts = send(name, rules.destinations[name], a, secrets)
-                except SendError as exc:
-                    results.append(RouteResult(a.id, name, f"failed: {exc}"))
-                    continue
-                state.mark_sent(con, a.id, name, attempts)
-                results.append(RouteResult(a.id, name, f"sent ({attempts} attempt(s))"))
+        plan = [
+            (a, name)
+            for a in state.load(con, status="open")
+            for name in destinations_for(a, rules)
+            if not state.was_sent(con, a.id, name)
+        ]
+        ready: dict[str, Delivery] = {}
+        problems: dict[str, str] = {}
+        for name in dict.fromkeys(name for _, name in plan):
+            try:
+                ready[name] = prepare(name, rules.destinations[name], secrets)
+            except SendError as exc:
+                problems[name] = str(exc)
+        if dry_run:
+            return [
+                RouteResult(a.id, name, "would send", message_for(ready[name], a).preview())
+                if name in ready
+                else RouteResult(a.id, name, f"not ready: {problems[name]}")
+                for a, name in plan
+            ]
+        if problems:
+            raise AnomalyError(
+                f"Nothing was sent: {len(problems)} destination"
+                f"{'s are' if len(problems) > 1 else ' is'} not ready:\n"
+                + "\n".join(f"  {p}" for p in problems.values())
+            )
+        results = []
+        for a, name in plan:
+            try:
+                attempts = deliver(ready[name], a)
+            except SendError as exc:
+                results.append(RouteResult(a.id, name, f"failed: {exc}"))
+                continue
+            state.mark_sent(con, a.id, name, attempts)
+            results.append(RouteResult(a.id, name, f"sent ({attempts} attempt(s))"))
     return results
