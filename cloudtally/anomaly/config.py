@@ -26,8 +26,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudtally.anomaly.detector import Thresholds
-from cloudtally.errors import CloudtallyError, RuleError
-from cloudtally.rules.yaml_loader import load_model
+from cloudtally.errors import CloudtallyError
+from cloudtally.rules.yaml_loader import Problems
 
 
 class AnomalyError(CloudtallyError, ValueError):
@@ -35,7 +35,7 @@ class AnomalyError(CloudtallyError, ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ThresholdsModel(_Strict):
@@ -171,24 +171,52 @@ class MonitorsFile(_Strict):
         raise AnomalyError(f"No monitor named {name!r} (monitors: {known}).")
 
 
+def check_monitors(path: Path, problems: Problems) -> MonitorsFile | None:
+    """Validate a monitors file, schema and references between its sections; problems are
+    added with file, line and key. None when there are any."""
+    before = len(problems)
+    rules, node = problems.load(path, MonitorsFile)
+    if rules is None:
+        return None
+    first: dict[str, int] = {}
+    for n, monitor in enumerate(rules.monitors):
+        if monitor.name in first:
+            problems.add(
+                path,
+                node,
+                ("monitors", n, "name"),
+                f"monitor {monitor.name!r} is defined more than once (also monitors.{first[monitor.name]})",
+            )
+        first.setdefault(monitor.name, n)
+        for k, target in enumerate(monitor.notify):
+            if target not in rules.destinations:
+                problems.add(
+                    path,
+                    node,
+                    ("monitors", n, "notify", k),
+                    f"monitor {monitor.name!r} notifies unknown destination {target!r}"
+                    f"{_known(rules)}",
+                )
+    for team, model in rules.teams.items():
+        for k, target in enumerate(model.notify):
+            if target not in rules.destinations:
+                problems.add(
+                    path,
+                    node,
+                    ("teams", team, "notify", k),
+                    f"team {team!r} notifies unknown destination {target!r}{_known(rules)}",
+                )
+    return rules if len(problems) == before else None
+
+
+def _known(rules: MonitorsFile) -> str:
+    return f" (destinations: {', '.join(rules.destinations) or 'none'})"
+
+
 def load_monitors(path: Path) -> MonitorsFile:
     """Load and cross-check a monitors file; every problem is reported at once."""
-    rules = load_model(path, MonitorsFile)
-    problems = []
-    names = [m.name for m in rules.monitors]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"monitor {name!r} is defined more than once")
-    for monitor in rules.monitors:
-        for target in monitor.notify:
-            if target not in rules.destinations:
-                problems.append(f"monitor {monitor.name!r} notifies unknown destination {target!r}")
-    for team, model in rules.teams.items():
-        for target in model.notify:
-            if target not in rules.destinations:
-                problems.append(f"team {team!r} notifies unknown destination {target!r}")
-    if problems:
-        raise RuleError(
-            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {path}:\n"
-            + "\n".join(f"  {p}" for p in problems)
-        )
+    problems = Problems()
+    rules = check_monitors(path, problems)
+    problems.raise_if_any(path)
+    assert rules is not None
     return rules

@@ -15,15 +15,15 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cloudtally.errors import RuleError
-from cloudtally.rules.tags import TagPolicy, load_tag_policy
-from cloudtally.rules.yaml_loader import RuleProblem, line_of, load_model, load_yaml
+from cloudtally.rules.tags import TagPolicy
+from cloudtally.rules.yaml_loader import Problems
 
 DIMENSIONS = ("team", "product", "cost_center", "env")
 Dim = Literal["team", "product", "cost_center", "env"]
@@ -100,7 +100,8 @@ class SharedPool(Dated):
     split: Literal["even", "direct_cost", "metric", "fixed", "commitment_usage"]
     by: Dim = "team"
     among: list[str] | None = None  # recipients (default: every value with direct cost)
-    percentages: dict[str, Decimal] | None = None  # split: fixed; must add up to 100
+    # split: fixed; each 0..100, adding up to 100
+    percentages: dict[str, Annotated[Decimal, Field(ge=0, le=100)]] | None = None
     metric: str | None = None  # split: metric; CSV path relative to the rules folder
 
 
@@ -155,68 +156,74 @@ class RuleSet:
 
 
 def load_rules(folder: Path) -> RuleSet:
-    """Load and validate a rules folder; all problems are raised together as one RuleError."""
+    """Load and validate a rules folder; all problems are raised together as one RuleError.
+
+    Every file is checked, schema and semantics: tags.yaml, allocation.yaml, mappings/*.csv,
+    the metric files pools name, and monitors.yaml when the folder has one.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise RuleError(
             f"Rules folder {folder} not found: create it with tags.yaml, allocation.yaml and "
             "mappings/*.csv (see docs/rules.md), or pass --rules."
         )
-    tags = load_tag_policy(folder / "tags.yaml")
-    allocation_path = folder / "allocation.yaml"
-    allocation = (
-        load_model(allocation_path, AllocationRules)
+    problems = Problems()
+    tags_path, allocation_path = folder / "tags.yaml", folder / "allocation.yaml"
+    tags, tags_node = problems.load(tags_path, TagPolicy) if tags_path.exists() else (None, None)
+    allocation, allocation_node = (
+        problems.load(allocation_path, AllocationRules)
         if allocation_path.exists()
-        else AllocationRules()
+        else (None, None)
     )
-    problems: list[str] = []
     mappings: dict[str, MappingTable] = {}
     for path in sorted((folder / "mappings").glob("*.csv")):
         table = _load_mapping(path, problems)
         if table is not None:
             mappings[table.name] = table
-    rules = RuleSet(folder, tags, allocation, mappings)
-    if allocation_path.exists():
-        _check_allocation(rules, problems)
-    _check_tags(rules, problems)
-    if problems:
-        raise RuleError(
-            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in rules folder "
-            f"{folder}:\n" + "\n".join(f"  {p}" for p in problems)
-        )
+    rules = RuleSet(folder, tags or TagPolicy(), allocation or AllocationRules(), mappings)
+    if allocation is not None:
+        _check_allocation(rules, problems, allocation_node)
+    if tags is not None:
+        _check_tags(rules, problems, tags_node)
+    monitors_path = folder / "monitors.yaml"
+    if monitors_path.exists():
+        from cloudtally.anomaly.config import check_monitors
+
+        check_monitors(monitors_path, problems)
+    problems.raise_if_any(f"rules folder {folder}")
     return rules
 
 
-def _check_tags(rules: RuleSet, problems: list[str]) -> None:
+def _check_tags(rules: RuleSet, problems: Problems, node: Any) -> None:
     path = rules.folder / "tags.yaml"
-    if not path.exists():
-        return
-    _, node = load_yaml(path)
     for name, spec in rules.tags.keys.items():
         if spec.inherit is None:
             continue
         table = rules.mappings.get(spec.inherit)
-        where = RuleProblem(path, line_of(node, ("keys", name, "inherit")), "", "")
+        where = ("keys", name, "inherit")
         if table is None:
-            problems.append(
-                f"{where.path}:{where.line}: keys.{name}.inherit: no mapping table "
-                f"mappings/{spec.inherit}.csv (have: {', '.join(rules.mappings) or 'none'})"
+            problems.add(
+                path,
+                node,
+                where,
+                f"no mapping table mappings/{spec.inherit}.csv "
+                f"(have: {', '.join(rules.mappings) or 'none'})",
             )
         elif table.key != "account" or name not in table.columns:
-            problems.append(
-                f"{where.path}:{where.line}: keys.{name}.inherit: mappings/{spec.inherit}.csv "
-                f"must be keyed by account and have a {name!r} column"
+            problems.add(
+                path,
+                node,
+                where,
+                f"mappings/{spec.inherit}.csv must be keyed by account and have a {name!r} column",
             )
 
 
-def _check_allocation(rules: RuleSet, problems: list[str]) -> None:
+def _check_allocation(rules: RuleSet, problems: Problems, node: Any) -> None:
     path = rules.allocation_path
-    _, node = load_yaml(path)
     allocation = rules.allocation
 
     def report(location: tuple[str | int, ...], message: str) -> None:
-        key = ".".join(str(p) for p in location)
-        problems.append(str(RuleProblem(path, line_of(node, location), key, message)))
+        problems.add(path, node, location, message)
 
     for dim, sources in allocation.dimensions.items():
         for n, source in enumerate(sources):
@@ -270,7 +277,7 @@ def _check_allocation(rules: RuleSet, problems: list[str]) -> None:
             if not pool.metric:
                 report((*where, "split"), "split: metric needs metric: metrics/FILE.csv")
             else:
-                rows = _load_metric(rules.folder / pool.metric, pool.by, problems)
+                rows = _load_metric(rules.folder, pool.metric, pool.by, problems)
                 if rows is not None:
                     rules.metrics[pool.id] = rows
         elif pool.metric is not None:
@@ -290,6 +297,9 @@ def _load_mapping(path: Path, problems: list[str]) -> MappingTable | None:
             lines = list(csv.reader(handle))
     except UnicodeDecodeError:
         problems.append(f"{path}:1: not UTF-8 text")
+        return None
+    except csv.Error as exc:
+        problems.append(f"{path}: not CSV ({exc})")
         return None
     if not lines:
         problems.append(f"{path}:1: empty file: the first line must be a header")
@@ -344,36 +354,70 @@ def _load_mapping(path: Path, problems: list[str]) -> MappingTable | None:
     return MappingTable(path.stem, path, key, columns, rows)
 
 
-def _load_metric(path: Path, by: str, problems: list[str]) -> list[MetricRow] | None:
+# Metric values are stored as DECIMAL(38, 18): below 1e20, at most 18 decimal places.
+METRIC_LIMIT = Decimal(10) ** 20
+METRIC_PLACES = 18
+
+
+def _metric_value(text: str) -> tuple[Decimal | None, str | None]:
+    """A metric value, or why it is not one.
+
+    >>> [_metric_value(t)[1] for t in ("12.5", "NaN", "-Infinity", "1e50", "-3", "1e-30", "x")]
+    [None, 'is not a finite number', 'is not a finite number', 'is too large (metric values must be below 1e20)', 'is negative', 'has more than 18 decimal places', 'is not a number']
+    """
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None, "is not a number"
+    if not value.is_finite():
+        return None, "is not a finite number"
+    if value < 0:
+        return None, "is negative"
+    if value >= METRIC_LIMIT:
+        return None, "is too large (metric values must be below 1e20)"
+    exponent = Context(prec=80).normalize(value).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -METRIC_PLACES:
+        return None, f"has more than {METRIC_PLACES} decimal places"
+    return value, None
+
+
+def _load_metric(folder: Path, name: str, by: str, problems: list[str]) -> list[MetricRow] | None:
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        problems.append(f"{path}: metric file outside the rules folder {folder}")
+        return None
     if not path.is_file():
         problems.append(f"{path}: metric file not found")
         return None
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
-        if header != ["period", by, "value"]:
-            problems.append(
-                f"{path}:1: the header must be period,{by},value, not {','.join(header)}"
-            )
-            return None
-        rows = []
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != 3:
-                problems.append(f"{path}:{number}: {len(cells)} fields, the header has 3")
-                continue
-            period, recipient, text = (c.strip() for c in cells)
-            if not PERIOD.match(period):
-                problems.append(f"{path}:{number}: period: {period!r} is not YYYY-MM")
-                continue
-            try:
-                value = Decimal(text)
-            except InvalidOperation:
-                problems.append(f"{path}:{number}: value: {text!r} is not a number")
-                continue
-            if value < 0:
-                problems.append(f"{path}:{number}: value: {text} is negative")
-                continue
-            rows.append(MetricRow(number, period, recipient, value))
+    rows = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
+            if header != ["period", by, "value"]:
+                problems.append(
+                    f"{path}:1: the header must be period,{by},value, not {','.join(header)}"
+                )
+                return None
+            for number, cells in enumerate(reader, start=2):
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != 3:
+                    problems.append(f"{path}:{number}: {len(cells)} fields, the header has 3")
+                    continue
+                period, recipient, text = (c.strip() for c in cells)
+                if not PERIOD.match(period):
+                    problems.append(f"{path}:{number}: period: {period!r} is not YYYY-MM")
+                    continue
+                value, wrong = _metric_value(text)
+                if value is None:
+                    problems.append(f"{path}:{number}: value: {text!r} {wrong}")
+                    continue
+                rows.append(MetricRow(number, period, recipient, value))
+    except UnicodeDecodeError:
+        problems.append(f"{path}:1: not UTF-8 text")
+        return None
+    except csv.Error as exc:
+        problems.append(f"{path}:{reader.line_num}: not CSV ({exc})")
+        return None
     return rows

@@ -220,7 +220,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as caught:
         load_rules(folder)
     assert str(caught.value) == (
-        f"1 problem in {folder / 'allocation.yaml'}:\n"
+        f"1 problem in rules folder {folder}:\n"
         f"  {folder / 'allocation.yaml'}:3: rules.0.when.servce: unknown key (check its spelling)"
     )
 

@@ -510,7 +510,7 @@ def test_values_are_escaped_for_each_destination(
     )
     assert "[code]" not in snow["description"]
     assert sent["/hook"]["anomaly"]["value"] == HOSTILE.value  # JSON for programs: as it is
-    (sender, to, content) = box.messages[0]
+    _, to, content = box.messages[0]
     assert to == ["payments@acme"]  # no Bcc smuggled in through the subject
     message = email.message_from_bytes(content, policy=email.policy.default)
     assert message["Bcc"] is None
