@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cloudtally.output import CSV_RAW_ENV, OutputFormat, set_csv_raw
+from cloudtally.output import CSV_RAW_ENV, OutputFormat, echo, set_csv_raw
 from cloudtally.store import Store
 
 
@@ -105,4 +105,4 @@ def filters_of(items: tuple[str, ...]) -> dict[str, list[str]]:
 def print_notes(notes: list[str]) -> None:
     """Notes about how a result was computed, on stderr (stdout stays machine-readable)."""
     for note in notes:
-        click.echo(f"Note: {note}", err=True)
+        echo(f"Note: {note}", err=True)
