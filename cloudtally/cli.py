@@ -354,6 +354,7 @@ def _register_commands() -> None:
     from cloudtally.quality.command import check
     from cloudtally.reconcile.command import reconcile_command
     from cloudtally.report.command import report
+    from cloudtally.rules.command import rules
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
     from cloudtally.unit.command import unit_costs_command
@@ -370,6 +371,7 @@ def _register_commands() -> None:
         unit_costs_command,
         kpis_command,
         report,
+        rules,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
