@@ -6,12 +6,13 @@ from rich.console import Console
 from rich.table import Table
 
 from cloudtally.ingest.pipeline import IngestReport
+from cloudtally.output import visible
 
 
 def print_ingest_summary(report: IngestReport, console: Console | None = None) -> None:
     console = console or Console(soft_wrap=True, markup=False)
     for path, reason in report.skipped:
-        console.print(f"Skipped {path}: {reason.split(': ', 1)[-1]}", highlight=False)
+        console.print(visible(f"Skipped {path}: {reason.split(': ', 1)[-1]}"), highlight=False)
     if not report.stored:
         console.print(
             f"Nothing to do: {len(report.unchanged)} file(s) already ingested, unchanged."
