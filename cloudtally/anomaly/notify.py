@@ -22,6 +22,7 @@ status.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import smtplib
 import socket
@@ -372,6 +373,11 @@ def post_json(delivery: Delivery, payload: dict[str, Any], *, idempotency_key: s
             if not again:
                 raise SendError(f"Destination {name!r} failed: {cause}.") from None
             raise _Retry(cause) from None
+        except http.client.HTTPException as exc:
+            raise SendError(
+                f"Destination {name!r} failed: the server's answer is not HTTP "
+                f"({type(exc).__name__}); check its URL and port."
+            ) from None
 
     return _retrying(name, dest.retries, attempt)
 

@@ -657,7 +657,9 @@ def test_a_redirect_is_not_followed_and_the_anomaly_stays_unsent(
         assert not state.was_sent(con, ANOMALY.id, "hook")
 
 
-def test_http_failures_name_the_cause(tmp_path: Path, http: Recorder) -> None:
+def test_http_failures_name_the_cause(
+    tmp_path: Path, http: Recorder, smtp: tuple[Mailbox, int]
+) -> None:
     store = stored(tmp_path)
     http.replies["/hook"] = [401]
     config = rules({"hook": {"type": "webhook", "url_env": "HOOK", "retries": 1}}, teams={})
@@ -670,6 +672,12 @@ def test_http_failures_name_the_cause(tmp_path: Path, http: Recorder) -> None:
     results = route(store, config, Secrets({"HOOK": closed}))
     assert [r.outcome for r in results] == [
         "failed: Destination 'hook' failed after 2 attempts: connection refused."
+    ]
+    not_http = f"http://127.0.0.1:{smtp[1]}/hook"  # an SMTP server greets instead
+    results = route(store, config, Secrets({"HOOK": not_http}))
+    assert [r.outcome for r in results] == [
+        "failed: Destination 'hook' failed: the server's answer is not HTTP (BadStatusLine); "
+        "check its URL and port."
     ]
 
 
