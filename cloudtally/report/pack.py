@@ -9,7 +9,6 @@ the same HTML laid out by WeasyPrint; `data/` holds a CSV per table and chart an
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 import os
@@ -26,7 +25,8 @@ from cloudtally.charts.render import Spec
 from cloudtally.charts.trend import monthly_trend
 from cloudtally.charts.waterfall import waterfall
 from cloudtally.errors import ExportError
-from cloudtally.report.monthly import MonthlyPack, _text
+from cloudtally.output import write_csv
+from cloudtally.report.monthly import MonthlyPack
 
 MARKER = ".cloudtally-pack"
 
@@ -69,13 +69,9 @@ def _data_uri(svg: str) -> str:
 
 
 def _csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    # Through the one CSV writer: exact decimals, formula-like text neutralised (--csv-raw).
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(
-            ["" if v is None else _text(v) if isinstance(v, Decimal) else v for v in row]
-        )
+    write_csv(buffer, columns, rows)
     return buffer.getvalue()
 
 

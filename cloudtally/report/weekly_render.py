@@ -110,9 +110,10 @@ def to_teams(s: WeeklySummary) -> dict[str, Any]:
             "weight": "Bolder",
             "text": f"Cloud spend, week {s.week}",
         },
-        {"type": "TextBlock", "wrap": True, "text": headline(s)},
+        {"type": "TextBlock", "wrap": True, "text": markdown_text(headline(s))},
     ]
-    for title, lines in _lines(s, str).items():
+    # TextBlocks read Markdown: data is escaped so `[x](https://...)` stays text.
+    for title, lines in _lines(s, markdown_text).items():
         body.append({"type": "TextBlock", "weight": "Bolder", "text": title, "spacing": "Medium"})
         body += [{"type": "TextBlock", "wrap": True, "text": "- " + line} for line in lines]
     card = {

@@ -93,3 +93,20 @@ def test_a_week_that_is_not_a_week(week) -> None:  # type: ignore[no-untyped-def
         result.stderr.strip()
         == "Error: --week '2024-10': give one ISO week, YYYY-Www (e.g. 2024-W43)."
     )
+
+
+def test_teams_text_blocks_escape_the_data(week) -> None:  # type: ignore[no-untyped-def]
+    teams = json.loads(week("report", "weekly", "-f", "teams", "--week", "2024-W41").stdout)
+    texts = [b["text"] for b in teams["attachments"][0]["content"]["body"]]
+    assert "- \\<!channel\\> Compute: 70.00 -> 84.00 (+14.00)" in texts
+    assert not any("<!channel>" in t for t in texts)
+
+
+def test_the_pack_csv_neutralises_formulas() -> None:
+    from decimal import Decimal
+
+    from cloudtally.report.pack import _csv
+
+    assert _csv(["team", "cost"], [["=HYPERLINK(1)", Decimal("-12.50")]]) == (
+        "team,cost\n'=HYPERLINK(1),-12.5\n"
+    )
