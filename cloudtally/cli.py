@@ -348,6 +348,7 @@ def export(
 
 def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
+    from cloudtally.access.command import access
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
     from cloudtally.kpis.command import kpis_command
@@ -358,6 +359,7 @@ def _register_commands() -> None:
     from cloudtally.sample.command import sample
     from cloudtally.tags.command import tags
     from cloudtally.unit.command import unit_costs_command
+    from cloudtally.web.command import serve
 
     for command in (
         check,
@@ -372,6 +374,8 @@ def _register_commands() -> None:
         kpis_command,
         report,
         rules,
+        serve,
+        access,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

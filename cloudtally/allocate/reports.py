@@ -13,6 +13,7 @@ from cloudtally.allocate.sql import DIMENSIONS
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import parse_periods
 from cloudtally.query.dimensions import metric as metric_name
+from cloudtally.query.ownership import EVERYTHING, Lens, Scope, ScopeError
 from cloudtally.store import Store
 
 UNALLOCATED = "(unallocated)"
@@ -66,8 +67,22 @@ def resolve_period(con: duckdb.DuckDBPyConnection, period: str | None) -> str:
     return str(latest[0])
 
 
-def showback(store: Store, by: str, period: str | None, metric: str = "EffectiveCost") -> Table:
-    """Direct, shared and total cost per value of `by`, its share and change vs last period."""
+def scope_sql(scope: Scope) -> str:
+    """The viewer's lines of `allocated_costs` (through the lens, as every query)."""
+    return Lens(DATASET, scope=scope).filter_sql({})
+
+
+def showback(
+    store: Store,
+    by: str,
+    period: str | None,
+    metric: str = "EffectiveCost",
+    scope: Scope = EVERYTHING,
+) -> Table:
+    """Direct, shared and total cost per value of `by`, its share and change vs last period.
+
+    A scoped viewer's table holds their teams' (or products') lines only, shared costs as
+    allocated to them; unallocated cost belongs to no team and is not among them."""
     if by not in DIMENSIONS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
     value = metric_name(metric)
@@ -81,11 +96,11 @@ def showback(store: Store, by: str, period: str | None, metric: str = "Effective
                    coalesce(sum({value}) FILTER (WHERE allocation_kind = 'direct'), 0) AS direct,
                    coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0) AS shared,
                    sum({value}) AS total
-            FROM {DATASET} WHERE x_BillingPeriod = ? GROUP BY 1, 2
+            FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)} GROUP BY 1, 2
         ), before AS (
             SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
                    sum({value}) AS total
-            FROM {DATASET} WHERE x_BillingPeriod = ? GROUP BY 1, 2
+            FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)} GROUP BY 1, 2
         )
         SELECT now.k, now.currency, direct, shared, now.total,
                CAST(now.total AS DOUBLE) / nullif(CAST(sum(now.total) OVER (PARTITION BY now.currency) AS DOUBLE), 0),
@@ -109,8 +124,11 @@ def showback(store: Store, by: str, period: str | None, metric: str = "Effective
     return Table(columns, rows, current, previous)
 
 
-def chargeback(store: Store, period: str | None, metric: str = "EffectiveCost") -> Table:
-    """What each cost centre is charged for a period, with the teams behind it."""
+def chargeback(
+    store: Store, period: str | None, metric: str = "EffectiveCost", scope: Scope = EVERYTHING
+) -> Table:
+    """What each cost centre is charged for a period, with the teams behind it (a scoped
+    viewer: for their teams' lines only)."""
     value = metric_name(metric)
     con = allocated(store)
     current = resolve_period(con, period)
@@ -121,7 +139,7 @@ def chargeback(store: Store, period: str | None, metric: str = "EffectiveCost") 
                coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0),
                sum({value}),
                string_agg(DISTINCT team, ' ' ORDER BY team)
-        FROM {DATASET} WHERE x_BillingPeriod = ?
+        FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)}
         GROUP BY 1, 2 ORDER BY currency, cc = '{UNALLOCATED}', cc""",
         [current],
     ).fetchall()
@@ -140,8 +158,14 @@ class Unallocated:
     missing_keys: list[tuple[str, Decimal]]
 
 
-def unallocated(store: Store, period: str | None, top: int = 5) -> list[Unallocated]:
-    """The cost no team owns in a period (per currency) and its largest causes."""
+def unallocated(
+    store: Store, period: str | None, top: int = 5, scope: Scope = EVERYTHING
+) -> list[Unallocated]:
+    """The cost no team owns in a period (per currency) and its largest causes.
+
+    It belongs to no team, so a viewer scoped to teams or products may not see it."""
+    if not scope.unrestricted:
+        raise ScopeError("Unallocated spend is shown to the admin and finops roles only.")
     con = allocated(store)
     current = resolve_period(con, period)
     result = []

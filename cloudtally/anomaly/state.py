@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from cloudtally.anomaly.config import AnomalyError
+from cloudtally.query.ownership import EVERYTHING, Lens, Scope, ScopeError
 
 Day = date  # the `date` field of Anomaly hides the type inside the class body
 
@@ -221,8 +222,10 @@ def load(
     monitor: str | None = None,
     since: date | None = None,
     ids: list[str] | None = None,
+    scope: Scope = EVERYTHING,
 ) -> list[Anomaly]:
-    """Stored anomalies, newest first."""
+    """Stored anomalies, newest first (for a scoped viewer: those of series of their teams
+    or products only, as the lens decides)."""
     ensure_schema(con)
     where: list[str] = ["true"]
     params: list[object] = []
@@ -249,15 +252,28 @@ def load(
         record["root_causes"] = json.loads(record["root_causes"] or "[]")
         record["evidence"] = json.loads(record["evidence"] or "[]")
         found.append(Anomaly(**record))
+    if not scope.unrestricted:
+        lens = Lens(scope=scope)
+        found = [a for a in found if lens.covers(series_values(a))]
     return found
 
 
-def get(con: duckdb.DuckDBPyConnection, anomaly: str) -> Anomaly:
+def series_values(anomaly: Anomaly) -> dict[str, str]:
+    """`{dimension: value}` of the series an anomaly was found on."""
+    if anomaly.dimension == "total":
+        return {}
+    return dict(zip(anomaly.dimension.split(","), anomaly.value.split(" / "), strict=False))
+
+
+def get(con: duckdb.DuckDBPyConnection, anomaly: str, scope: Scope = EVERYTHING) -> Anomaly:
+    """One anomaly; a ScopeError when it lies outside a scoped viewer's teams and products."""
     found = load(con, ids=[anomaly])
     if not found:
         raise AnomalyError(
             f"No anomaly with id {anomaly!r}: `cloudtally anomalies list` shows the ids."
         )
+    if not Lens(scope=scope).covers(series_values(found[0])):
+        raise ScopeError(f"Anomaly {anomaly} is outside what you may see.")
     return found[0]
 
 

@@ -141,6 +141,19 @@ class Lens:
                     f"({', '.join(allowed) or 'no ' + word + 's'})."
                 )
 
+    def covers(self, values: Mapping[str, str]) -> bool:
+        """Whether a result kept outside the lake and named by `{word: value}` (an anomaly's
+        series) lies inside the viewer's scope: it must name one of the viewer's teams or
+        products (`tag:team` counts as `team`)."""
+        if self.scope.unrestricted:
+            return True
+        named = {k.removeprefix("tag:"): v for k, v in values.items()}
+        return any(
+            named.get(word) is not None and self.normalise(word, named[word]) in allowed
+            for word, allowed in (("team", self.scope.teams), ("product", self.scope.products))
+            if allowed
+        )
+
     def equals_sql(self, word: str, value: str) -> str:
         """The condition `word = value` (`(none)` means the value is missing)."""
         expr = self.dimension(word).expr

@@ -16,6 +16,7 @@ from cloudtally.allocate.sql import Builder
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.dimensions import metric as metric_name
+from cloudtally.query.ownership import ALLOCATED, EVERYTHING, Lens, Scope
 from cloudtally.rules.allocation import RuleSet
 from cloudtally.rules.tags import valid_sql
 from cloudtally.store import Store
@@ -40,7 +41,9 @@ class Table:
     rows: list[tuple[Any, ...]]
 
 
-def _lines(store: Store, rules: RuleSet, periods: tuple[str, str] | None) -> tuple[Any, str]:
+def _lines(
+    store: Store, rules: RuleSet, periods: tuple[str, str] | None, scope: Scope = EVERYTHING
+) -> tuple[Any, str]:
     if not rules.tags.required:
         raise QueryError(
             f"{rules.folder / 'tags.yaml'} lists no required keys: add `required:` with the keys "
@@ -52,6 +55,10 @@ def _lines(store: Store, rules: RuleSet, periods: tuple[str, str] | None) -> tup
     for statement in builder.helper_tables():
         con.execute(statement)
     lines = builder.lines_sql(f"{period_filter(periods)} AND ChargeCategory = 'Usage'")
+    if not scope.unrestricted:
+        # The lines carry allocation's owner columns, as allocated_costs does.
+        lens = Lens(ALLOCATED, rules.tags, scope=scope)
+        lines = f"SELECT * FROM ({lines}) WHERE {lens.filter_sql({})}"
     return con, lines
 
 
@@ -61,12 +68,14 @@ def coverage(
     by: str | None = None,
     periods: tuple[str, str] | None = None,
     metric: str = "EffectiveCost",
+    scope: Scope = EVERYTHING,
 ) -> Table:
-    """Share of cost carrying each required key (valid value), overall or per group."""
+    """Share of cost carrying each required key (valid value), overall or per group (a scoped
+    viewer: over their teams' and products' lines)."""
     if by is not None and by not in GROUPS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(GROUPS)}.")
     value = metric_name(metric)
-    con, lines = _lines(store, rules, periods)
+    con, lines = _lines(store, rules, periods, scope)
     required = rules.tags.required
     checks = {key: valid_sql(rules.tags, key, f"t_{key}") for key in required}
     every = " AND ".join(checks.values())
@@ -93,11 +102,12 @@ def exceptions(
     periods: tuple[str, str] | None = None,
     top: int | None = 50,
     metric: str = "EffectiveCost",
+    scope: Scope = EVERYTHING,
 ) -> Table:
     """Resources missing a required key or carrying a value not allowed, largest cost first,
     with the likely owner (the team the tag, rules or mapping tables give) and the rule broken."""
     value = metric_name(metric)
-    con, lines = _lines(store, rules, periods)
+    con, lines = _lines(store, rules, periods, scope)
     problems = []
     for key in rules.tags.required:
         allowed = rules.tags.key(key).allowed

@@ -1,0 +1,1 @@
+"""`cloudtally serve`: the dashboard and its JSON API over the same query layer as the CLI."""
