@@ -152,6 +152,7 @@ def now() -> datetime:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SCHEMA)
+    con.execute(ASSIGNMENTS)
     # Columns added after the first release: state files from older versions gain them.
     con.execute("ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS first_seen DATE")
 
@@ -252,6 +253,9 @@ def load(
         record["root_causes"] = json.loads(record["root_causes"] or "[]")
         record["evidence"] = json.loads(record["evidence"] or "[]")
         found.append(Anomaly(**record))
+    assigned = dict(con.execute("SELECT anomaly_id, owner FROM anomaly_assignments").fetchall())
+    for a in found:
+        a.owner = assigned.get(a.id, a.owner)
     if not scope.unrestricted:
         lens = Lens(scope=scope)
         found = [a for a in found if lens.covers(series_values(a))]
@@ -406,3 +410,43 @@ def mark_sent(
         "INSERT OR IGNORE INTO anomaly_sends VALUES (?, ?, ?, ?)",
         [anomaly, destination, now(), attempts],
     )
+
+
+# A person's choice of owner, which wins over the owner detection found (and is kept when
+# detection runs again).
+ASSIGNMENTS = """
+CREATE TABLE IF NOT EXISTS anomaly_assignments (
+    anomaly_id VARCHAR PRIMARY KEY,
+    owner VARCHAR NOT NULL,
+    assigned_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+def assign(con: duckdb.DuckDBPyConnection, anomaly: str, owner: str, note: str | None) -> None:
+    """Make `owner` (a team or a person) the anomaly's owner; the history records it."""
+    ensure_schema(con)
+    current = get(con, anomaly)
+    stamp = now()
+    con.execute(
+        "INSERT OR REPLACE INTO anomaly_assignments VALUES (?, ?, ?)", [anomaly, owner, stamp]
+    )
+    con.execute(
+        "INSERT INTO anomaly_events VALUES (?, ?, ?, ?, ?)",
+        [anomaly, stamp, current.status, current.status, f"owner {owner}. {note or ''}".strip()],
+    )
+
+
+def history(
+    con: duckdb.DuckDBPyConnection, anomaly: str
+) -> list[tuple[datetime, str | None, str, str | None]]:
+    """The anomaly's events, newest first: (when, status before, status after, note)."""
+    ensure_schema(con)
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in con.execute(
+            "SELECT recorded_at, status_from, status_to, note FROM anomaly_events "
+            "WHERE anomaly_id = ? ORDER BY recorded_at DESC",
+            [anomaly],
+        ).fetchall()
+    ]

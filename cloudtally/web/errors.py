@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import duckdb
+
 from cloudtally.errors import CloudtallyError, StoreError
 from cloudtally.query.ownership import ScopeError
 
@@ -50,7 +52,7 @@ def status_of(exc: BaseException) -> int:
         return 403
     if isinstance(exc, StoreError):
         return 503
-    if isinstance(exc, CloudtallyError):
+    if isinstance(exc, CloudtallyError | duckdb.BinderException):
         return 400
     return 500
 
@@ -58,5 +60,11 @@ def status_of(exc: BaseException) -> int:
 def message_of(exc: BaseException) -> str:
     if isinstance(exc, WebError | CloudtallyError):
         return str(exc)
+    if isinstance(exc, duckdb.BinderException):
+        # A dimension the relation answering the question lacks (allocated_costs keeps fewer
+        # columns than the lake): a question that cannot be answered, not a server failure.
+        first = str(exc).strip().splitlines()[0].removeprefix("Binder Error: ")
+        log.warning("Question the data cannot answer: %s", first)
+        return f"This question cannot be answered from the data: {first}"
     log.exception("Unexpected error", exc_info=exc)
     return "An unexpected error occurred; the server log has the details."

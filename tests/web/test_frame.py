@@ -274,3 +274,16 @@ def test_serve_binds_loopback_by_default(company: Company) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_dimension_the_allocation_lacks_is_a_bad_request(shared_client, company: Company) -> None:  # type: ignore[no-untyped-def]
+    # Found by the fuzzing: a scoped viewer reads allocated_costs, which has no PricingCategory.
+    response = shared_client.get("/api/costs?pricing-category=x", headers=bearer(company, "pat"))
+    assert response.json() == {
+        "error": {
+            "status": 400,
+            "type": "bad_request",
+            "message": "This question cannot be answered from the data: Referenced column "
+            '"PricingCategory" not found in FROM clause!',
+        }
+    }
