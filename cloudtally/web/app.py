@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -71,6 +72,8 @@ def create_app(
     from cloudtally.errors import CloudtallyError
 
     app.add_exception_handler(CloudtallyError, _error)
+    # A question the data cannot answer (see errors.status_of): answered, not re-raised.
+    app.add_exception_handler(duckdb.BinderException, _error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     assets.warm_up()
     return SecurityHeaders(app)
