@@ -74,9 +74,33 @@ def monthly(
     show_default=True,
     help="Output format.",
 )
-@rules_option("Rules folder (tags.yaml for owners from tags).")
+@rules_option("Rules folder (tags.yaml for owners, monitors.yaml for --send destinations).")
+@click.option(
+    "--send",
+    "destination",
+    metavar="DESTINATION",
+    help="Send it to a destination of the rules folder's monitors.yaml (slack, teams, webhook "
+    "or email); its format follows the destination's type.",
+)
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(path_type=Path),
+    help="YAML file of secrets named by `*_secret` keys (never printed).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --send: print what would be sent, send nothing."
+)
 @click.pass_context
-def weekly(ctx: click.Context, week: str | None, fmt: str, rules_dir: Path) -> None:
+def weekly(
+    ctx: click.Context,
+    week: str | None,
+    fmt: str,
+    rules_dir: Path,
+    destination: str | None,
+    secrets_path: Path | None,
+    dry_run: bool,
+) -> None:
     """The weekly summary: the week against the one before, top movers, top services and
     accounts, untagged spend and unknown owners, open anomalies with owner and age.
 
@@ -94,6 +118,9 @@ def weekly(ctx: click.Context, week: str | None, fmt: str, rules_dir: Path) -> N
     summary = weekly_summary(store, week, rules_dir=rules_dir if rules_dir.is_dir() else None)
     for note in summary.notes:
         click.echo(f"Note: {note}", err=True)
+    if destination:
+        _send_weekly(store, summary, rules_dir, destination, secrets_path, dry_run)
+        return
     if fmt == "markdown":
         sys.stdout.write(weekly_render.to_markdown(summary))
     elif fmt == "slack":
@@ -106,3 +133,51 @@ def weekly(ctx: click.Context, week: str | None, fmt: str, rules_dir: Path) -> N
     else:
         sys.stdout.write(json.dumps(weekly_render.to_json(summary), indent=2) + "\n")
     record_report_run(store, "weekly", summary.week)
+
+
+def _send_weekly(
+    store: object,
+    summary: object,
+    rules_dir: Path,
+    destination: str,
+    secrets_path: Path | None,
+    dry_run: bool,
+) -> None:
+    import os
+
+    from cloudtally.anomaly.config import load_monitors
+    from cloudtally.anomaly.notify import Secrets
+    from cloudtally.errors import RuleError
+    from cloudtally.report import weekly_render as r
+    from cloudtally.report.runs import record_report_run
+    from cloudtally.report.send import Renderers, send_report
+    from cloudtally.report.weekly import WeeklySummary
+    from cloudtally.store import Store
+
+    assert isinstance(store, Store) and isinstance(summary, WeeklySummary)
+    monitors = rules_dir / "monitors.yaml"
+    if not monitors.exists():
+        raise RuleError(
+            f"--send {destination}: {monitors} does not exist; destinations are listed in the "
+            "rules folder's monitors.yaml (see docs/anomalies.md)."
+        )
+    renderers = Renderers(
+        slack=lambda: r.to_slack(summary),
+        teams=lambda: r.to_teams(summary),
+        webhook=lambda: r.to_json(summary),
+        email=lambda sender, to: r.to_email(summary, sender, to),
+    )
+    outgoing = send_report(
+        load_monitors(monitors),
+        destination,
+        renderers,
+        Secrets(os.environ, secrets_path),
+        key=f"weekly-{summary.week}",
+        dry_run=dry_run,
+    )
+    if dry_run:
+        click.echo(f"Would send the {summary.week} summary to {destination}:")
+        click.echo(outgoing.preview())
+        return
+    record_report_run(store, "weekly", summary.week, destination=destination)
+    click.echo(f"Sent the {summary.week} summary to {destination}.")

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+from cloudtally.anomaly.messages import slack_text
 from cloudtally.charts import render_png
 from cloudtally.charts.trend import daily_trend
 from cloudtally.output import plain
@@ -23,11 +24,6 @@ def _m(value: Decimal) -> str:
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f" ({value:+.1%})"
-
-
-def slack_text(text: object) -> str:
-    """Data as Slack mrkdwn text: &, < and > escaped (no mention, no link)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def markdown_text(text: object) -> str:

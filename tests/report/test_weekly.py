@@ -110,3 +110,55 @@ def test_the_pack_csv_neutralises_formulas() -> None:
     assert _csv(["team", "cost"], [["=HYPERLINK(1)", Decimal("-12.50")]]) == (
         "team,cost\n'=HYPERLINK(1),-12.5\n"
     )
+
+
+# Real servers on 127.0.0.1, the same as the anomaly notifications' tests.
+from tests.anomaly.test_notify import Mailbox, Recorder, http, smtp  # noqa: E402, F401
+
+
+def test_send_to_slack_and_email_for_real(
+    week, http: Recorder, smtp: tuple[Mailbox, int], tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    box, port = smtp
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "monitors.yaml").write_text(
+        "destinations:\n"
+        "  leads: {type: slack, url_env: LEADS_SLACK_URL}\n"
+        f"  finance: {{type: email, host: 127.0.0.1, port: {port}, starttls: false, sender: cost@example.com, to: [finance@example.com]}}\n"
+        "  tickets: {type: jira, url: http://127.0.0.1:9, project: FIN, user_env: J_USER, token_env: J_TOKEN}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LEADS_SLACK_URL", http.url + "/hooks/leads")
+    dry = week("report", "weekly", "--rules", rules, "--send", "leads", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.startswith("Would send the 2024-W41 summary to leads:\n{")
+    assert http.requests == []
+    sent = week("report", "weekly", "--rules", rules, "--send", "leads")
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.strip() == "Sent the 2024-W41 summary to leads."
+    path, _headers, body = http.requests[0]
+    assert (
+        path == "/hooks/leads" and body["blocks"][0]["text"]["text"] == "Cloud spend, week 2024-W41"
+    )
+    mailed = week("report", "weekly", "--rules", rules, "--send", "finance")
+    assert mailed.exit_code == 0, mailed.output
+    sender, recipients, content = box.messages[0]
+    message = email.message_from_bytes(content)
+    assert (sender, recipients, message["Subject"]) == (
+        "cost@example.com",
+        ["finance@example.com"],
+        "[cloudtally] Cloud spend, week 2024-W41",
+    )
+    assert [p.get_content_type() for p in message.walk()][-1] == "image/png"
+    refused = week("report", "weekly", "--rules", rules, "--send", "tickets")
+    assert refused.exit_code == 1
+    assert (
+        "Destination 'tickets' is a jira destination: reports go to slack, teams, webhook or email destinations."
+        in refused.stderr
+    )
+    unknown = week("report", "weekly", "--rules", rules, "--send", "nobody")
+    assert (
+        "No destination 'nobody' in the monitors file (known: finance, leads, tickets)"
+        in unknown.stderr
+    )
