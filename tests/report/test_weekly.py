@@ -116,9 +116,13 @@ def test_the_pack_csv_neutralises_formulas() -> None:
 from tests.anomaly.test_notify import Mailbox, Recorder, http, smtp  # noqa: E402, F401
 
 
-def test_send_to_slack_and_email_for_real(
-    week, http: Recorder, smtp: tuple[Mailbox, int], tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_send_to_slack_and_email_for_real(  # type: ignore[no-untyped-def]
+    week,
+    http: Recorder,  # noqa: F811 - the fixture imported above
+    smtp: tuple[Mailbox, int],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
     box, port = smtp
     rules = tmp_path / "rules"
     rules.mkdir()
