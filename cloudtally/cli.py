@@ -312,6 +312,12 @@ def _rules_dir(rules_dir: Path) -> Path | None:
 )
 @click.option("--extensions/--no-extensions", default=True, help="Keep the x_ columns.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option(
+    "--bi",
+    is_flag=True,
+    help="Write a star schema for BI tools instead: a daily fact table and dimension tables "
+    "(docs/bi.md).",
+)
 @click.pass_context
 def export(
     ctx: click.Context,
@@ -321,8 +327,9 @@ def export(
     file_format: str | None,
     extensions: bool,
     overwrite: bool,
+    bi: bool,
 ) -> None:
-    """Write the lake as a FOCUS dataset to OUT.
+    """Write the lake as a FOCUS dataset to OUT (or, with --bi, a star schema).
 
     OUT ending in .parquet or .csv is one file; otherwise a folder with one file per provider
     and billing period. Costs are written exactly as stored.
@@ -330,6 +337,17 @@ def export(
     from cloudtally.export.focus import export_focus
     from cloudtally.query.costs import parse_periods
 
+    if bi:
+        from cloudtally.export.bi import export_bi
+
+        star = export_bi(store_of(ctx), out, periods=parse_periods(period), overwrite=overwrite)
+        click.echo(
+            f"Wrote a star schema ({star.fact_rows:,} fact rows, owners from {star.relation}) "
+            f"to {out}:"
+        )
+        for path in star.files:
+            click.echo(f"  {path}")
+        return
     report = export_focus(
         store_of(ctx),
         out,

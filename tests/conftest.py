@@ -75,3 +75,12 @@ def lake_snapshot(data_dir: Path) -> dict[str, bytes]:
         for p in sorted(data_dir.rglob("*"))
         if p.is_file() and p.name != ".lock"
     }
+
+
+@pytest.fixture(scope="session")
+def company(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The generated company, allocated, with anomalies and users (tests/web/company.py);
+    built once per session, read-only (copy it to change it)."""
+    from tests.web.company import build_company
+
+    return build_company(tmp_path_factory.mktemp("web-company"))

@@ -368,22 +368,9 @@ def tags_exceptions(
 
 
 def _rules(viewer: Viewer) -> Any:
-    from cloudtally.errors import QueryError
-    from cloudtally.rules.allocation import load_rules
+    from cloudtally.web.pages.base import rules_of
 
-    folder = viewer.rules_dir
-    if folder is None:
-        dataset = viewer.store.catalog().derived.get("allocated_costs")
-        if dataset is not None and dataset.parameters.get("rules"):
-            from pathlib import Path
-
-            folder = Path(dataset.parameters["rules"])
-    if folder is None or not (folder / "tags.yaml").exists():
-        raise QueryError(
-            "Tag compliance needs the rules folder's tags.yaml: start the server with "
-            "`cloudtally serve --rules RULES_DIR`."
-        )
-    return load_rules(folder)
+    return rules_of(viewer)
 
 
 @router.get("/openapi.json", include_in_schema=False)

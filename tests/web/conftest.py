@@ -7,12 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudtally.web.app import create_app
-from tests.web.company import RULES, Company, build_company
-
-
-@pytest.fixture(scope="session")
-def company(tmp_path_factory: pytest.TempPathFactory) -> Company:
-    return build_company(tmp_path_factory.mktemp("web-company"))
+from tests.web.company import RULES, Company
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ viewer's scope themselves (the lens does, in the query layer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +50,15 @@ def share(value: Any) -> str:
     return f"{float(value):.1%}"
 
 
+def behind(hours: float) -> str:
+    """How far data lags: hours for a day or two, days beyond.
+
+    >>> behind(5.4), behind(50.0)
+    ('5 h', '2 days')
+    """
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:,.0f} days"
+
+
 def cell(value: Any) -> str:
     from cloudtally.output import plain
 
@@ -68,6 +80,7 @@ env = Environment(
 env.filters["money"] = money
 env.filters["share"] = share
 env.filters["cell"] = cell
+env.filters["behind"] = behind
 env.globals["urlencode"] = urlencode
 
 
@@ -98,3 +111,47 @@ def error_page(request: Request, status: int, message: str, headers: dict[str, s
         request, "error.html", {"status": status, "message": message}, status=status,
         headers=headers,
     )  # fmt: skip
+
+
+def spec_json(spec: dict[str, Any]) -> str:
+    """A chart spec as the text of a JSON data block (`</` escaped, so it cannot end it)."""
+    return json.dumps(spec).replace("</", "<\\/")
+
+
+def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as `--format csv` writes them: exact decimals, empty cells for missing values."""
+    from cloudtally.output import plain
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else plain(v) for v in row])
+    return buffer.getvalue()
+
+
+def latest_period(viewer: Any) -> str:
+    """The newest billing period the viewer's data holds."""
+    from cloudtally.query.ownership import lens_for
+    from cloudtally.query.periods import require_data
+
+    lens = lens_for(viewer.store, rules_dir=viewer.rules_dir, scope=viewer.scope)
+    return require_data(viewer.store.connect(), None, str(lens)).last_period
+
+
+def rules_of(viewer: Any) -> Any:
+    """The rules folder the server was given, else the one the allocation used."""
+    from cloudtally.errors import QueryError
+    from cloudtally.rules.allocation import load_rules
+
+    folder = viewer.rules_dir
+    if folder is None:
+        dataset = viewer.store.catalog().derived.get("allocated_costs")
+        if dataset is not None and dataset.parameters.get("rules"):
+            folder = Path(dataset.parameters["rules"])
+    if folder is None or not (folder / "tags.yaml").exists():
+        raise QueryError(
+            "Tag compliance needs the rules folder's tags.yaml: start the server with "
+            "`cloudtally serve --rules RULES_DIR`."
+        )
+    return load_rules(folder)

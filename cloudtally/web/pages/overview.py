@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -17,7 +16,7 @@ from cloudtally.query.movers import top_movers
 from cloudtally.query.ownership import lens_for
 from cloudtally.query.periods import parse_range, require_data
 from cloudtally.web.context import Viewer, authenticate
-from cloudtally.web.pages.base import Page, render
+from cloudtally.web.pages.base import Page, render, spec_json
 from cloudtally.web.params import check_known
 
 router = APIRouter(include_in_schema=False)
@@ -106,17 +105,12 @@ def overview(
             "previous": previous,
             "span": span,
             "headline": headline,
-            "trend": _spec(trend),
+            "trend": spec_json(trend),
             "movers": movers,
-            "movers_chart": _spec(movers_chart),
+            "movers_chart": spec_json(movers_chart),
             "anomalies": anomalies[:8],
             "anomaly_count": len(anomalies),
             "freshness": freshness(store),
             "notes": months.notes,
         },
     )
-
-
-def _spec(spec: dict[str, Any]) -> str:
-    """A chart spec as the JSON text of a data block (`</` escaped so it cannot end it)."""
-    return json.dumps(spec).replace("</", "<\\/")

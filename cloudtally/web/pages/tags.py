@@ -1,0 +1,61 @@
+"""Tags: coverage of the required keys by cost, its trend, and the resources to fix with their
+likely owners."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from starlette.requests import Request
+
+from cloudtally.charts.series import cost_trend
+from cloudtally.query.costs import parse_periods
+from cloudtally.tags.compliance import coverage, exceptions
+from cloudtally.web.context import Viewer, authenticate
+from cloudtally.web.pages.base import Page, latest_period, render, rules_of, spec_json
+from cloudtally.web.params import check_known
+
+router = APIRouter(include_in_schema=False)
+page = Page("/tags", "Tags", router, order=40)
+
+
+@router.get("/tags")
+def tags(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(authenticate)],
+    period: str | None = None,
+    metric: str = "EffectiveCost",
+) -> Response:
+    check_known(request, ("period", "metric"), filters=False)
+    rules = rules_of(viewer)
+    period = period or latest_period(viewer)
+    periods = parse_periods(period)
+    store, scope = viewer.store, viewer.scope
+    overall = coverage(store, rules, None, periods, metric, scope=scope)
+    by_team = coverage(store, rules, "team", periods, metric, scope=scope)
+    trend = coverage(store, rules, "month", None, metric, scope=scope)
+    keys = [c for c in trend.columns if c.startswith("tag:")] + ["all_keys"]
+    points = [
+        (row[0], key, row[trend.columns.index(key)] or 0.0) for row in trend.rows for key in keys
+    ]
+    chart = cost_trend(points, grain="month", metric="share of cost")
+    chart["encoding"]["y"]["axis"] = {"format": ".0%"}
+    chart["encoding"]["y"]["scale"] = {"domain": [0, 1]}
+    chart["encoding"]["tooltip"][2]["format"] = ".1%"
+    found = exceptions(store, rules, periods, 50, metric, scope=scope)
+    return render(
+        request,
+        "tags.html",
+        {
+            "title": "Tags",
+            "period": period,
+            "metric": metric,
+            "overall": overall,
+            "by_team": by_team,
+            "chart": spec_json(chart),
+            "exceptions": found,
+            "required": rules.tags.required,
+            "rules_folder": rules.folder,
+        },
+    )
