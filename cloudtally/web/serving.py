@@ -20,6 +20,13 @@ from cloudtally.store.catalog import Catalog
 from cloudtally.web.security import SignInLimiter
 
 
+# Speed: every answer is computed from the lake or allocated_costs per request (one connection
+# per catalog generation saves rebuilding the views). Pages that aggregate the whole lake per
+# request (tags, KPIs, a scoped viewer's owner lens without a current allocation) want a daily
+# cube per dimension set, published by the allocation through Store.publish so it swaps with
+# the data it summarises; not built yet.
+
+
 class ServingStore(Store):
     """A Store whose `connect` hands out cursors of one connection per catalog generation
     (building the views over thousands of files once, not per request)."""

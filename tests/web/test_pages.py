@@ -98,3 +98,11 @@ def test_triage_from_the_page_with_a_session(client, own_company: Company) -> No
     mine = next(a for a in stored if a["id"] == ids[0])
     assert (mine["status"], mine["owner"]) == ("acknowledged", "payments-oncall")
     assert RULES.exists()
+
+
+def test_the_kpi_page_is_for_admin_and_finops(shared_client, company: Company) -> None:  # type: ignore[no-untyped-def]
+    page = shared_client.get("/kpis?period=2024-10", headers=bearer(company, "fin"))
+    assert page.status_code == 200
+    rows = re.findall(r"<tr>\s*<td>([^<]+)</td>", page.text)
+    assert rows[0] == "Unallocated spend"
+    assert shared_client.get("/kpis", headers=bearer(company, "pat")).status_code == 403

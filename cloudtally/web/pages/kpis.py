@@ -1,0 +1,38 @@
+"""KPIs (admin and finops): the FinOps KPI scorecard of `cloudtally kpis`, with its trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from starlette.requests import Request
+
+from cloudtally.kpis.scorecard import scorecard
+from cloudtally.kpis.targets import load_targets
+from cloudtally.query.periods import parse_periods
+from cloudtally.web.context import Viewer, authenticate
+from cloudtally.web.errors import WebError
+from cloudtally.web.pages.base import Page, latest_period, render
+from cloudtally.web.params import check_known
+
+router = APIRouter(include_in_schema=False)
+page = Page("/kpis", "KPIs", router, order=55, visible=lambda v: v.scope.unrestricted)
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+
+
+@router.get("/kpis")
+def kpis(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(authenticate)],
+    period: str | None = None,
+) -> Response:
+    check_known(request, ("period",), filters=False)
+    if not viewer.scope.unrestricted:
+        raise WebError(403, "The KPI scorecard covers every team: admin and finops only.")
+    chosen = parse_periods(period)[0] if period else latest_period(viewer)  # type: ignore[index]
+    rules = viewer.rules_dir
+    targets = load_targets(rules / "kpis.yaml" if rules else None)
+    results = scorecard(viewer.store, chosen, targets=targets, rules_dir=rules, docs_dir=DOCS)
+    return render(request, "kpis.html", {"title": "KPIs", "period": chosen, "results": results})
