@@ -19,7 +19,6 @@ from cloudtally.store import Store
 from cloudtally.store.catalog import Catalog
 from cloudtally.web.security import SignInLimiter
 
-
 # Speed: every answer is computed from the lake or allocated_costs per request (one connection
 # per catalog generation saves rebuilding the views). Pages that aggregate the whole lake per
 # request (tags, KPIs, a scoped viewer's owner lens without a current allocation) want a daily
