@@ -370,6 +370,7 @@ def _register_commands() -> None:
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
     from cloudtally.kpis.command import kpis_command
+    from cloudtally.observe.command import metrics
     from cloudtally.quality.command import check
     from cloudtally.reconcile.command import reconcile_command
     from cloudtally.report.command import report
@@ -390,6 +391,7 @@ def _register_commands() -> None:
         reconcile_command,
         unit_costs_command,
         kpis_command,
+        metrics,
         report,
         rules,
         serve,

@@ -1,0 +1,1 @@
+"""Cost for observability tools: OpenMetrics for Prometheus and Grafana."""
