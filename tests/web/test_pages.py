@@ -106,3 +106,16 @@ def test_the_kpi_page_is_for_admin_and_finops(shared_client, company: Company) -
     rows = re.findall(r"<tr>\s*<td>([^<]+)</td>", page.text)
     assert rows[0] == "Unallocated spend"
     assert shared_client.get("/kpis", headers=bearer(company, "pat")).status_code == 403
+
+
+def test_evidence_numbers_are_not_shown_as_shares(shared_client, company: Company) -> None:  # type: ignore[no-untyped-def]
+    listed = shared_client.get("/api/anomalies", headers=bearer(company, "alice")).json()["rows"]
+    anomaly = next(a for a in listed if a["evidence"])
+    page = shared_client.get(f"/anomalies/{anomaly['id']}", headers=bearer(company, "alice")).text
+    evidence = page[page.index("Evidence: line items") : page.index("What changed against")]
+    first = anomaly["evidence"][0]
+    numbers = [v for v in first.values() if isinstance(v, float)]
+    assert numbers
+    for value in numbers:
+        assert f">{value:,.6g}<" in evidence
+    assert "%" not in evidence

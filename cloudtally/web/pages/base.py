@@ -50,6 +50,19 @@ def share(value: Any) -> str:
     return f"{float(value):.1%}"
 
 
+def number(value: Any) -> str:
+    """A value of a record (evidence line items): numbers as numbers, never as shares.
+
+    >>> number(15.34), number(2400.0), number(None)
+    ('15.34', '2,400', '')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float | int | Decimal):
+        return f"{value:,.6g}" if abs(value) < 1e15 else str(value)
+    return str(value)
+
+
 def behind(hours: float) -> str:
     """How far data lags: hours for a day or two, days beyond.
 
@@ -81,6 +94,7 @@ env.filters["money"] = money
 env.filters["share"] = share
 env.filters["cell"] = cell
 env.filters["behind"] = behind
+env.filters["number"] = number
 env.globals["urlencode"] = urlencode
 
 
