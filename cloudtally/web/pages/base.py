@@ -59,7 +59,7 @@ def number(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float | int | Decimal):
-        return f"{value:,.6g}" if abs(value) < 1e15 else str(value)
+        return f"{value:,.6g}"
     return str(value)
 
 
