@@ -292,7 +292,8 @@ def _span(text: str, option: str) -> Any:
         found = parse_range(text)
     except CloudtallyError as exc:
         raise QueryError(str(exc).replace("--period", option)) from None
-    assert found is not None
+    if found is None:
+        raise QueryError(f"{option} is empty: give a span such as 2024-10 or 2024-10-01..2024-10-07.")
     return found
 
 

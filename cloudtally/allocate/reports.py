@@ -55,9 +55,8 @@ def stale(store: Store) -> bool:
 
 
 def resolve_period(con: duckdb.DuckDBPyConnection, period: str | None) -> str:
-    if period is not None:
-        parsed = parse_periods(period)
-        assert parsed is not None
+    parsed = parse_periods(period) if period else None
+    if parsed is not None:
         if parsed[0] != parsed[1]:
             raise QueryError(f"--period {period}: give one billing period (YYYY-MM).")
         return parsed[0]
