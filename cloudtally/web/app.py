@@ -35,7 +35,7 @@ def create_app(
 ) -> Any:
     """The web app over the lake in `data_dir` (wrapped in the security-headers middleware)."""
     from cloudtally import __version__
-    from cloudtally.web import api, auth, pages
+    from cloudtally.web import api, auth, metrics, pages
 
     app = FastAPI(
         title="cloudtally API",
@@ -58,6 +58,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(auth.router)
     app.include_router(api.router)
+    app.include_router(metrics.router)
     for page in pages.PAGES:
         app.include_router(page.router)
 
