@@ -43,6 +43,8 @@ from cloudtally.store.catalog import (
     write_catalog,
 )
 from cloudtally.store.faults import crash_point
+from cloudtally.store.sandbox import first_line, lock_down, read_only_statements
+from cloudtally.store.sql_errors import explain_sql_error
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
 MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
@@ -55,8 +57,6 @@ MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
 # x_BillingPeriod = '2024-10'` summed the whole lake. tests/store/test_engine_canary.py
 # pins this shape and the others the product relies on, so an upgrade that breaks one fails.
 WRONG_OPTIMIZERS = ("window_self_join",)
-
-_READ_ONLY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,10 @@ class Store:
         catalog = catalog if catalog is not None else self.catalog()
         con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
         for name, dataset in catalog.derived.items():
-            listed = ", ".join(_quoted(str(self.data_dir / f)) for f in dataset.files)
+            listed = literals(str(self.data_dir / f) for f in dataset.files)
             con.execute(
-                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true)'
+                f"CREATE VIEW {identifier(name)} AS "
+                f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
             )
         return con
 
@@ -128,33 +129,18 @@ class Store:
         )
 
     def sql(self, query: str) -> QueryResult:
-        """Run a user's read-only query against the lake; writes are refused."""
-        try:
-            statements = duckdb.extract_statements(query)
-        except duckdb.Error as exc:
-            raise QueryError(f"SQL does not parse: {_first_line(exc)}") from None
-        if not statements:
-            raise QueryError("No SQL statement given.")
-        refused = [s for s in statements if s.type not in _READ_ONLY_STATEMENTS]
-        if refused:
-            kind = refused[0].type.name
-            raise QueryError(
-                f"`cloudtally sql` is read-only: a {kind} statement is refused. "
-                "Use SELECT (or EXPLAIN); change data with `cloudtally ingest`."
-            )
+        """Run a user's query against the lake. It may only read: see `store.sandbox`."""
+        statements = read_only_statements(query)
         con = self.connect()
-        # Only the lake stays readable: no other files, no network, no settings changes.
-        con.execute(f"SET allowed_directories = ['{self.lake_dir}/']")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        lock_down(con, self.lake_dir)
         try:
             for statement in statements[:-1]:
-                con.execute(statement.query)
-            cursor = con.execute(statements[-1].query)
+                con.execute(statement)
+            cursor = con.execute(statements[-1])
             columns = [d[0] for d in cursor.description or []]
             return QueryResult(columns, cursor.fetchall())
         except duckdb.Error as exc:
-            raise QueryError(f"SQL failed: {_first_line(exc)}") from None
+            raise QueryError(explain_sql_error(exc, con, self.lake_dir)) from None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -295,7 +281,7 @@ class Store:
             con = duckdb.connect(str(self.data_dir / "state.duckdb"))
         except duckdb.IOException as exc:
             raise StoreError(
-                f"{self.data_dir / 'state.duckdb'} is in use by another process ({_first_line(exc)})."
+                f"{self.data_dir / 'state.duckdb'} is in use by another process ({first_line(exc)})."
             ) from None
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -321,11 +307,3 @@ def _engine_optimizers() -> frozenset[str]:
     """The optimizers this DuckDB has (older versions lack some of WRONG_OPTIMIZERS)."""
     names = duckdb.connect().execute("SELECT name FROM duckdb_optimizers()").fetchall()
     return frozenset(name for (name,) in names)
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

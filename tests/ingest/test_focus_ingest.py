@@ -264,11 +264,11 @@ def test_sql_refuses_writes(cli) -> None:
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: `cloudtally sql` is read-only: a DELETE statement is refused. Use SELECT (or "
-        "EXPLAIN); change data with `cloudtally ingest`.\n"
+        "EXPLAIN SELECT); change data with `cloudtally ingest`.\n"
     )
     result = cli("sql", "SELECT * FROM read_csv('/etc/passwd')")
     assert result.exit_code == 1
-    assert "file system operations are disabled" in result.stderr
+    assert "reads only the lake's files" in result.stderr
 
 
 def test_sql_on_an_empty_lake_sees_an_empty_typed_view(cli) -> None:
