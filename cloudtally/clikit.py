@@ -10,11 +10,19 @@ import click
 
 from cloudtally.output import CSV_RAW_ENV, OutputFormat, echo, set_csv_raw
 from cloudtally.store import Store
+from cloudtally.store.locate import require_data_dir
 
 
-def store_of(ctx: click.Context) -> Store:
-    """The store chosen by the global `--data-dir` option."""
-    return Store(ctx.find_root().obj["data_dir"])
+def store_of(ctx: click.Context, *, create: bool = False) -> Store:
+    """The store chosen by the global `--data-dir` option.
+
+    Only a command that creates a lake (`ingest`) passes `create=True`; for every other one a
+    data dir that does not exist is an error naming the data dirs nearby.
+    """
+    data_dir = Path(ctx.find_root().obj["data_dir"])
+    if not create:
+        require_data_dir(data_dir)
+    return Store(data_dir)
 
 
 def format_option(f: Any) -> Any:
