@@ -67,13 +67,16 @@ def sample_copy(tmp_path: Path) -> Callable[[Path, str], Path]:
 
 
 def lake_snapshot(data_dir: Path) -> dict[str, bytes]:
-    """Every file of a data dir with its bytes (to prove a failed run changed nothing)."""
+    """Every file of a data dir with its bytes (to prove a failed run changed nothing).
+
+    Left out: the writer's `.lock` and `tmp/`, the spill space of running processes (a test
+    that runs the CLI in-process holds its spill folder until the test session ends)."""
     if not data_dir.exists():
         return {}
     return {
         str(p.relative_to(data_dir)): p.read_bytes()
         for p in sorted(data_dir.rglob("*"))
-        if p.is_file() and p.name != ".lock"
+        if p.is_file() and p.name != ".lock" and p.relative_to(data_dir).parts[0] != "tmp"
     }
 
 

@@ -1,9 +1,18 @@
-"""The catalog: which Parquet files make up the lake now, and the manifest of every file ever
-ingested. It is one JSON document replaced atomically (write beside, fsync, rename), so a
-reader sees either the state before an ingest or the state after it, never a mix."""
+"""The catalog: which Parquet files make up the lake now (`catalog.json`), and the manifest of
+every source file ever ingested (`manifest.jsonl`).
+
+`catalog.json` is the live state every command reads: one JSON document replaced atomically
+(write beside, fsync, rename), so a reader sees either the state before an ingest or the state
+after it, never a mix. Its size follows the live data, not the history.
+
+`manifest.jsonl` is the history: one JSON line per source file an ingest saw, appended by the
+writer before it swaps the catalog. The catalog records how many of its bytes are committed
+(`manifest_size`); bytes past that are an interrupted ingest's and are cut off by the next
+writer. No command parses the manifest to answer a question about costs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import datetime
@@ -16,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudtally.errors import StoreError
 
 # 2: partition files live in Hive-style folders that carry x_Provider and x_BillingPeriod.
-FORMAT_VERSION = 2
+# 3: the manifest lives in manifest.jsonl, out of the catalog every reader parses.
+FORMAT_VERSION = 3
 # Columns of the canonical dataset given by a partition file's folder, not stored in the file.
 FOLDER_COLUMNS = ("x_Provider", "x_BillingPeriod")
 
@@ -55,6 +65,8 @@ class PartitionFile(_Model):
     source_sha256: str
     rows: int
     totals: Totals
+    # sha256 of the Parquet file's bytes, recorded when it went live (`check` compares).
+    sha256: str | None = None
 
 
 class Partition(_Model):
@@ -97,7 +109,11 @@ class Catalog(_Model):
     format_version: int = FORMAT_VERSION
     generation: int = 0
     partitions: list[Partition] = Field(default_factory=list)
-    manifest: list[ManifestEntry] = Field(default_factory=list)
+    # Entries this change adds to the manifest: `Store.commit` appends them to manifest.jsonl
+    # (a catalog read back has none; format 2 catalogs held the whole history here).
+    manifest: list[ManifestEntry] = Field(default_factory=list, exclude=True)
+    # Bytes of manifest.jsonl that are committed.
+    manifest_size: int = 0
     derived: dict[str, DerivedDataset] = Field(default_factory=dict)
     # Files the previous generation used: kept until the next commit for readers mid-query.
     retired_files: list[str] = Field(default_factory=list)
@@ -151,5 +167,55 @@ def write_catalog(path: Path, catalog: Catalog) -> None:
         os.close(dir_fd)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def totals_to_json(totals: Totals) -> str:
     return json.dumps({c: {m: str(v) for m, v in t.items()} for c, t in totals.items()})
+
+
+def append_manifest(path: Path, committed: int, entries: list[ManifestEntry]) -> int:
+    """Cut manifest.jsonl back to its `committed` bytes (dropping what an interrupted ingest
+    appended), append `entries` and make them durable; the file's new size. The entries count
+    once the catalog recording that size is swapped in."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        if end > committed:
+            fh.truncate(committed)
+            end = fh.seek(committed)
+        for entry in entries:
+            fh.write(entry.model_dump_json().encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+        return fh.tell()
+
+
+def read_manifest(path: Path, committed: int) -> list[ManifestEntry]:
+    """The committed entries of manifest.jsonl, oldest first."""
+    if committed == 0:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(committed)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: the manifest (history of ingested files) is unreadable ({exc.strerror}). "
+            "The lake itself is intact; restore the manifest from a backup to see its history."
+        ) from None
+    entries = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            entries.append(ManifestEntry.model_validate_json(line))
+        except ValueError as exc:
+            raise StoreError(
+                f"{path}, line {number}: the manifest entry is unreadable "
+                f"({str(exc).splitlines()[0]}). The lake itself is intact; restore the manifest "
+                "from a backup to see its history."
+            ) from None
+    return entries

@@ -106,7 +106,7 @@ def test_all_samples_in_one_folder_ingest_together(store: Store) -> None:
 def test_version_is_detected_and_recorded(store: Store, sample: str, version: str) -> None:
     ingest(store, [SAMPLES / "focus" / sample])
     assert store.sql("SELECT DISTINCT x_SourceFormat FROM costs").fetchall() == [(version,)]
-    assert [m.source_format for m in store.catalog().manifest] == [version]
+    assert [m.source_format for m in store.manifest()] == [version]
 
 
 def test_canonical_types(store: Store) -> None:
@@ -174,7 +174,7 @@ def test_focus_13_columns_are_kept_as_extensions(store: Store) -> None:
 
 def test_manifest_records_each_file(store: Store) -> None:
     ingest(store, [FOCUS_10])
-    (entry,) = store.catalog().manifest
+    (entry,) = store.manifest()
     assert entry.path == str(FOCUS_10)
     assert entry.rows == 1000
     assert entry.size == FOCUS_10.stat().st_size
@@ -183,8 +183,8 @@ def test_manifest_records_each_file(store: Store) -> None:
         "USD": {"BilledCost": Decimal("20.52022672899"), "EffectiveCost": Decimal("14.97651418586")}
     }
     assert entry.outcome == "stored"
-    on_disk = json.loads((store.data_dir / "catalog.json").read_text())
-    assert on_disk["manifest"][0]["totals"]["USD"]["BilledCost"] == "20.520226728990000000"
+    on_disk = json.loads((store.data_dir / "manifest.jsonl").read_text().splitlines()[0])
+    assert on_disk["totals"]["USD"]["BilledCost"] == "20.520226728990000000"
 
 
 def test_parquet_and_gzip_csv_give_the_same_rows(tmp_path: Path) -> None:
@@ -271,7 +271,8 @@ def test_sql_refuses_writes(cli) -> None:
     assert "reads only the lake's files" in result.stderr
 
 
-def test_sql_on_an_empty_lake_sees_an_empty_typed_view(cli) -> None:
+def test_sql_on_an_empty_lake_sees_an_empty_typed_view(cli, data_dir: Path) -> None:
+    data_dir.mkdir()  # a data dir that does not exist is refused
     result = cli("sql", "SELECT count(*), sum(BilledCost) FROM costs", "--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [{"count_star()": 0, "sum(BilledCost)": None}]

@@ -11,6 +11,7 @@ import pytest
 from cloudtally.errors import StoreError
 from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
+from cloudtally.store.catalog import FORMAT_VERSION
 from tests.conftest import FOCUS_10, SAMPLES
 
 TOTALS = "SELECT x_Provider, x_BillingPeriod, sum(BilledCost)::VARCHAR FROM costs GROUP BY ALL ORDER BY ALL"
@@ -54,7 +55,7 @@ def test_format_1_store_is_read_then_upgraded_by_the_next_write(store: Store) ->
     ingest(store, [SAMPLES / "focus" / "1.2" / "gcp.csv"])
 
     catalog = store.catalog()
-    assert catalog.format_version == 2
+    assert catalog.format_version == FORMAT_VERSION
     assert all(f.startswith("lake/x_Provider=") for f in catalog.live_files())
     # 12898.089095507896 + 17480.6721464454545, the two accounts of gcp.csv.
     gcp = ("gcp", "2026-05", "30378.761241953350500000")
@@ -86,13 +87,13 @@ def test_partition_folders_carry_provider_and_period(store: Store) -> None:
 def test_a_catalog_from_a_newer_version_is_refused(store: Store) -> None:
     ingest(store, [FOCUS_10])
     catalog = json.loads(store.catalog_path.read_text())
-    catalog["format_version"] = 3
+    catalog["format_version"] = FORMAT_VERSION + 1
     store.catalog_path.write_text(json.dumps(catalog))
     with pytest.raises(StoreError) as raised:
         store.catalog()
     assert str(raised.value) == (
-        f"{store.catalog_path} was written by a newer cloudtally (store format 3; this one "
-        "reads up to 2). Upgrade cloudtally and run again."
+        f"{store.catalog_path} was written by a newer cloudtally (store format 4; this one "
+        "reads up to 3). Upgrade cloudtally and run again."
     )
 
 
