@@ -7,9 +7,10 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+import duckdb
 from rich.console import Console
 
 from cloudtally.clikit import (
@@ -27,23 +28,68 @@ from cloudtally.errors import CloudtallyError, QueryError
 from cloudtally.output import OutputFormat, echo, exact, plain, render, visible
 from cloudtally.query.bridge import PARTS
 from cloudtally.query.explain import COLUMNS
+from cloudtally.store import Store
+from cloudtally.store.faults import (
+    disk_full,
+    disk_full_message,
+    interrupted_message,
+    watch_interrupts,
+)
 from cloudtally.store.store import DEFAULT_DATA_DIR
+from cloudtally.store.verify import lake_file_error
 
 err = Console(stderr=True)
 
 
 class _Group(click.Group):
-    """Translates CloudtallyError into one message and exit code 1 at the boundary."""
+    """The boundary: a CloudtallyError, Ctrl-C, a full disk or an unreadable lake file is one
+    message and a non-zero exit, never a traceback (`--debug` shows it)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # `--debug` is known only once the group's callback has run (inside super().invoke).
+        def debug() -> bool:
+            return bool(ctx.obj and ctx.obj.get("debug"))
+
         try:
             return super().invoke(ctx)
         except CloudtallyError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debug():
                 raise
-            err.print("[bold red]Error:[/]", end=" ")
-            err.print(visible(exc, lines=True), markup=False, highlight=False, soft_wrap=True)
-            raise click.exceptions.Exit(1) from None
+            # A stage that wraps the engine's error in its own still ran out of disk.
+            _fail(disk_full_message(exc) if disk_full(exc) else str(exc))
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            if debug():
+                raise
+            _fail(interrupted_message(), code=130, prefix=False)
+        except RuntimeError as exc:
+            # DuckDB's Python client reports Ctrl-C during some statements this way.
+            if debug() or str(exc) != "Query interrupted":
+                raise
+            _fail(interrupted_message(), code=130, prefix=False)
+        except (OSError, duckdb.Error) as exc:
+            message = None if debug() else _fault_message(ctx, exc)
+            if message is None:
+                raise
+            _fail(message)
+
+
+def _fail(message: str, *, code: int = 1, prefix: bool = True) -> NoReturn:
+    if prefix:
+        err.print("[bold red]Error:[/]", end=" ")
+    err.print(visible(message, lines=True), markup=False, highlight=False, soft_wrap=True)
+    raise click.exceptions.Exit(code)
+
+
+def _fault_message(ctx: click.Context, exc: OSError | duckdb.Error) -> str | None:
+    """The message for a full disk or a damaged lake file; None for anything else."""
+    if disk_full(exc):
+        return disk_full_message(exc)
+    if isinstance(exc, duckdb.Error) and ctx.obj:
+        store = Store(ctx.obj["data_dir"])
+        if store.data_dir.is_dir():
+            found = lake_file_error(store, store.catalog(), exc)
+            return str(found) if found else None
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +99,7 @@ class _Group(click.Group):
     default=DEFAULT_DATA_DIR,
     show_default=True,
     envvar="CLOUDTALLY_DATA_DIR",
-    help="Where the cost lake lives (created on first use).",
+    help="Where the cost lake lives (`ingest` creates it; other commands need it to exist).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="cloudtally")
@@ -84,7 +130,10 @@ def ingest(
     from cloudtally.report.ingest_summary import print_ingest_summary
 
     report = run_ingest(
-        store_of(ctx), list(paths), forced_format=forced_format, reporter=Reporter(progress)
+        store_of(ctx, create=True),
+        list(paths),
+        forced_format=forced_format,
+        reporter=Reporter(progress),
     )
     print_ingest_summary(report)
 
@@ -409,8 +458,10 @@ _register_commands()
 
 
 def main() -> None:
+    watch_interrupts()
     try:
         app(prog_name="cloudtally")
     except KeyboardInterrupt:
-        err.print("Interrupted; the store is unchanged.")
+        # Ctrl-C outside a command (while parsing options or importing).
+        err.print(interrupted_message(), markup=False, highlight=False)
         sys.exit(130)

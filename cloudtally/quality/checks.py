@@ -32,7 +32,10 @@ from typing import Any, ClassVar
 import duckdb
 
 from cloudtally.errors import QueryError, StoreError, UnsupportedError
+from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
+from cloudtally.store.catalog import Catalog
+from cloudtally.store.verify import FileProblem, damaged_error, damaged_files, verify_files
 
 EMPTY_LAKE = "The lake is empty: ingest data first with `cloudtally ingest PATH`."
 
@@ -123,6 +126,9 @@ class Scope:
     con: duckdb.DuckDBPyConnection
     today: date
     period: str | None
+    # Live files that are not what was ingested (found before the view was built; the other
+    # checks run over the rest).
+    file_problems: tuple[FileProblem, ...] = ()
 
     def fetch(self, script: str, **params: Any) -> list[dict[str, Any]]:
         """Run a SQL script and return its SELECT's rows as dicts.
@@ -180,31 +186,48 @@ def run_checks(
     if period is not None and not _PERIOD.match(period):
         raise QueryError(f"Period {period!r} is not a billing period: use YYYY-MM.")
     today = today or datetime.now(UTC).date()
-    con = store.connect()
+    catalog = store.catalog()
+    if "lake-files" in (cls.id for cls in selected):
+        problems = verify_files(store, catalog, periods=[period] if period else None)
+    else:
+        problems = damaged_files(store, catalog)
+        if problems:
+            raise damaged_error(problems)
+    con = store.connect(_without(catalog, {p.path for p in problems}))
     periods = dict(
         con.execute(
             "SELECT x_BillingPeriod, count(*) FROM costs "
             "WHERE x_BillingPeriod IS NOT NULL GROUP BY ALL"
         ).fetchall()
     )
-    if not periods:
+    if not periods and not problems:
         raise StoreError(EMPTY_LAKE)
-    if period is not None and period not in periods:
+    if period is not None and period not in periods and not problems:
         raise StoreError(
             f"The lake has no rows for billing period {period}; it holds "
             f"{', '.join(sorted(periods))}. Ingest that period or choose another."
         )
-    # `period` matched _PERIOD above, so it is safe inside the SQL text.
-    where = f"x_BillingPeriod = '{period}'" if period else "true"
+    where = f"x_BillingPeriod = {literal(period)}" if period else "true"
     con.execute(f"CREATE TEMP VIEW checked_costs AS SELECT * FROM costs WHERE {where}")
     con.execute(load_sql("focus_values.sql"))
-    scope = Scope(con, today, period)
+    scope = Scope(con, today, period, tuple(problems))
     results = tuple(
         CheckResult(cls.id, cls.level, cls.title, tuple(_ordered(cls().run(scope))))
         for cls in selected
     )
-    rows = periods[period] if period else sum(periods.values())
+    rows = periods.get(period, 0) if period else sum(periods.values())
     return QualityReport(results=results, rows=rows, period=period, today=today)
+
+
+def _without(catalog: Catalog, paths: set[str]) -> Catalog:
+    """The catalog without the files in `paths` (damaged files the view cannot read)."""
+    if not paths:
+        return catalog
+    partitions = [
+        p.model_copy(update={"files": [f for f in p.files if f.path not in paths]})
+        for p in catalog.partitions
+    ]
+    return catalog.model_copy(update={"partitions": [p for p in partitions if p.files]})
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -251,8 +274,8 @@ def money(value: Decimal | None, currency: str | None) -> str:
     return f"{amount} {currency}" if currency else amount
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# Identifiers in check SQL go through the one quoting function.
+quote = identifier
 
 
 @cache

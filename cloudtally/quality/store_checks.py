@@ -1,5 +1,7 @@
-"""Checks of each billing account's deliveries in the lake: days without charges, rows
-repeated on every column, how recent the latest charge is, and more than one currency."""
+"""Checks of the lake's files and of each billing account's deliveries: live files against
+what the catalog recorded, days without charges, rows repeated on every column, how recent the
+latest charge is, more than one currency, charges outside their billing period and dates
+outside any plausible range."""
 
 from __future__ import annotations
 
@@ -9,6 +11,25 @@ from typing import ClassVar
 
 from cloudtally.focus.canonical import FOCUS_COLUMNS
 from cloudtally.quality.checks import Check, Finding, Level, Scope, load_sql, money, plural, quote
+
+
+class LakeFiles(Check):
+    id = "lake-files"
+    level = Level.error
+    title = "Live files against the rows, totals and bytes recorded at ingest"
+
+    def run(self, scope: Scope) -> list[Finding]:
+        return [
+            Finding(
+                level=self.level,
+                count=1,
+                message=f"{problem.path} {problem.problem}. {problem.repair}",
+                provider=problem.key.provider if problem.key else None,
+                billing_account=problem.key.billing_account_id if problem.key else None,
+                billing_period=problem.key.billing_period if problem.key else None,
+            )
+            for problem in scope.file_problems
+        ]
 
 
 class MissingDays(Check):
@@ -133,3 +154,65 @@ def _day_ranges(days: Sequence[date]) -> str:
         else:
             runs.append([day])
     return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}" for run in runs)
+
+
+class ChargesOutsidePeriod(Check):
+    id = "charges-outside-period"
+    level = Level.warning
+    title = "Charges outside their billing period (corrections aside)"
+
+    def run(self, scope: Scope) -> list[Finding]:
+        return [
+            Finding(
+                level=self.level,
+                count=r["row_count"],
+                message=(
+                    f"{plural(r['row_count'], 'charge')} outside the billing period "
+                    f"{r['period_start']:%Y-%m-%d}..{r['period_end']:%Y-%m-%d}: charged "
+                    f"{r['first_start']:%Y-%m-%d %H:%M}..{r['last_end']:%Y-%m-%d %H:%M}, "
+                    f"BilledCost {money(r['billed_cost'], r['currency'])}"
+                ),
+                provider=r["provider"],
+                billing_account=r["billing_account"],
+                billing_period=r["billing_period"],
+                column="ChargePeriodStart",
+                cost=r["billed_cost"],
+                currency=r["currency"],
+            )
+            for r in scope.fetch(load_sql("charges_outside_period.sql"))
+        ]
+
+
+class DatesOutOfRange(Check):
+    id = "dates-out-of-range"
+    level = Level.error
+    title = "Dates in years no bill can have (before 2000 or after next year)"
+
+    EARLIEST_YEAR: ClassVar[int] = 2000
+    YEARS_AHEAD: ClassVar[int] = 1
+
+    def run(self, scope: Scope) -> list[Finding]:
+        latest = scope.today.year + self.YEARS_AHEAD
+        rows = scope.fetch(
+            load_sql("dates_out_of_range.sql"), earliest=self.EARLIEST_YEAR, latest=latest
+        )
+        return [
+            Finding(
+                level=self.level,
+                count=r["row_count"],
+                message=(
+                    f"{plural(r['row_count'], 'row')} with dates outside "
+                    f"{self.EARLIEST_YEAR}..{latest} ({r['columns']}): "
+                    f"{r['lowest']:%Y-%m-%d}"
+                    + (f"..{r['highest']:%Y-%m-%d}" if r["highest"] != r["lowest"] else "")
+                    + f", BilledCost {money(r['billed_cost'], r['currency'])}"
+                ),
+                provider=r["provider"],
+                billing_account=r["billing_account"],
+                billing_period=r["billing_period"],
+                column=r["first_column"],
+                cost=r["billed_cost"],
+                currency=r["currency"],
+            )
+            for r in rows
+        ]

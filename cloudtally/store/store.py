@@ -2,12 +2,13 @@
 
 Layout of a data dir::
 
-    catalog.json                       which files are live + the manifest (atomic swaps)
+    catalog.json                       which files are live (atomic swaps)
+    manifest.jsonl                     every source file ingested, appended per ingest
     lake/x_Provider=<p>/x_BillingPeriod=<YYYY-MM>/*.parquet
                                        canonical FOCUS rows, one file per source x partition
                                        (the folder names give those two columns)
     staging/<ingest id>/               an ingest's new files before they go live
-    tmp/                               DuckDB spill space
+    tmp/<pid>-<token>/                 DuckDB spill space, one folder per process (store.spill)
     .lock                              held by the one process writing
 
 Readers never take the lock: they read the catalog (a complete document, swapped atomically) and
@@ -39,12 +40,19 @@ from cloudtally.store.catalog import (
     FORMAT_VERSION,
     Catalog,
     DerivedDataset,
+    ManifestEntry,
+    Partition,
+    append_manifest,
+    file_sha256,
     read_catalog,
+    read_manifest,
     write_catalog,
 )
-from cloudtally.store.faults import crash_point
+from cloudtally.store.faults import crash_point, interruptible, mark_committed, uninterrupted
 from cloudtally.store.sandbox import first_line, lock_down, read_only_statements
+from cloudtally.store.spill import remove_stale, spill_folder
 from cloudtally.store.sql_errors import explain_sql_error
+from cloudtally.store.verify import damaged_error, damaged_files
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
 MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
@@ -79,6 +87,7 @@ class Store:
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")
         self.catalog_path = self.data_dir / "catalog.json"
+        self.manifest_path = self.data_dir / "manifest.jsonl"
         self.lake_dir = self.data_dir / "lake"
         self.staging_dir = self.data_dir / "staging"
         self.tmp_dir = self.data_dir / "tmp"
@@ -88,17 +97,31 @@ class Store:
     def catalog(self) -> Catalog:
         return read_catalog(self.catalog_path)
 
+    def manifest(self) -> list[ManifestEntry]:
+        """Every source file an ingest saw, oldest first (the history; no query needs it)."""
+        catalog = self.catalog()
+        if catalog.format_version < 3:
+            return catalog.manifest
+        return read_manifest(self.manifest_path, catalog.manifest_size)
+
     def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the view `costs` over the live files."""
         con = self._engine()
         catalog = catalog if catalog is not None else self.catalog()
-        con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
-        for name, dataset in catalog.derived.items():
-            listed = literals(str(self.data_dir / f) for f in dataset.files)
-            con.execute(
-                f"CREATE VIEW {identifier(name)} AS "
-                f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
-            )
+        try:
+            con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
+            for name, dataset in catalog.derived.items():
+                listed = literals(str(self.data_dir / f) for f in dataset.files)
+                con.execute(
+                    f"CREATE VIEW {identifier(name)} AS "
+                    f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+                )
+        except duckdb.Error:
+            # A live file missing or damaged: say which, and how to repair it.
+            problems = damaged_files(self, catalog)
+            if problems:
+                raise damaged_error(problems) from None
+            raise
         return con
 
     def costs_select(self, catalog: Catalog) -> str:
@@ -169,7 +192,7 @@ class Store:
     def recover(self) -> None:
         """Undo what an interrupted run left: staged files, temp catalogs, unreferenced files."""
         shutil.rmtree(self.staging_dir, ignore_errors=True)
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        remove_stale(self.tmp_dir)
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
         self.collect_garbage(self.catalog())
@@ -181,45 +204,71 @@ class Store:
         x_BillingPeriod inside them; format 2 keeps them in Hive-style folders. Files are
         hard-linked (same bytes, no copy) into their new folders, then the catalog swaps; a
         crash before the swap leaves the old catalog and files, and unreferenced links are
-        collected by the next run."""
+        collected by the next run. Format 3 moves the manifest out of the catalog into
+        manifest.jsonl (the commit appends the history the older catalog held)."""
         if catalog.format_version >= FORMAT_VERSION:
             return catalog
-        partitions = []
-        for partition in catalog.partitions:
-            folder = self.data_dir / partition.key.folder()
-            folder.mkdir(parents=True, exist_ok=True)
-            files = []
-            for part in partition.files:
-                old = self.data_dir / part.path
-                new = folder / old.name
-                if not new.exists():
-                    try:
-                        os.link(old, new)
-                    except OSError:
-                        shutil.copy2(old, new)
-                files.append(part.model_copy(update={"path": str(new.relative_to(self.data_dir))}))
-            partitions.append(partition.model_copy(update={"files": files}))
+        partitions = catalog.partitions
+        if catalog.format_version < 2:
+            partitions = [self._in_hive_folders(p) for p in catalog.partitions]
         upgraded = catalog.model_copy(
             update={"format_version": FORMAT_VERSION, "partitions": partitions}
         )
         return self.commit(upgraded)
 
+    def _in_hive_folders(self, partition: Partition) -> Partition:
+        folder = self.data_dir / partition.key.folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for part in partition.files:
+            old = self.data_dir / part.path
+            new = folder / old.name
+            if not new.exists():
+                try:
+                    os.link(old, new)
+                except OSError:
+                    shutil.copy2(old, new)
+            files.append(part.model_copy(update={"path": str(new.relative_to(self.data_dir))}))
+        return partition.model_copy(update={"files": files})
+
     def commit(self, catalog: Catalog) -> Catalog:
         """Make `catalog` the live state (one atomic rename), then drop files no longer used.
 
-        Files the previous state used are kept one generation longer ("retired"), so a query
-        that started before the swap can still read them.
+        Its new manifest entries are appended to manifest.jsonl first; the catalog records
+        the manifest's committed size, so entries of a commit that never swapped are ignored.
+        New live files get their sha256 recorded (`check` compares it). Files the previous
+        state used are kept one generation longer ("retired"), so a query that started
+        before the swap can still read them.
         """
-        previous = set(self.catalog().all_files())
-        retired = sorted(previous - set(catalog.all_files()))
+        previous = self.catalog()
+        retired = sorted(set(previous.all_files()) - set(catalog.all_files()))
+        committed = previous.manifest_size if previous.format_version >= 3 else 0
         catalog = catalog.model_copy(
-            update={"generation": catalog.generation + 1, "retired_files": retired}
+            update={
+                "format_version": FORMAT_VERSION,
+                "generation": catalog.generation + 1,
+                "retired_files": retired,
+                "partitions": [self._hashed(p) for p in catalog.partitions],
+            }
         )
-        write_catalog(self.catalog_path, catalog)
-        crash_point("after-catalog")
-        self.collect_garbage(catalog)
-        crash_point("after-gc")
+        with uninterrupted():
+            size = append_manifest(self.manifest_path, committed, catalog.manifest)
+            catalog = catalog.model_copy(update={"manifest": [], "manifest_size": size})
+            write_catalog(self.catalog_path, catalog)
+            mark_committed()
+            crash_point("after-catalog")
+            self.collect_garbage(catalog)
+            crash_point("after-gc")
         return catalog
+
+    def _hashed(self, partition: Partition) -> Partition:
+        if all(f.sha256 for f in partition.files):
+            return partition
+        files = [
+            f if f.sha256 else f.model_copy(update={"sha256": file_sha256(self.data_dir / f.path)})
+            for f in partition.files
+        ]
+        return partition.model_copy(update={"files": files})
 
     def collect_garbage(self, catalog: Catalog) -> None:
         if not self.lake_dir.exists():
@@ -293,12 +342,13 @@ class Store:
 
     def _engine(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+        interruptible(con)
         con.execute("SET TimeZone = 'UTC'")
         disabled = [name for name in WRONG_OPTIMIZERS if name in _engine_optimizers()]
         if disabled:
             con.execute(f"SET disabled_optimizers = {literal(','.join(disabled))}")
         if self.data_dir.exists():
-            con.execute(f"SET temp_directory = '{self.tmp_dir}'")
+            con.execute(f"SET temp_directory = {literal(str(spill_folder(self.data_dir)))}")
         return con
 
 

@@ -110,7 +110,7 @@ def test_a_clean_month_passes_every_check(data_dir: Path) -> None:
     assert set(statuses(report).values()) == {"PASS"}
     assert report.rows == 31 and not report.failed
     assert report.summary() == (
-        "7 checks over 31 rows in the lake (today 2026-06-02): 7 passed, 0 warned, 0 failed."
+        "10 checks over 31 rows in the lake (today 2026-06-02): 10 passed, 0 warned, 0 failed."
     )
 
 
@@ -198,10 +198,13 @@ def test_a_null_in_a_mandatory_column_is_an_error_with_its_rule(data_dir: Path) 
     rows[6]["ChargeCategory"] = ""
     report = run_checks(store := build(data_dir, rows), today=date(2026, 6, 2))
     assert statuses(report) == {
+        "lake-files": "PASS",
         "missing-days": "PASS",
         "duplicate-line-items": "PASS",
         "freshness": "PASS",
         "mixed-currencies": "PASS",
+        "charges-outside-period": "PASS",
+        "dates-out-of-range": "PASS",
         "mandatory-nulls": "FAIL",
         "negative-costs": "PASS",
         "focus-rules": "PASS",
@@ -353,7 +356,7 @@ def test_the_table_shows_every_check_and_a_summary(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     for word in ("check", "level", "status", "count", "detail", "focus-rules", "PASS"):
         assert word in result.stdout
-    assert result.stdout.rstrip().endswith("7 passed, 0 warned, 0 failed.")
+    assert result.stdout.rstrip().endswith("10 passed, 0 warned, 0 failed.")
 
 
 def test_json_lists_every_finding_and_every_passing_check(data_dir: Path) -> None:
@@ -364,21 +367,24 @@ def test_json_lists_every_finding_and_every_passing_check(data_dir: Path) -> Non
     data = json.loads(result.stdout)
     assert all(list(item) == MACHINE_COLUMNS for item in data)
     assert [(d["check"], d["status"], d["count"]) for d in data] == [
+        ("lake-files", "PASS", 0),
         ("missing-days", "PASS", 0),
         ("duplicate-line-items", "FAIL", 1),
         ("freshness", "PASS", 0),
         ("mixed-currencies", "PASS", 0),
+        ("charges-outside-period", "PASS", 0),
+        ("dates-out-of-range", "PASS", 0),
         ("mandatory-nulls", "PASS", 0),
         ("negative-costs", "PASS", 0),
         ("focus-rules", "PASS", 0),
     ]
-    assert {k: data[1][k] for k in ("cost", "currency", "billing_account", "billing_period")} == {
+    assert {k: data[2][k] for k in ("cost", "currency", "billing_account", "billing_period")} == {
         "cost": "0.0864",
         "currency": "USD",
         "billing_account": "100000000001",
         "billing_period": "2026-05",
     }
-    assert "6 passed, 0 warned, 1 failed." in result.stderr
+    assert "9 passed, 0 warned, 1 failed." in result.stderr
 
 
 def test_csv_has_the_machine_columns(data_dir: Path) -> None:
@@ -391,6 +397,7 @@ def test_csv_has_the_machine_columns(data_dir: Path) -> None:
 
 
 def test_an_empty_lake_fails_the_gate_with_a_clear_message(data_dir: Path) -> None:
+    data_dir.mkdir()  # a data dir that does not exist is refused before the check runs
     result = run_cli(data_dir)
     assert result.exit_code == 1
     assert "The lake is empty: ingest data first with `cloudtally ingest PATH`." in result.stderr
@@ -476,10 +483,13 @@ def _exact(value: Decimal | None) -> str | None:
 def test_the_focus_1_0_sample(sample_reports: dict[str, QualityReport]) -> None:
     report = sample_reports["1.0"]
     assert statuses(report) == {
+        "lake-files": "PASS",
         "missing-days": "WARN",
         "duplicate-line-items": "PASS",
         "freshness": "WARN",
         "mixed-currencies": "PASS",
+        "charges-outside-period": "WARN",
+        "dates-out-of-range": "PASS",
         "mandatory-nulls": "FAIL",
         "negative-costs": "WARN",
         "focus-rules": "FAIL",

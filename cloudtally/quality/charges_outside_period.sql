@@ -1,0 +1,20 @@
+-- charges-outside-period: rows whose charge period starts before or ends after the billing
+-- period that invoices them. FOCUS lets a correction (ChargeClass 'Correction') fix an earlier
+-- period, so corrections are left out; any other such row is either late usage or a row
+-- filed under the wrong period.
+SELECT
+    x_Provider AS provider,
+    BillingAccountId AS billing_account,
+    x_BillingPeriod AS billing_period,
+    BillingCurrency AS currency,
+    min(BillingPeriodStart) AS period_start,
+    max(BillingPeriodEnd) AS period_end,
+    min(ChargePeriodStart) AS first_start,
+    max(ChargePeriodEnd) AS last_end,
+    count(*) AS row_count,
+    coalesce(sum(BilledCost), 0) AS billed_cost
+FROM checked_costs
+WHERE (ChargePeriodStart < BillingPeriodStart OR ChargePeriodEnd > BillingPeriodEnd)
+  AND ChargeClass IS DISTINCT FROM 'Correction'
+GROUP BY ALL
+ORDER BY ALL

@@ -1,0 +1,224 @@
+"""Are the lake's files still what was ingested? Each live file is checked against what the
+catalog recorded when it went live: that it exists, reads as Parquet, holds the recorded rows
+and totals per currency, and has the recorded bytes (sha256).
+
+`cloudtally check` runs the full verification; every other command, when DuckDB cannot read a
+live file, names the file, the account-period it holds and how to repair it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from cloudtally.errors import StoreError
+from cloudtally.sqltext import identifier, literals
+from cloudtally.store.catalog import Catalog, PartitionKey, file_sha256
+from cloudtally.store.sandbox import first_line
+from cloudtally.store.sql_errors import VIEW_MAKERS
+
+if TYPE_CHECKING:
+    from cloudtally.store.store import Store
+
+_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A live file that is not what was ingested."""
+
+    path: str  # relative to the data dir
+    key: PartitionKey | None  # None for a derived dataset's file
+    problem: str  # e.g. "is missing", "has 941 rows; the catalog recorded 942"
+    repair: str
+
+    def message(self) -> str:
+        holds = f" ({self.key.label()})" if self.key else ""
+        return f"Lake file {self.path}{holds} {self.problem}. {self.repair}"
+
+
+def verify_files(
+    store: Store, catalog: Catalog, *, periods: Iterable[str] | None = None
+) -> list[FileProblem]:
+    """Every live file of `costs` (those of `periods` when given) checked in full: existence,
+    Parquet footer, rows and totals per currency, bytes. One problem per file at most."""
+    wanted = set(periods) if periods is not None else None
+    files = {
+        f.path: (p.key, f)
+        for p in catalog.partitions
+        if wanted is None or p.key.billing_period in wanted
+        for f in p.files
+    }
+    problems: dict[str, str] = {}
+    for path in files:
+        problem = _footer_problem(store.data_dir / path)
+        if problem:
+            problems[path] = problem
+    readable = [p for p in files if p not in problems]
+    metrics = sorted({m for _, f in files.values() for t in f.totals.values() for m in t})
+    found = _tallies(store, readable, metrics, problems)
+    for path in readable:
+        if path in problems:
+            continue
+        _, part = files[path]
+        rows, totals = found.get(path, (0, {}))
+        if rows != part.rows:
+            problems[path] = f"has {rows:,} rows; the catalog recorded {part.rows:,}"
+            continue
+        mismatch = _totals_mismatch(part.totals, totals)
+        if mismatch:
+            problems[path] = mismatch
+        elif part.sha256 and file_sha256(store.data_dir / path) != part.sha256:
+            problems[path] = "has changed since it was ingested (its bytes differ)"
+    return [
+        FileProblem(path, files[path][0], problem, _repair(store, files[path][1].source_sha256))
+        for path, problem in sorted(problems.items())
+    ]
+
+
+def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
+    """The quick look, for a command whose read failed: live files (of `costs` and of the
+    derived datasets) that are missing or have no Parquet footer."""
+    problems = []
+    for partition in catalog.partitions:
+        for part in partition.files:
+            problem = _footer_problem(store.data_dir / part.path)
+            if problem:
+                repair = _repair(store, part.source_sha256)
+                problems.append(FileProblem(part.path, partition.key, problem, repair))
+    for name, dataset in catalog.derived.items():
+        for path in dataset.files:
+            problem = _footer_problem(store.data_dir / path)
+            if problem:
+                maker = VIEW_MAKERS.get(name)
+                repair = f"Build {name} again" + (f" with `{maker}`." if maker else ".")
+                problems.append(FileProblem(path, None, problem, repair))
+    return problems
+
+
+def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> StoreError | None:
+    """A StoreError naming the live file an engine error is about, or None when the error
+    names none (or the file named looks intact)."""
+    text = str(exc)
+    named = {m.group(1) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)}
+    problems = damaged_files(store, catalog)
+    for problem in problems:
+        if str(store.data_dir / problem.path) in named or not named:
+            return damaged_error(problems, first=problem)
+    for partition in catalog.partitions:
+        for part in partition.files:
+            if str(store.data_dir / part.path) in named:
+                return StoreError(
+                    FileProblem(
+                        part.path,
+                        partition.key,
+                        f"cannot be read ({first_line(exc)})",
+                        _repair(store, part.source_sha256),
+                    ).message()
+                )
+    return None
+
+
+def damaged_error(problems: list[FileProblem], first: FileProblem | None = None) -> StoreError:
+    first = first or problems[0]
+    more = len(problems) - 1
+    tail = f" {more} more file(s) are damaged too; `cloudtally check` lists them." if more else ""
+    return StoreError(first.message() + tail)
+
+
+# -- internals ------------------------------------------------------------------------------
+
+
+def _footer_problem(path: Path) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size < 12:
+            return f"is not a Parquet file ({size} bytes)"
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, 2)
+            tail = fh.read(4)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if head != _MAGIC or tail != _MAGIC:
+        return "is not a readable Parquet file (its first or last bytes are not PAR1)"
+    return None
+
+
+def _tallies(
+    store: Store, paths: list[str], metrics: list[str], problems: dict[str, str]
+) -> dict[str, tuple[int, dict[str, dict[str, Decimal]]]]:
+    """Rows and metric sums per currency of each file; a file DuckDB cannot read goes into
+    `problems`."""
+    if not paths:
+        return {}
+    sums = "".join(f", sum({identifier(m)})" for m in metrics)
+    con = store.engine()
+
+    def run(batch: list[str]) -> list[tuple[Any, ...]]:
+        listed = literals(str(store.data_dir / p) for p in batch)
+        return con.execute(
+            f"SELECT filename, BillingCurrency, count(*){sums} FROM read_parquet([{listed}], "
+            "filename = true, hive_partitioning = false, union_by_name = true) GROUP BY ALL"
+        ).fetchall()
+
+    try:
+        rows = run(paths)
+    except duckdb.Error:
+        rows = []
+        for path in paths:
+            try:
+                rows.extend(run([path]))
+            except duckdb.Error as exc:
+                problems[path] = f"is not a readable Parquet file ({first_line(exc)})"
+    found: dict[str, tuple[int, dict[str, dict[str, Decimal]]]] = {}
+    prefix = str(store.data_dir) + "/"
+    for filename, currency, count, *values in rows:
+        path = str(filename).removeprefix(prefix)
+        n, totals = found.get(path, (0, {}))
+        totals[currency] = {m: v or Decimal(0) for m, v in zip(metrics, values, strict=True)}
+        found[path] = (n + count, totals)
+    return found
+
+
+def _totals_mismatch(
+    recorded: dict[str, dict[str, Decimal]], found: dict[str, dict[str, Decimal]]
+) -> str | None:
+    for currency in sorted(set(recorded) | set(found)):
+        for metric in sorted(set(recorded.get(currency, {})) | set(found.get(currency, {}))):
+            want = recorded.get(currency, {}).get(metric, Decimal(0))
+            have = found.get(currency, {}).get(metric, Decimal(0))
+            if want != have:
+                return (
+                    f"sums {metric} {currency} to {have.normalize():f}; the catalog recorded "
+                    f"{want.normalize():f}"
+                )
+    return None
+
+
+def _repair(store: Store, source_sha256: str) -> str:
+    source = _source_path(store, source_sha256)
+    if source is None:
+        return "Re-ingest its source, or run `cloudtally ingest --repair`."
+    return (
+        f"Re-ingest its source (`cloudtally ingest {shlex.quote(source)}`), or run "
+        "`cloudtally ingest --repair`."
+    )
+
+
+def _source_path(store: Store, source_sha256: str) -> str | None:
+    try:
+        entries = store.manifest()
+    except StoreError:
+        return None
+    paths = [e.path for e in entries if e.sha256 == source_sha256 and e.outcome == "stored"]
+    return paths[-1] if paths else None
