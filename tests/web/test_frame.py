@@ -298,6 +298,9 @@ def test_metrics_for_prometheus_need_an_unscoped_token(shared_client, company: C
     assert "/metrics holds every team&#39;s cost: admin and finops roles only." in refused.text
     scraped = shared_client.get("/metrics", headers=bearer(company, "alice"))
     assert scraped.status_code == 200
-    assert scraped.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    assert (
+        scraped.headers["content-type"]
+        == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )
     assert scraped.text.endswith("# EOF\n")
     assert "# TYPE cloudtally_month_to_date_cost gauge" in scraped.text
