@@ -110,21 +110,34 @@ def app(ctx: click.Context, data_dir: Path, debug: bool) -> None:
 
 
 @app.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "forced_format", help="Force a billing format instead of detecting it.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Verify every live file and rewrite each damaged one from its source (PATHS, or where "
+    "it was ingested from).",
+)
 @click.option(
     "--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal)."
 )
 @click.pass_context
 def ingest(
-    ctx: click.Context, paths: tuple[Path, ...], forced_format: str | None, progress: bool | None
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    forced_format: str | None,
+    repair: bool,
+    progress: bool | None,
 ) -> None:
     """Ingest billing exports (files or folders) into the cost lake.
 
     Detects the format and FOCUS version, converts to canonical FOCUS 1.2, reconciles the
     totals and swaps the new data in atomically. Re-ingesting an unchanged file changes
-    nothing; a new export of a billing period replaces that account's period.
+    nothing (unless a live file made from it is missing or damaged: then it is rewritten); a
+    new export of a billing period replaces that account's period.
     """
+    if not paths and not repair:
+        raise click.UsageError("Give the files or folders to ingest (or --repair).")
     from cloudtally.ingest.pipeline import ingest as run_ingest
     from cloudtally.progress import Reporter
     from cloudtally.report.ingest_summary import print_ingest_summary
@@ -134,6 +147,7 @@ def ingest(
         list(paths),
         forced_format=forced_format,
         reporter=Reporter(progress),
+        repair=repair,
     )
     print_ingest_summary(report)
 
@@ -342,7 +356,9 @@ def _span(text: str, option: str) -> Any:
     except CloudtallyError as exc:
         raise QueryError(str(exc).replace("--period", option)) from None
     if found is None:
-        raise QueryError(f"{option} is empty: give a span such as 2024-10 or 2024-10-01..2024-10-07.")
+        raise QueryError(
+            f"{option} is empty: give a span such as 2024-10 or 2024-10-01..2024-10-07."
+        )
     return found
 
 

@@ -42,6 +42,7 @@ from cloudtally.store.catalog import (
     Totals,
 )
 from cloudtally.store.faults import crash_point
+from cloudtally.store.verify import FileProblem, damaged_files, verify_files
 
 
 @dataclass
@@ -63,6 +64,11 @@ class IngestReport:
     formats: dict[str, int] = field(default_factory=dict)
     partitions: list[PartitionKey] = field(default_factory=list)
     replaced: list[PartitionKey] = field(default_factory=list)
+    # Account-periods whose damaged or missing files were rewritten from their source.
+    repaired: list[PartitionKey] = field(default_factory=list)
+    # With --repair: the live files found damaged (all of them are rewritten, or none).
+    repair: bool = False
+    damaged: list[FileProblem] = field(default_factory=list)
     # Account-periods fed by several files that no delivery manifest ties together.
     several: list[tuple[PartitionKey, list[Path]]] = field(default_factory=list)
     rows: int = 0
@@ -79,21 +85,83 @@ def ingest(
     *,
     forced_format: str | None = None,
     reporter: Reporter | None = None,
+    repair: bool = False,
 ) -> IngestReport:
-    """Ingest billing files and folders into the store; all or nothing."""
+    """Ingest billing files and folders into the store; all or nothing.
+
+    A file already ingested is read again when a live file made from it is missing or is not
+    Parquet any more: its files are rewritten and the rest of their account-periods kept. With
+    `repair`, every live file is verified in full first (as `check` does) and the source of
+    each damaged one is read again, from `paths` or from where the manifest says it was.
+    """
     reporter = reporter or Reporter(enabled=False)
     discovery = discover(paths)
     named = {p.resolve() for p in paths if p.is_file()}
     with store.writing() as catalog, reporter.session():
         ingest_id = new_ingest_id()
         try:
+            problems = verify_files(store, catalog) if repair else damaged_files(store, catalog)
+            if repair and problems:
+                discovery = _with_sources_of(store, catalog, problems, paths)
             report = _ingest_files(
-                store, catalog, discovery, named, ingest_id, forced_format, reporter
+                store,
+                catalog,
+                discovery,
+                named,
+                ingest_id,
+                forced_format,
+                reporter,
+                {sha for p in problems if (sha := _source_of(catalog, p.path))},
             )
             report.skipped[:0] = discovery.skipped
+            report.repair, report.damaged = repair, problems if repair else []
             return report
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
+
+
+def _source_of(catalog: Catalog, path: str) -> str | None:
+    """The sha256 of the source a live file was made from."""
+    for partition in catalog.partitions:
+        for part in partition.files:
+            if part.path == path:
+                return part.source_sha256
+    return None
+
+
+def _with_sources_of(
+    store: Store, catalog: Catalog, problems: list[FileProblem], paths: list[Path]
+) -> Discovery:
+    """The files to read for a repair: `paths` and, for each damaged file whose source is not
+    among them, the source file where the manifest recorded it (if it still has those bytes)."""
+    given = {inspect(p).sha256 for p in discover(paths).files} if paths else set()
+    wanted = {_source_of(catalog, p.path) for p in problems} - given - {None}
+    entries = store.manifest()
+    found: list[Path] = []
+    missing: list[str] = []
+    for sha in sorted(s for s in wanted if s):
+        recorded = [e.path for e in entries if e.sha256 == sha and e.outcome != "unchanged"]
+        source = next(
+            (Path(p) for p in reversed(recorded) if Path(p).is_file() and _sha(Path(p)) == sha),
+            None,
+        )
+        if source is None:
+            lake_files = ", ".join(p.path for p in problems if _source_of(catalog, p.path) == sha)
+            where = f" (last seen at {recorded[-1]})" if recorded else ""
+            missing.append(f"{lake_files}: its source{where} is gone or has changed")
+        else:
+            found.append(source)
+    if missing:
+        raise IngestError(
+            "Cannot repair "
+            + "; ".join(missing)
+            + ". Give the source file: `cloudtally ingest --repair PATH`. Nothing was changed."
+        )
+    return discover([*paths, *found])
+
+
+def _sha(path: Path) -> str:
+    return inspect(path).sha256
 
 
 def _ingest_files(
@@ -104,9 +172,11 @@ def _ingest_files(
     ingest_id: str,
     forced_format: str | None,
     reporter: Reporter,
+    damaged: set[str],
 ) -> IngestReport:
     report = IngestReport(ingest_id=ingest_id)
-    live = catalog.live_sources()
+    # A source whose live files are damaged is read again, as if new.
+    live = catalog.live_sources() - damaged
     staged: list[StagedFile] = []
     unchanged: list[SourceFile] = []
     con = store.engine()
@@ -502,6 +572,8 @@ def _next_catalog(
     """Move staged files into the lake and build the catalog that makes them live."""
     now = datetime.now(UTC)
     new_files: dict[PartitionKey, list[PartitionFile]] = defaultdict(list)
+    # Sources read again to rewrite their damaged files: a repair, not a new delivery.
+    repaired = {item.source.sha256 for item in staged} & catalog.live_sources()
     manifest: list[ManifestEntry] = []
     for n, item in enumerate(staged):
         file_totals: Totals = {}
@@ -526,7 +598,7 @@ def _next_catalog(
                 totals=file_totals,
                 partitions=sorted(item.parts, key=lambda k: k.label()),
                 ingested_at=now,
-                outcome="stored",
+                outcome="repaired" if item.source.sha256 in repaired else "stored",
             )
         )
         report.rows += item.rows
@@ -536,8 +608,13 @@ def _next_catalog(
     partitions: list[Partition] = []
     for old in catalog.partitions:
         if old.key in new_files:
-            new_files[old.key].extend(f for f in old.files if f.source_sha256 in kept)
-            report.replaced.append(old.key)
+            fresh = {f.source_sha256 for f in new_files[old.key]}
+            if fresh <= repaired:
+                new_files[old.key].extend(f for f in old.files if f.source_sha256 not in fresh)
+                report.repaired.append(old.key)
+            else:
+                new_files[old.key].extend(f for f in old.files if f.source_sha256 in kept)
+                report.replaced.append(old.key)
         else:
             partitions.append(old)
     for key, files in new_files.items():

@@ -24,12 +24,12 @@ def freshness(store: Store, now: datetime | None = None) -> list[ProviderFreshne
     """One row per provider, stalest first."""
     now = now or datetime.now(UTC)
     catalog = store.catalog()
+    # From the live partitions (the ingest that wrote each), not the manifest's history.
     ingested: dict[str, datetime] = {}
-    for entry in catalog.manifest:
-        for key in entry.partitions:
-            seen = ingested.get(key.provider)
-            if seen is None or entry.ingested_at > seen:
-                ingested[key.provider] = entry.ingested_at
+    for partition in catalog.partitions:
+        when, seen = partition.ingested_at(), ingested.get(partition.key.provider)
+        if when is not None and (seen is None or when > seen):
+            ingested[partition.key.provider] = when
     rows = (
         store.connect(catalog)
         .execute(

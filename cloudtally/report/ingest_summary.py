@@ -14,9 +14,12 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
     for path, reason in report.skipped:
         console.print(visible(f"Skipped {path}: {reason.split(': ', 1)[-1]}"), highlight=False)
     if not report.stored:
-        console.print(
-            f"Nothing to do: {len(report.unchanged)} file(s) already ingested, unchanged."
-        )
+        if report.repair and not report.unchanged:
+            console.print("Nothing to repair: every live file holds what was ingested.")
+        else:
+            console.print(
+                f"Nothing to do: {len(report.unchanged)} file(s) already ingested, unchanged."
+            )
         return
     periods = sorted({k.billing_period for k in report.partitions})
     accounts = sorted({(k.provider, k.billing_account_id) for k in report.partitions})
@@ -34,6 +37,12 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
             f"Replaced {len(report.replaced)} account-period(s) with the new delivery: "
             + ", ".join(k.label() for k in report.replaced[:5])
             + (" ..." if len(report.replaced) > 5 else "")
+        )
+    if report.repaired:
+        console.print(
+            f"Repaired {len(report.repaired)} account-period(s) from their sources: "
+            + ", ".join(k.label() for k in report.repaired[:5])
+            + (" ..." if len(report.repaired) > 5 else "")
         )
     for key, paths in report.several:
         names = ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
@@ -77,6 +77,13 @@ class Partition(_Model):
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
+
+    def ingested_at(self) -> datetime | None:
+        """When the ingest that wrote it ran (an ingest id starts with that UTC time)."""
+        try:
+            return datetime.strptime(self.ingest_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
 
 
 class ManifestEntry(_Model):

@@ -208,10 +208,9 @@ def _totals_mismatch(
 def _repair(store: Store, source_sha256: str) -> str:
     source = _source_path(store, source_sha256)
     if source is None:
-        return "Re-ingest its source, or run `cloudtally ingest --repair`."
+        return "Repair it from its source file: `cloudtally ingest --repair SOURCE`."
     return (
-        f"Re-ingest its source (`cloudtally ingest {shlex.quote(source)}`), or run "
-        "`cloudtally ingest --repair`."
+        f"Run `cloudtally ingest --repair` to rewrite it from its source ({shlex.quote(source)})."
     )
 
 
@@ -220,5 +219,5 @@ def _source_path(store: Store, source_sha256: str) -> str | None:
         entries = store.manifest()
     except StoreError:
         return None
-    paths = [e.path for e in entries if e.sha256 == source_sha256 and e.outcome == "stored"]
+    paths = [e.path for e in entries if e.sha256 == source_sha256 and e.outcome != "unchanged"]
     return paths[-1] if paths else None

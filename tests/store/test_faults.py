@@ -120,9 +120,7 @@ def test_each_process_spills_into_its_own_folder_and_a_writer_leaves_them(
 
 
 def repair(source: Path = FOCUS_10) -> str:
-    return (
-        f"Re-ingest its source (`cloudtally ingest {source}`), or run `cloudtally ingest --repair`."
-    )
+    return f"Run `cloudtally ingest --repair` to rewrite it from its source ({source})."
 
 
 def test_check_finds_a_file_whose_totals_were_changed(
@@ -220,6 +218,115 @@ def test_a_file_damaged_inside_is_named_when_a_query_reads_it(
     assert result.stderr.endswith(f"{repair()}\n")
     result = cli("check", "--only", "lake-files", "--format", "csv")
     assert f"{relative} is not a readable Parquet file (Invalid Input Error:" in result.stdout
+
+
+# -- repair ---------------------------------------------------------------------------------
+
+
+def costs_total(cli: Callable[..., Run]) -> str:
+    result = cli("sql", "SELECT count(*), sum(BilledCost) FROM costs", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def double_billed_cost(path: Path) -> None:
+    tampered = path.with_name("tampered.parquet")
+    duckdb.execute(
+        f"COPY (SELECT * REPLACE (BilledCost * 2 AS BilledCost) FROM read_parquet('{path}')) "
+        f"TO '{tampered}' (FORMAT parquet)"
+    )
+    os.replace(tampered, path)
+
+
+def test_ingest_repair_rewrites_a_changed_file_from_where_its_source_was(
+    store: Store, cli: Callable[..., Run]
+) -> None:
+    ingest(store, [FOCUS_10])
+    before = costs_total(cli)
+    assert before == "count_star(),sum(BilledCost)\n1000,20.52022672899\n"
+    path, _ = aws_file(store)
+    double_billed_cost(path)
+    assert cli("check", "--only", "lake-files").exit_code == 1
+    # Re-ingesting the source as before says "unchanged": the damage is not a missing file.
+    assert "already ingested, unchanged" in cli("ingest", FOCUS_10).stdout
+    result = cli("ingest", "--repair")
+    assert result.exit_code == 0, result.stderr
+    # The source fed four account-periods: all four are rewritten from it.
+    assert (
+        "Repaired 4 account-period(s) from their sources: aws/1234567890123/2024-09, "
+        "azure//providers/Microsoft.Billing/billingAccounts/8611537/2024-09, "
+        "oci/20209880/2024-09, oci/20209880/2024-10\n"
+    ) in result.stdout
+    assert cli("check", "--only", "lake-files").exit_code == 0
+    assert costs_total(cli) == before
+    assert [e.outcome for e in store.manifest()] == ["stored", "repaired"]
+    assert cli("ingest", "--repair").stdout == (
+        "Nothing to repair: every live file holds what was ingested.\n"
+    )
+
+
+def test_reingesting_the_source_rewrites_a_missing_file(
+    store: Store, cli: Callable[..., Run]
+) -> None:
+    ingest(store, [FOCUS_10])
+    before = costs_total(cli)
+    path, _ = aws_file(store)
+    path.unlink()
+    result = cli("ingest", FOCUS_10)
+    assert result.exit_code == 0, result.stderr
+    assert "Repaired 4 account-period(s)" in result.stdout
+    assert costs_total(cli) == before
+    assert cli("check", "--only", "lake-files").exit_code == 0
+
+
+def test_a_repair_keeps_the_other_files_of_the_account_period(
+    store: Store, cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    header, *lines = AWS_12.read_text().splitlines(keepends=True)
+    halves = tmp_path / "delivery"
+    halves.mkdir()
+    first, second = halves / "part-1.csv", halves / "part-2.csv"
+    first.write_text(header + "".join(lines[: len(lines) // 2]))
+    second.write_text(header + "".join(lines[len(lines) // 2 :]))
+    ingest(store, [first, second])
+    before = costs_total(cli)
+    assert before.splitlines()[1].startswith("1000,")
+    # An account-period fed by both halves.
+    sha = {hashlib.sha256(f.read_bytes()).hexdigest(): f for f in (first, second)}
+    shared = next(p for p in store.catalog().partitions if len(p.files) == 2)
+    by_source = {sha[f.source_sha256]: store.data_dir / f.path for f in shared.files}
+    damaged, kept = by_source[first], by_source[second]
+    kept_bytes = kept.read_bytes()
+    damaged.write_bytes(b"\0" * 64)
+    result = cli("ingest", "--repair", first)
+    assert result.exit_code == 0, result.stderr
+    assert costs_total(cli) == before
+    assert kept.read_bytes() == kept_bytes
+    assert cli("check", "--only", "lake-files").exit_code == 0
+
+
+def test_a_repair_without_its_source_is_refused_and_changes_nothing(
+    store: Store, cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    copy = tmp_path / "export.csv"
+    shutil.copy(FOCUS_10, copy)
+    ingest(store, [copy])
+    copy.unlink()
+    path, relative = aws_file(store)
+    double_billed_cost(path)
+    before = fingerprint(store.data_dir)
+    result = cli("ingest", "--repair")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: Cannot repair {relative}: its source (last seen at {copy}) is gone or has "
+        "changed. Give the source file: `cloudtally ingest --repair PATH`. Nothing was "
+        "changed.\n",
+    )
+    assert fingerprint(store.data_dir) == before
+    # The same bytes under another name will do.
+    result = cli("ingest", "--repair", FOCUS_10)
+    assert result.exit_code == 0, result.stderr
+    assert cli("check", "--only", "lake-files").exit_code == 0
 
 
 # -- export --overwrite -------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def data_health(request: Request, viewer: Annotated[Viewer, Depends(authenticate
     store = viewer.store
     catalog = store.catalog()
     report = checks(store, datetime.now(UTC).date().isoformat())
-    ingests = sorted(catalog.manifest, key=lambda e: e.ingested_at, reverse=True)
+    ingests = sorted(store.manifest(), key=lambda e: e.ingested_at, reverse=True)
     return render(
         request,
         "health.html",
