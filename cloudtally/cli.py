@@ -99,7 +99,8 @@ def _fault_message(ctx: click.Context, exc: OSError | duckdb.Error) -> str | Non
     default=DEFAULT_DATA_DIR,
     show_default=True,
     envvar="CLOUDTALLY_DATA_DIR",
-    help="Where the cost lake lives (`ingest` creates it; other commands need it to exist).",
+    help="Where the cost lake lives (`ingest` and `access add` create it; other commands need "
+    "it to exist).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="cloudtally")

@@ -16,8 +16,8 @@ from cloudtally.store.locate import require_data_dir
 def store_of(ctx: click.Context, *, create: bool = False) -> Store:
     """The store chosen by the global `--data-dir` option.
 
-    Only a command that creates a lake (`ingest`) passes `create=True`; for every other one a
-    data dir that does not exist is an error naming the data dirs nearby.
+    Only a command that creates a data dir (`ingest`, `access add`) passes `create=True`; for
+    every other one a data dir that does not exist is an error naming the data dirs nearby.
     """
     data_dir = Path(ctx.find_root().obj["data_dir"])
     if not create:

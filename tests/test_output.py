@@ -86,6 +86,7 @@ def test_anomalies_list_shows_markup_in_data_literally(
 
 
 def test_csv_writes_maps_lists_and_structs_as_json(cli: Callable[..., Run], store: Store) -> None:
+    store.data_dir.mkdir()  # a data dir that does not exist is refused
     query = "SELECT map(['team', 'env'], ['web', 'prod']) AS m, [1, 2] AS l, {'k': 'v'} AS s"
     result = cli("sql", query, "--format", "csv")
     assert result.exit_code == 0, result.output

@@ -55,7 +55,8 @@ def add(
     password = None
     if ask_password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with store_of(ctx).state() as con:
+    # Users may be added before any data: `access add` creates the data dir.
+    with store_of(ctx, create=True).state() as con:
         user, token = add_user(con, name, role, teams=teams, products=products)
         if password is not None:
             set_password(con, name, password)
