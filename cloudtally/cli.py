@@ -24,6 +24,7 @@ from cloudtally.clikit import (
     store_of,
     where_option,
 )
+from cloudtally.engine import DEFAULT_SPARK_MASTER, ENGINES
 from cloudtally.errors import CloudtallyError, QueryError
 from cloudtally.output import OutputFormat, echo, exact, plain, render, visible
 from cloudtally.query.bridge import PARTS
@@ -102,12 +103,33 @@ def _fault_message(ctx: click.Context, exc: OSError | duckdb.Error) -> str | Non
     help="Where the cost lake lives (`ingest` and `access add` create it; other commands need "
     "it to exist).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="duckdb",
+    show_default=True,
+    envvar="CLOUDTALLY_ENGINE",
+    help="Where queries run: the embedded DuckDB, or a Spark session (ingest, allocate, costs, "
+    "showback, chargeback, movers; needs `pip install 'cloudtally[spark]'` and Java).",
+)
+@click.option(
+    "--spark-master",
+    default=DEFAULT_SPARK_MASTER,
+    show_default=True,
+    envvar="CLOUDTALLY_SPARK_MASTER",
+    help="The Spark master for --engine spark (local[N], spark://HOST:PORT, yarn, ...).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="cloudtally")
 @click.pass_context
-def app(ctx: click.Context, data_dir: Path, debug: bool) -> None:
+def app(ctx: click.Context, data_dir: Path, engine: str, spark_master: str, debug: bool) -> None:
     """cloudtally: billing exports into a correct, fast FOCUS cost lake."""
-    ctx.obj = {"data_dir": data_dir, "debug": debug}
+    ctx.obj = {
+        "data_dir": data_dir,
+        "debug": debug,
+        "engine": engine,
+        "spark_master": spark_master,
+    }
 
 
 @app.command()

@@ -14,15 +14,31 @@ from cloudtally.store.locate import require_data_dir
 
 
 def store_of(ctx: click.Context, *, create: bool = False) -> Store:
-    """The store chosen by the global `--data-dir` option.
+    """The store chosen by the global `--data-dir` option, on the engine `--engine` names (a
+    command that does not run on Spark says so).
 
     Only a command that creates a data dir (`ingest`, `access add`) passes `create=True`; for
     every other one a data dir that does not exist is an error naming the data dirs nearby.
     """
-    data_dir = Path(ctx.find_root().obj["data_dir"])
+    from cloudtally.engine import DUCKDB, SPARK_COMMANDS, engine_for
+    from cloudtally.errors import UnsupportedError
+
+    options = ctx.find_root().obj
+    name = options.get("engine", "duckdb")
+    engine = DUCKDB
+    if name != "duckdb":
+        words = ctx.command_path.split()
+        command = words[1] if len(words) > 1 else ""
+        if command not in SPARK_COMMANDS:
+            raise UnsupportedError(
+                f"`cloudtally {command}` runs on the embedded engine only; run it without "
+                f"--engine {name} (commands on Spark: {', '.join(SPARK_COMMANDS)})."
+            )
+        engine = engine_for(name, options["spark_master"])
+    data_dir = Path(options["data_dir"])
     if not create:
         require_data_dir(data_dir)
-    return Store(data_dir)
+    return Store(data_dir, engine)
 
 
 def format_option(f: Any) -> Any:

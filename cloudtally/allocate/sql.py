@@ -264,10 +264,12 @@ class Builder:
             for name in names
         ]
         columns = [
-            f"m_{name}.{col} AS m_{name}__{col}, m_{name}.line AS m_{name}__line"
+            f"m_{name}.{col} AS m_{name}__{col}"
             for name in names
             for col in self.rules.mappings[name].columns
         ]
+        # Each table's CSV line once (a name given twice is ambiguous to other engines).
+        columns += [f"m_{name}.line AS m_{name}__line" for name in names]
         return joins, columns
 
     def _dimension(self, dim: str, tag_keys: list[str]) -> str:

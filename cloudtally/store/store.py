@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from cloudtally.engine import DUCKDB, Engine
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.focus.canonical import CANONICAL, empty_select
 from cloudtally.sqltext import identifier, literal, literals
@@ -82,7 +83,8 @@ class QueryResult:
 class Store:
     """A cost lake in a data dir (created on first use)."""
 
-    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, engine: Engine = DUCKDB) -> None:
+        self.query_engine = engine  # where queries run (cloudtally.engine); the lake is the same
         self.data_dir = Path(data_dir).resolve()
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")
@@ -105,9 +107,13 @@ class Store:
         return read_manifest(self.manifest_path, catalog.manifest_size)
 
     def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with the view `costs` over the live files."""
-        con = self._engine()
+        """A connection of the store's engine with the view `costs` over the live files (and a
+        view per derived dataset)."""
         catalog = catalog if catalog is not None else self.catalog()
+        return self.query_engine.lake(self, catalog)
+
+    def _duckdb_lake(self, catalog: Catalog) -> duckdb.DuckDBPyConnection:
+        con = self._duckdb_connection()
         try:
             con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
             for name, dataset in catalog.derived.items():
@@ -341,6 +347,9 @@ class Store:
     # -- internals -------------------------------------------------------------------------
 
     def _engine(self) -> duckdb.DuckDBPyConnection:
+        return self.query_engine.connection(self)
+
+    def _duckdb_connection(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
         interruptible(con)
         con.execute("SET TimeZone = 'UTC'")

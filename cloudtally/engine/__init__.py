@@ -1,0 +1,77 @@
+"""Engines the lake's SQL runs on: DuckDB (embedded, the default) and Spark.
+
+The product's SQL (converters, allocation, the daily series, the query layer) is written once,
+in DuckDB's dialect. On Spark it is transpiled (`dialect.py`: every difference between the two,
+in one place) and run through a connection that keeps DuckDB's contract (`spark.py`). Both
+engines read and write the same lake: Hive-style Parquet folders and `catalog.json`, written by
+the same Python code (`cloudtally.store`), so one lake can be worked on by either.
+
+>>> engine_for("spark", "local[2]").name, engine_for("duckdb").name
+('spark', 'duckdb')
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cloudtally.errors import UnsupportedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cloudtally.store.catalog import Catalog
+    from cloudtally.store.store import Store
+
+ENGINES = ("duckdb", "spark")
+DEFAULT_SPARK_MASTER = "local[*]"
+# The commands that run on Spark; the others need the embedded engine (state database,
+# numeric series, documents) and say so.
+SPARK_COMMANDS = ("ingest", "allocate", "costs", "showback", "chargeback", "movers")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the lake's queries run. `connection` is a plain connection for work on files;
+    `lake` one with the views `costs` and the derived datasets over a catalog's files."""
+
+    name: ClassVar[str] = "duckdb"
+    dialect: ClassVar[str] = "duckdb"
+
+    def connection(self, store: Store) -> Any:
+        return store._duckdb_connection()
+
+    def lake(self, store: Store, catalog: Catalog) -> Any:
+        return store._duckdb_lake(catalog)
+
+
+@dataclass(frozen=True)
+class SparkEngine(Engine):
+    """A Spark session (`master`: `local[*]`, `spark://host:7077`, `yarn`, ...)."""
+
+    name: ClassVar[str] = "spark"
+    dialect: ClassVar[str] = "spark"
+    master: str = DEFAULT_SPARK_MASTER
+
+    def connection(self, store: Store) -> Any:
+        from cloudtally.engine.spark import SparkConnection, spark_session
+
+        return SparkConnection(spark_session(self.master))
+
+    def lake(self, store: Store, catalog: Catalog) -> Any:
+        from cloudtally.engine.spark import lake_connection
+
+        return lake_connection(self, store, catalog)
+
+
+DUCKDB = Engine()
+
+
+def engine_for(name: str, spark_master: str = DEFAULT_SPARK_MASTER) -> Engine:
+    """The engine a CLI word names; an unknown word fails with a suggestion."""
+    if name == "duckdb":
+        return DUCKDB
+    if name == "spark":
+        return SparkEngine(spark_master)
+    close = difflib.get_close_matches(name, ENGINES, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnsupportedError(f"Unknown engine {name!r}.{hint} Known engines: {', '.join(ENGINES)}.")

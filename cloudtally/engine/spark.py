@@ -1,0 +1,662 @@
+"""The Spark engine: a connection that runs the product's DuckDB SQL on a Spark session.
+
+The product's code talks to one connection contract, DuckDB's (`execute(sql, params)`, then
+`fetchall`/`fetchone`/`description`). `SparkConnection` keeps that contract: each statement is
+parsed as DuckDB SQL, the parts that need the session are resolved here (table functions,
+COPY, temp tables, `* EXCLUDE/REPLACE`, `UNION ALL BY NAME`, `?` parameters) and the rest is
+transpiled by `cloudtally.engine.dialect`. Failures are raised as `SparkQueryError`, a
+`duckdb.Error`, so the code that explains a failed query does so for both engines.
+
+PySpark is optional (`pip install 'cloudtally[spark]'`) and imported only here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from cloudtally.engine.dialect import MISSING_SECONDS, SESSION_CONF, parse, spark_sql
+from cloudtally.errors import StoreError, UnsupportedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+INSTALL_HINT = (
+    "Install the Spark extra with `pip install 'cloudtally[spark]'` (PySpark) and a Java "
+    "runtime 17 or newer (Debian/Ubuntu: `apt-get install default-jre-headless`), or run "
+    "without --engine spark."
+)
+REMOTE_SCHEMES = ("s3a://", "abfss://", "gs://", "hdfs://", "wasbs://")
+
+
+class SparkUnavailable(UnsupportedError):
+    """PySpark or Java is missing, or the session does not start."""
+
+
+class SparkQueryError(duckdb.Error):
+    """A statement failed on Spark (a `duckdb.Error`, so callers handle both engines alike)."""
+
+
+_session_lock = threading.Lock()
+_sessions: dict[str, SparkSession] = {}
+
+
+def spark_session(master: str = "local[*]") -> SparkSession:
+    """The process's Spark session (one per process; the first master asked for wins)."""
+    with _session_lock:
+        if _sessions:
+            return next(iter(_sessions.values()))
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise SparkUnavailable(
+                f"--engine spark needs PySpark, which is not installed. {INSTALL_HINT}"
+            ) from None
+        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise SparkUnavailable(
+                f"--engine spark needs a Java runtime, and none was found (no `java` on PATH, "
+                f"JAVA_HOME unset). {INSTALL_HINT}"
+            )
+        # Loopback only, and the JVM's chatter kept off the terminal.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        log4j = Path(__file__).with_name("log4j2.properties")
+        builder = (
+            SparkSession.builder.master(master)
+            .appName("cloudtally")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+            .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+            # cloudtally makes no catalog tables; without this Spark leaves an empty
+            # `spark-warehouse` folder wherever the command was run.
+            .config("spark.sql.warehouse.dir", str(_scratch_dir() / "warehouse"))
+        )
+        for key, value in SESSION_CONF.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # the gateway's failures have no common base class
+            raise SparkUnavailable(
+                f"The Spark session did not start ({_first_line(exc)}). {INSTALL_HINT}"
+            ) from None
+        session.sparkContext.setLogLevel("ERROR")
+        # PySpark logs every failed query's context as JSON; cloudtally reports it as a message.
+        for logger in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            logging.getLogger(logger).setLevel(logging.CRITICAL)
+        _sessions[master] = session
+        atexit.register(session.stop)
+        return session
+
+
+def _scratch_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"cloudtally-spark-{os.getuid()}"
+
+
+class SparkCursor:
+    """A statement's result, shaped like DuckDB's (rows as tuples, exact Decimals, UTC
+    timestamps, maps as dicts)."""
+
+    def __init__(self, table: pa.Table | None) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+        self.description: list[tuple[str, str]] | None = None
+        if table is not None:
+            self.description = [(f.name, str(f.type)) for f in table.schema]
+            columns = [_plain(table.column(i).to_pylist()) for i in range(table.num_columns)]
+            self._rows = list(zip(*columns, strict=True)) if columns else []
+        self._at = 0
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._at = self._rows[self._at :], len(self._rows)
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    return [_value(v) for v in values]
+
+
+def _value(value: Any) -> Any:
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+    ):
+        return {k: _value(v) for k, v in value}
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _value(v) for k, v in value.items()}
+    return value
+
+
+class SparkConnection:
+    """DuckDB's connection contract over a Spark session."""
+
+    def __init__(self, session: SparkSession) -> None:
+        self.spark = session
+        self._views: list[str] = []
+        self._counter = 0
+        self._cursor = SparkCursor(None)
+
+    # -- DuckDB's contract ---------------------------------------------------------------------
+
+    def execute(self, sql: str, parameters: list[Any] | None = None) -> SparkConnection:
+        statements = parse(sql)
+        if parameters:
+            if len(statements) != 1:
+                raise SparkQueryError("Parameters need exactly one statement.")
+            _bind(statements[0], list(parameters))
+        for statement in statements:
+            self._cursor = self._run(statement)
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone()
+
+    @property
+    def description(self) -> list[tuple[str, str]] | None:
+        return self._cursor.description
+
+    def query_progress(self) -> float:
+        return -1
+
+    def close(self) -> None:
+        for name in self._views:
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()
+
+    # -- beyond DuckDB's contract: the lake ------------------------------------------------------
+
+    def create_view(self, name: str, frame: DataFrame) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def read_parquet(
+        self,
+        paths: list[str],
+        *,
+        base_path: str | None = None,
+        filename: bool = False,
+    ) -> DataFrame:
+        """Parquet files as one frame: columns merged by name (DuckDB's union_by_name), folder
+        columns read from `key=value` folders under `base_path` (hive_partitioning)."""
+        reader = self.spark.read.option("mergeSchema", "true")
+        if base_path is not None:
+            reader = reader.option("basePath", base_path)
+        frame = reader.parquet(*paths)
+        if filename:
+            from pyspark.sql import functions as F
+
+            path = F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", "")
+            frame = frame.withColumn(
+                "filename", F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
+            )
+        return frame
+
+    def frame(self, sql: str) -> DataFrame:
+        """A DuckDB SELECT as a lazy Spark frame."""
+        statements = parse(sql)
+        if len(statements) != 1:
+            raise SparkQueryError("Give one SELECT.")
+        return self.spark.sql(self._prepare(statements[0]))
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def _run(self, statement: exp.Expression) -> SparkCursor:
+        try:
+            return self._dispatch(statement)
+        except (SparkQueryError, UnsupportedError, StoreError):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith(("pyspark", "py4j")):
+                raise SparkQueryError(_first_line(exc)) from None
+            raise
+
+    def _dispatch(self, statement: exp.Expression) -> SparkCursor:
+        if isinstance(statement, exp.Set | exp.Command) and _is_setting(statement):
+            return SparkCursor(None)  # DuckDB settings (memory, threads, ...) mean nothing here
+        if isinstance(statement, exp.Copy):
+            return self._copy(statement)
+        if isinstance(statement, exp.Create):
+            return self._create(statement)
+        if isinstance(statement, exp.Insert):
+            return self._insert(statement)
+        if isinstance(statement, exp.Drop):
+            for table in statement.args.get("tables") or []:
+                self.spark.catalog.dropTempView(table.name)
+            return SparkCursor(None)
+        if isinstance(statement, exp.Describe):
+            frame = self.spark.sql(self._prepare(statement.this))
+            rows = [(f.name, f.dataType.simpleString(), "YES") for f in frame.schema.fields]
+            table = pa.table(
+                {
+                    "column_name": [r[0] for r in rows],
+                    "column_type": [r[1] for r in rows],
+                    "null": [r[2] for r in rows],
+                }
+            )
+            return SparkCursor(table)
+        if isinstance(statement, exp.Query):
+            return SparkCursor(self.spark.sql(self._prepare(statement)).toArrow())
+        raise UnsupportedError(
+            f"{type(statement).__name__} statements do not run on Spark: "
+            f"{statement.sql('duckdb')[:80]}"
+        )
+
+    def _copy(self, statement: exp.Copy) -> SparkCursor:
+        files = statement.args.get("files") or []
+        params = {p.this.name.upper(): p.expression for p in statement.args.get("params") or []}
+        if len(files) != 1 or "PARTITION_BY" in params:
+            raise UnsupportedError("COPY ... PARTITION_BY does not run on Spark.")
+        fmt = params.get("FORMAT")
+        if fmt is not None and fmt.name.lower() != "parquet":
+            raise UnsupportedError(f"COPY to {fmt.name} does not run on Spark (Parquet only).")
+        source = statement.this
+        query = source.this if isinstance(source, exp.Subquery) else source
+        frame = self.spark.sql(self._prepare(query))
+        rows = write_parquet_file(frame, Path(files[0].name))
+        return SparkCursor(pa.table({"Count": [rows]}))
+
+    def _create(self, statement: exp.Create) -> SparkCursor:
+        kind = (statement.args.get("kind") or "").upper()
+        target = statement.this
+        if kind not in ("TABLE", "VIEW"):
+            raise UnsupportedError(f"CREATE {kind} does not run on Spark.")
+        if isinstance(target, exp.Schema):  # CREATE TABLE t (col TYPE, ...): an empty table
+            name = target.this.name
+            columns = ", ".join(
+                f"CAST(NULL AS {_spark_type(c.args['kind'])}) AS `{c.name}`"
+                for c in target.expressions
+            )
+            frame = self.spark.sql(f"SELECT {columns} WHERE false")
+        else:
+            name = target.name
+            frame = self.spark.sql(self._prepare(statement.expression))
+        if kind == "TABLE":
+            frame = frame.localCheckpoint()  # computed once, like DuckDB's temp table
+        self.create_view(name, frame)
+        return SparkCursor(None)
+
+    def _insert(self, statement: exp.Insert) -> SparkCursor:
+        name = statement.this.name
+        existing = self.spark.table(name)
+        source = statement.expression
+        if isinstance(source, exp.Values):
+            source = exp.select("*").from_(source.copy())
+        added = self.spark.sql(self._prepare(source))
+        if len(added.columns) != len(existing.columns):
+            raise SparkQueryError(
+                f"INSERT INTO {name}: {len(added.columns)} values for {len(existing.columns)} columns."
+            )
+        from pyspark.sql import functions as F
+
+        positional = added.toDF(*(f"_c{i}" for i in range(len(added.columns))))
+        typed = positional.select(
+            *(
+                F.col(f"_c{i}").cast(f.dataType).alias(f.name)
+                for i, f in enumerate(existing.schema.fields)
+            )
+        )
+        self.create_view(name, existing.unionAll(typed).localCheckpoint())
+        return SparkCursor(None)
+
+    # -- preparing a query ---------------------------------------------------------------------
+
+    def _prepare(self, query: exp.Expression) -> str:
+        """Spark SQL for a DuckDB query: table functions as temp views, stars and unions by
+        name expanded with the columns the session resolves, the rest transpiled."""
+        tree = query.copy()
+        for table in list(tree.find_all(exp.Table)):
+            replacement = self._table_source(table)
+            if replacement is not None:
+                alias = table.args.get("alias")
+                new = exp.to_table(replacement)
+                if alias is not None:
+                    new.set("alias", alias)
+                table.replace(new)
+        tree = self._expand_stars(tree)
+        tree = self._unions_by_name(tree)
+        return spark_sql(tree)
+
+    def _new_view(self, frame: DataFrame) -> str:
+        self._counter += 1
+        name = f"_ct_src_{id(self):x}_{self._counter}"
+        self.create_view(name, frame)
+        return name
+
+    def _table_source(self, table: exp.Table) -> str | None:
+        """A temp view for a table function or a file named as a table; None for a table."""
+        source = table.this
+        if isinstance(source, exp.ReadParquet):
+            paths, options = _function_args(source.expressions)
+            hive = options.get("hive_partitioning") is True
+            base = _common_hive_base(paths) if hive else None
+            frame = self.read_parquet(
+                paths, base_path=base, filename=options.get("filename") is True
+            )
+            return self._new_view(frame)
+        if isinstance(source, exp.ReadCSV):
+            paths, options = _function_args([source.this, *source.expressions])
+            return self._new_view(self._read_csv(paths, options))
+        if isinstance(source, exp.Anonymous) and source.name.lower() in (
+            "read_json",
+            "read_json_auto",
+        ):
+            paths, _ = _function_args(source.expressions)
+            return self._new_view(self.spark.read.json(paths))
+        if isinstance(source, exp.Identifier) and source.quoted and _looks_like_file(source.name):
+            return self._new_view(self.read_parquet([source.name]))
+        return None
+
+    def _read_csv(self, paths: list[str], options: dict[str, Any]) -> DataFrame:
+        """DuckDB's read_csv with explicit columns: every field read as text, DuckDB's null
+        strings made NULL, then cast to the declared types (a bad value fails the query)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        columns: dict[str, str] = options.get("columns") or {}
+        if not columns:
+            raise UnsupportedError("read_csv without explicit columns does not run on Spark.")
+        if options.get("compression") == "gzip" and not all(p.endswith(".gz") for p in paths):
+            raise UnsupportedError(
+                "Spark reads gzip CSV only from files named *.gz: rename the file and run again."
+            )
+        schema = StructType([StructField(name, StringType()) for name in columns])
+        frame = self.spark.read.csv(
+            paths,
+            schema=schema,
+            header=bool(options.get("header", True)),
+            sep=options.get("delim", ","),
+            quote=options.get("quote", '"'),
+            escape=options.get("escape", '"'),
+            multiLine=True,
+            mode="FAILFAST",
+            nullValue="\u0000",
+            emptyValue="",
+            ignoreLeadingWhiteSpace=False,
+            ignoreTrailingWhiteSpace=False,
+            enforceSchema=True,
+        )
+        nulls = options.get("nullstr") or [""]
+        nulls = [nulls] if isinstance(nulls, str) else nulls
+        projected = []
+        for name, duck_type in columns.items():
+            column = F.col(f"`{name}`")
+            column = F.when(column.isin(*nulls), F.lit(None)).otherwise(column)
+            spark_type = _spark_type(exp.DataType.build(duck_type, dialect="duckdb"))
+            if spark_type.startswith("TIMESTAMP"):
+                column = F.regexp_replace(column, *MISSING_SECONDS)
+            if spark_type != "STRING":
+                column = column.cast(spark_type)
+            projected.append(column.alias(name))
+        return frame.select(*projected)
+
+    def _columns(self, relation: exp.Expression, where: exp.Expression) -> list[str]:
+        """The columns a FROM item gives, as the session resolves them (no data is read).
+        `where` is the node the item appears in: the CTEs visible there come along."""
+        probe = exp.select("*").from_(relation.copy())
+        ctes = _visible_ctes(where)
+        if ctes:
+            probe.set("with_", exp.With(expressions=ctes))
+        return list(self.spark.sql(self._prepare(probe)).columns)
+
+    def _expand_stars(self, tree: exp.Expression) -> exp.Expression:
+        for select in list(tree.find_all(exp.Select)):
+            stars = [
+                s
+                for s in select.expressions
+                if isinstance(s, exp.Star) and (s.args.get("except_") or s.args.get("replace"))
+            ]
+            if not stars:
+                continue
+            source = select.args.get("from_") or select.args.get("from")
+            if source is None or select.args.get("joins"):
+                raise UnsupportedError(
+                    "* EXCLUDE/REPLACE over several relations does not run on Spark."
+                )
+            columns = self._columns(source.this, select)
+            new_expressions: list[exp.Expression] = []
+            for item in select.expressions:
+                if item not in stars:
+                    new_expressions.append(item)
+                    continue
+                excluded = {
+                    c.name.lower()
+                    for c in item.args.get("except_") or item.args.get("except") or []
+                }
+                replaced = {r.alias.lower(): r for r in item.args.get("replace") or []}
+                for column in columns:
+                    key = column.lower()
+                    if key in excluded:
+                        continue
+                    if key in replaced:
+                        new_expressions.append(replaced[key].copy())
+                    else:
+                        new_expressions.append(exp.column(column, quoted=True))
+            select.set("expressions", new_expressions)
+        return tree
+
+    def _unions_by_name(self, tree: exp.Expression) -> exp.Expression:
+        """UNION [ALL] BY NAME: each side's columns in the left side's order, a column only one
+        side has as NULL on the other (DuckDB's semantics)."""
+
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            if not (isinstance(node, exp.Union) and node.args.get("by_name")):
+                return node
+            left, right = node.left, node.right
+            left_cols = self._columns(left.copy().subquery("_l"), node)
+            right_cols = self._columns(right.copy().subquery("_r"), node)
+            names = list(dict.fromkeys([*left_cols, *right_cols]))
+
+            def side(query: exp.Query, have: list[str], alias: str) -> exp.Select:
+                present = {c.lower() for c in have}
+                projections = [
+                    exp.column(c, quoted=True)
+                    if c.lower() in present
+                    else exp.alias_(exp.null(), c, quoted=True)
+                    for c in names
+                ]
+                return exp.select(*projections).from_(query.copy().subquery(alias))
+
+            return exp.Union(
+                this=side(left, left_cols, "_l"),
+                expression=side(right, right_cols, "_r"),
+                distinct=node.args.get("distinct"),
+            )
+
+        return tree.transform(rewrite)
+
+
+def write_parquet_file(frame: DataFrame, target: Path) -> int:
+    """Write a frame as ONE Parquet file at `target` (Spark writes a folder of parts: the
+    single part is moved into place); the number of rows written."""
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out = target.parent / f".{target.name}.spark-{os.getpid()}-{threading.get_ident()}"
+    shutil.rmtree(out, ignore_errors=True)
+    frame.coalesce(1).write.mode("errorifexists").parquet(str(out))
+    parts = sorted(out.glob("part-*.parquet"))
+    if not parts:  # no rows: Spark may write no part at all
+        pq.write_table(frame.limit(0).toArrow(), target)
+        shutil.rmtree(out, ignore_errors=True)
+        return 0
+    if len(parts) != 1:
+        raise StoreError(f"Spark wrote {len(parts)} files where one was expected.")
+    os.replace(parts[0], target)
+    shutil.rmtree(out, ignore_errors=True)
+    return int(pq.ParquetFile(target).metadata.num_rows)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _visible_ctes(node: exp.Expression) -> list[exp.CTE]:
+    """Copies of the CTEs a node can name: those of every enclosing WITH, but in a WITH the
+    node is part of, only the ones before its own CTE (a CTE sees only earlier ones)."""
+    path: list[exp.Expr] = []
+    at: exp.Expr | None = node
+    while at is not None:
+        path.append(at)
+        at = at.parent
+    found: dict[str, exp.CTE] = {}
+    for ancestor in reversed(path):  # outermost first: an inner WITH shadows an outer one
+        with_ = ancestor.args.get("with_") if isinstance(ancestor, exp.Query) else None
+        if not isinstance(with_, exp.With):
+            continue
+        for cte in with_.expressions:
+            if any(cte is p for p in path):
+                break
+            found[cte.alias_or_name] = cte.copy()
+    return list(found.values())
+
+
+def _is_setting(statement: exp.Expression) -> bool:
+    text = statement.sql("duckdb").strip().upper()
+    return text.startswith(("SET ", "PRAGMA ", "RESET "))
+
+
+def _literal_value(node: exp.Expression) -> Any:
+    if isinstance(node, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else Decimal(node.this)
+    if isinstance(node, exp.Array):
+        return [_literal_value(e) for e in node.expressions]
+    if isinstance(node, exp.Struct):
+        found = {}
+        for pair in node.expressions:
+            key = (
+                pair.this.name
+                if isinstance(pair.this, exp.Identifier | exp.Literal)
+                else str(pair.this)
+            )
+            value = pair.expression
+            found[key] = value.this if isinstance(value, exp.Literal) else value.sql("duckdb")
+        return found
+    if isinstance(node, exp.Null):
+        return None
+    return node.sql("duckdb")
+
+
+def _function_args(args: list[exp.Expression]) -> tuple[list[str], dict[str, Any]]:
+    paths: list[str] = []
+    options: dict[str, Any] = {}
+    for arg in args:
+        if isinstance(arg, exp.EQ | exp.PropertyEQ):
+            options[arg.this.name.lower()] = _literal_value(arg.expression)
+        else:
+            value = _literal_value(arg)
+            paths.extend(value if isinstance(value, list) else [value])
+    return [str(p) for p in paths], options
+
+
+def _common_hive_base(paths: list[str]) -> str | None:
+    """The folder above the first `key=value` folder of the paths (Spark's basePath)."""
+    bases = set()
+    for path in paths:
+        parts = path.split("/")
+        cut = next((i for i, p in enumerate(parts) if "=" in p), None)
+        if cut is None:
+            return None
+        bases.add("/".join(parts[:cut]))
+    return bases.pop() if len(bases) == 1 else None
+
+
+def _looks_like_file(name: str) -> bool:
+    return "/" in name or name.lower().endswith((".parquet", ".pq"))
+
+
+def _spark_type(data_type: exp.DataType) -> str:
+    from cloudtally.engine.dialect import to_spark_tree
+
+    cast = to_spark_tree(exp.Cast(this=exp.null(), to=data_type.copy()))
+    if isinstance(cast, exp.Cast):
+        return cast.args["to"].sql("spark")
+    return "STRING"
+
+
+def _bind(statement: exp.Expression, parameters: list[Any]) -> None:
+    placeholders = list(statement.find_all(exp.Placeholder, bfs=False))
+    if len(placeholders) != len(parameters):
+        raise SparkQueryError(f"{len(parameters)} parameters for {len(placeholders)} placeholders.")
+    for node, value in zip(placeholders, parameters, strict=True):
+        node.replace(_to_literal(value))
+
+
+def _to_literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    if isinstance(value, Decimal):
+        _sign, digits, exponent = value.as_tuple()
+        scale = max(0, -int(exponent))
+        precision = max(len(digits), scale + 1)
+        return exp.cast(exp.Literal.string(str(value)), f"DECIMAL({min(precision, 38)},{scale})")
+    if isinstance(value, datetime):
+        return exp.cast(exp.Literal.string(value.isoformat()), "TIMESTAMPTZ")
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    return exp.Literal.string(str(value))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def local_path(uri: str) -> str:
+    """A `file:` URI Spark reports as a plain path."""
+    if uri.startswith("file:"):
+        uri = uri[5:]
+        while uri.startswith("//"):
+            uri = uri[1:]
+    return unquote(uri)
+
+
+def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
+    """A Spark connection with the view `costs` over the catalog's live files (Hive folders
+    under the lake give x_Provider and x_BillingPeriod, as DuckDB reads them) and a view per
+    derived dataset: the same views `Store.connect` gives on DuckDB."""
+    from cloudtally.focus.canonical import CANONICAL, empty_select
+
+    con = SparkConnection(spark_session(engine.master))
+    files = [str(store.data_dir / path) for path in catalog.live_files()]
+    if not files:
+        con.execute(f"CREATE VIEW costs AS {empty_select()}")
+    else:
+        hive = catalog.format_version >= 2
+        frame = con.read_parquet(files, base_path=str(store.lake_dir) if hive else None)
+        canonical = [c.name for c in CANONICAL]
+        extra = [c for c in frame.columns if c not in canonical]
+        con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
+    for name, dataset in catalog.derived.items():
+        paths = [str(store.data_dir / f) for f in dataset.files]
+        con.create_view(name, con.read_parquet(paths))
+    return con

@@ -1,0 +1,79 @@
+"""`--engine spark` without what it needs says how to get it, and changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudtally.engine import SparkEngine, engine_for
+from cloudtally.errors import UnsupportedError
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "focus" / "1.2" / "aws.csv"
+
+
+def _cloudtally(
+    args: list[str], env: dict[str, str], block_pyspark: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh interpreter (a missing package or Java is a process-wide fact)."""
+    prelude = "import sys; sys.modules['pyspark'] = None; " if block_pyspark else "import sys; "
+    code = (
+        prelude + f"sys.argv = ['cloudtally', *{args!r}]; from cloudtally.cli import main; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_without_pyspark_the_message_says_how_to_install_it(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    run = _cloudtally(
+        ["--data-dir", str(lake), "--engine", "spark", "ingest", str(SAMPLE)],
+        dict(os.environ),
+        block_pyspark=True,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "Error: --engine spark needs PySpark, which is not installed. Install the Spark extra "
+        "with `pip install 'cloudtally[spark]'` (PySpark) and a Java runtime 17 or newer "
+        "(Debian/Ubuntu: `apt-get install default-jre-headless`), or run without --engine spark."
+    )
+    assert "Traceback" not in run.stderr
+    assert not (lake / "catalog.json").exists()
+
+
+def test_without_java_the_message_says_how_to_install_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(Path(sys.executable).parent)  # python, but no java
+    lake = tmp_path / "lake"
+    run = _cloudtally(["--data-dir", str(lake), "--engine", "spark", "costs"], env)
+    assert run.returncode == 1
+    assert run.stderr.startswith(
+        "Error: --engine spark needs a Java runtime, and none was found (no `java` on PATH, "
+        "JAVA_HOME unset). Install the Spark extra"
+    )
+    assert "Traceback" not in run.stderr
+
+
+def test_a_command_that_does_not_run_on_spark_says_so(tmp_path: Path) -> None:
+    run = _cloudtally(
+        ["--data-dir", str(tmp_path), "--engine", "spark", "sql", "SELECT 1"], dict(os.environ)
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "Error: `cloudtally sql` runs on the embedded engine only; run it without --engine "
+        "spark (commands on Spark: ingest, allocate, costs, showback, chargeback, movers)."
+    )
+
+
+def test_an_unknown_engine_gets_a_suggestion() -> None:
+    with pytest.raises(UnsupportedError) as raised:
+        engine_for("sprak")
+    assert str(raised.value) == (
+        "Unknown engine 'sprak'. Did you mean 'spark'? Known engines: duckdb, spark."
+    )
+    assert engine_for("spark", "local[2]") == SparkEngine("local[2]")
