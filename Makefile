@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 VALIDATOR_VENV := .venv-validator
 VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed
 PYTHON312 ?= $(shell scripts/find-python312)
+# dbt (to run the projects `cloudtally models` writes) pins packages the dev tools need newer:
+# it gets a venv of its own.
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed
 
-.PHONY: install demo test lint bench validator docs clean
+.PHONY: install demo test lint bench validator dbt docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +35,15 @@ $(VALIDATOR_STAMP): validator-requirements.lock
 
 validator: $(VALIDATOR_STAMP)
 
-test: install validator
+$(DBT_STAMP): dbt-requirements.lock
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --upgrade pip
+	$(DBT_VENV)/bin/pip install --quiet -r dbt-requirements.lock
+	touch $(DBT_STAMP)
+
+dbt: $(DBT_STAMP)
+
+test: install validator dbt
 	$(BIN)/pytest
 
 lint: install
@@ -49,4 +61,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(VALIDATOR_VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) .demo .pytest_cache

@@ -459,6 +459,7 @@ def _register_commands() -> None:
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
     from cloudtally.kpis.command import kpis_command
+    from cloudtally.models.command import models
     from cloudtally.observe.command import metrics
     from cloudtally.quality.command import check
     from cloudtally.reconcile.command import reconcile_command
@@ -485,6 +486,7 @@ def _register_commands() -> None:
         rules,
         serve,
         access,
+        models,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

@@ -71,6 +71,22 @@ def scope_sql(scope: Scope) -> str:
     return Lens(DATASET, scope=scope).filter_sql({})
 
 
+def showback_select(
+    by: str, value: str, *, where: str = "true", dimension_column: bool = False
+) -> str:
+    """Direct, shared and total `value` per billing period, value of `by` and currency, over the
+    lines `where` keeps (the showback the CLI prints and the warehouse models' `showback`)."""
+    dimension = f"'{by}' AS dimension, " if dimension_column else ""
+    return f"""
+            SELECT x_BillingPeriod AS period, {dimension}coalesce({by}, '{UNALLOCATED}') AS k,
+                   BillingCurrency AS currency,
+                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'direct'), 0) AS direct,
+                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0) AS shared,
+                   sum({value}) AS total
+            FROM {DATASET} WHERE {where}
+            GROUP BY 1, {"2, 3, 4" if dimension_column else "2, 3"}"""
+
+
 def showback(
     store: Store,
     by: str,
@@ -91,11 +107,8 @@ def showback(
     rows = con.execute(
         f"""
         WITH now AS (
-            SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
-                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'direct'), 0) AS direct,
-                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0) AS shared,
-                   sum({value}) AS total
-            FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)} GROUP BY 1, 2
+            SELECT * EXCLUDE (period)
+            FROM ({showback_select(by, value, where=scope_sql(scope))}) WHERE period = ?
         ), before AS (
             SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
                    sum({value}) AS total

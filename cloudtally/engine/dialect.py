@@ -370,6 +370,17 @@ def _glob(node: exp.Glob) -> exp.Expression:
     )
 
 
+def glob_as_regex(node: exp.Expression) -> exp.Expression:
+    """`x GLOB 'p*'` as an anchored regular-expression match, for dialects without GLOB
+    (BigQuery's REGEXP_CONTAINS, Snowflake's REGEXP_LIKE)."""
+    if not isinstance(node, exp.Glob):
+        return node
+    pattern = node.expression
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+        raise UnsupportedError("GLOB with a computed pattern cannot be transpiled.")
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(_glob_regex(pattern.this)))
+
+
 def _regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
     """DuckDB replaces the first match unless the 'g' option is given, and writes
     back-references `\\1`; Spark replaces every match and writes `$1`."""

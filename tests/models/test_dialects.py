@@ -1,0 +1,110 @@
+"""`cloudtally models` for each dialect: the project's files, SQL that parses back in its
+dialect, and the refusals (a dialect that cannot express a model, an --out in the way)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlglot
+from click.testing import CliRunner
+
+from cloudtally.cli import app
+from cloudtally.errors import ExportError, UnsupportedError
+from cloudtally.models import write_models
+from cloudtally.rules.allocation import load_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "examples" / "rules"
+
+MODELS = [
+    "models/allocation/alloc_groups.sql",
+    "models/allocation/alloc_lines.sql",
+    "models/allocation/alloc_map_accounts.sql",
+    "models/allocation/alloc_map_teams.sql",
+    "models/allocation/alloc_metric.sql",
+    "models/allocation/alloc_recipients.sql",
+    "models/allocation/alloc_shares.sql",
+    "models/allocation/alloc_summary.sql",
+    "models/allocation/allocated_costs.sql",
+    "models/canonical/costs.sql",
+    "models/cube/daily_costs.sql",
+    "models/showback/showback.sql",
+]
+
+
+def _plain_sql(text: str) -> str:
+    """A model file without dbt's Jinja: refs and the source as plain table names."""
+    text = re.sub(r"\{\{ config\(.*?\) \}\}", "", text)
+    text = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", text)
+    return re.sub(r"\{\{ source\(.*?\) \}\}", "billing.focus_cost_and_usage", text)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark", "databricks", "snowflake"])
+def test_every_model_is_written_and_parses_in_its_dialect(tmp_path: Path, dialect: str) -> None:
+    out = tmp_path / "project"
+    report = write_models(out, dialect, load_rules(RULES))
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.sql"))
+    assert written == MODELS
+    assert len(report.models) == 12
+    for path in written:
+        sql = _plain_sql((out / path).read_text(encoding="utf-8"))
+        assert "EXCLUDE" not in sql.upper() or dialect in ("duckdb", "snowflake"), path
+        sqlglot.parse_one(sql, read=dialect)  # raises on SQL its dialect cannot read
+    assert "{{ source('billing', var('focus_table')) }}" in (
+        out / "models" / "canonical" / "costs.sql"
+    ).read_text(encoding="utf-8")
+    assert (out / "dbt_project.yml").read_text(encoding="utf-8").splitlines()[1] == (
+        "name: cloudtally"
+    )
+
+
+def test_spark_has_no_star_exclude_and_keeps_exact_decimals(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    write_models(out, "spark", load_rules(RULES))
+    shares = (out / "models" / "allocation" / "alloc_shares.sql").read_text(encoding="utf-8")
+    assert "EXCLUDE" not in shares and "EXCEPT" not in shares
+    assert "DECIMAL(38, 0)" in shares  # HUGEINT weights, exact on Spark
+    assert "HUGEINT" not in shares
+
+
+def test_a_dialect_that_cannot_express_a_model_is_refused_by_name(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    with pytest.raises(UnsupportedError) as raised:
+        write_models(out, "bigquery", load_rules(RULES))
+    assert str(raised.value) == (
+        "The models cannot be written for bigquery: costs: Argument 'modifiers' is not "
+        "supported for expression 'RegexpReplace' when targeting BigQuery.; alloc_lines: "
+        "ARRAY_SORT is only supported on an ARRAY_AGG without ORDER BY or LIMIT and with a "
+        "literal order"
+    )
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # nothing half-written beside it either
+
+
+def test_an_existing_out_is_kept_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep", encoding="utf-8")
+    with pytest.raises(ExportError, match="exists and is not empty"):
+        write_models(out, "duckdb", load_rules(RULES))
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_the_command_lists_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    result = CliRunner().invoke(
+        app, ["models", "--dialect", "duckdb", "--out", str(out), "--rules", str(RULES)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"Wrote a dbt project for duckdb with 12 models to {out}:"
+    assert lines[1:3] == ["  costs", "  alloc_map_accounts"]
+    again = CliRunner().invoke(
+        app, ["models", "--dialect", "duckdb", "--out", str(out), "--rules", str(RULES)]
+    )
+    assert again.exit_code == 1
+    assert again.output.strip() == (
+        f"Error: {out} exists and is not empty: choose another --out or give --overwrite."
+    )
