@@ -50,13 +50,14 @@ def test_without_java_the_message_says_how_to_install_it(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
     env["PATH"] = str(Path(sys.executable).parent)  # python, but no java
     lake = tmp_path / "lake"
-    run = _cloudtally(["--data-dir", str(lake), "--engine", "spark", "costs"], env)
+    run = _cloudtally(["--data-dir", str(lake), "--engine", "spark", "ingest", str(SAMPLE)], env)
     assert run.returncode == 1
     assert run.stderr.startswith(
         "Error: --engine spark needs a Java runtime, and none was found (no `java` on PATH, "
         "JAVA_HOME unset). Install the Spark extra"
     )
     assert "Traceback" not in run.stderr
+    assert not (lake / "catalog.json").exists()
 
 
 def test_a_command_that_does_not_run_on_spark_says_so(tmp_path: Path) -> None:
