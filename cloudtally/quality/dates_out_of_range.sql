@@ -11,6 +11,15 @@ WITH dated AS (
             {'name': 'ChargePeriodEnd', 'value': ChargePeriodEnd}
         ] AS dates
     FROM checked_costs
+    -- Plain comparisons first (a few rows at most pass), the lists only for those.
+    WHERE BillingPeriodStart < make_timestamptz($earliest, 1, 1, 0, 0, 0)
+       OR BillingPeriodEnd < make_timestamptz($earliest, 1, 1, 0, 0, 0)
+       OR ChargePeriodStart < make_timestamptz($earliest, 1, 1, 0, 0, 0)
+       OR ChargePeriodEnd < make_timestamptz($earliest, 1, 1, 0, 0, 0)
+       OR BillingPeriodStart >= make_timestamptz($latest + 1, 1, 1, 0, 0, 0)
+       OR BillingPeriodEnd >= make_timestamptz($latest + 1, 1, 1, 0, 0, 0)
+       OR ChargePeriodStart >= make_timestamptz($latest + 1, 1, 1, 0, 0, 0)
+       OR ChargePeriodEnd >= make_timestamptz($latest + 1, 1, 1, 0, 0, 0)
 ),
 flagged AS (
     SELECT *, list_filter(dates, lambda d: year(d.value) < $earliest OR year(d.value) > $latest)
