@@ -18,6 +18,7 @@ import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,6 +122,8 @@ class Catalog(_Model):
     manifest: list[ManifestEntry] = Field(default_factory=list, exclude=True)
     # Bytes of manifest.jsonl that are committed.
     manifest_size: int = 0
+    # How many entries those bytes hold (None: not recorded yet, count them).
+    manifest_entries: int | None = None
     derived: dict[str, DerivedDataset] = Field(default_factory=dict)
     # Files the previous generation used: kept until the next commit for readers mid-query.
     retired_files: list[str] = Field(default_factory=list)
@@ -203,26 +206,56 @@ def append_manifest(path: Path, committed: int, entries: list[ManifestEntry]) ->
         return fh.tell()
 
 
-def read_manifest(path: Path, committed: int) -> list[ManifestEntry]:
-    """The committed entries of manifest.jsonl, oldest first."""
-    if committed == 0:
+def read_manifest(path: Path, committed: int, *, last: int | None = None) -> list[ManifestEntry]:
+    """The committed entries of manifest.jsonl, oldest first; with `last`, only the newest
+    `last` of them (read from the end of the file, however long the history)."""
+    if committed == 0 or last == 0:
         return []
     try:
         with open(path, "rb") as fh:
-            data = fh.read(committed)
+            if last is None:
+                data, first = fh.read(committed), 1
+            else:
+                data = _tail(fh, committed, last)
+                first = 0  # line numbers are not known from the end
     except OSError as exc:
         raise StoreError(
             f"{path}: the manifest (history of ingested files) is unreadable ({exc.strerror}). "
             "The lake itself is intact; restore the manifest from a backup to see its history."
         ) from None
     entries = []
-    for number, line in enumerate(data.splitlines(), start=1):
+    for number, line in enumerate(data.splitlines(), start=first):
         try:
             entries.append(ManifestEntry.model_validate_json(line))
         except ValueError as exc:
+            where = f"line {number}" if number else "near its end"
             raise StoreError(
-                f"{path}, line {number}: the manifest entry is unreadable "
+                f"{path}, {where}: the manifest entry is unreadable "
                 f"({str(exc).splitlines()[0]}). The lake itself is intact; restore the manifest "
                 "from a backup to see its history."
             ) from None
     return entries
+
+
+def count_manifest(path: Path, committed: int) -> int:
+    """How many entries the committed part of manifest.jsonl holds (counted, not parsed)."""
+    count = 0
+    with open(path, "rb") as fh:
+        left = committed
+        while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count
+
+
+def _tail(fh: BinaryIO, committed: int, last: int) -> bytes:
+    """The last `last` lines of the first `committed` bytes of `fh`."""
+    end = committed
+    data = b""
+    while end > 0 and data.count(b"\n") <= last:
+        start = max(0, end - (1 << 16))
+        fh.seek(start)
+        data = fh.read(end - start) + data
+        end = start
+    lines = data.splitlines()
+    return b"\n".join(lines[-last:])

@@ -44,6 +44,7 @@ from cloudtally.store.catalog import (
     ManifestEntry,
     Partition,
     append_manifest,
+    count_manifest,
     file_sha256,
     read_catalog,
     read_manifest,
@@ -99,12 +100,24 @@ class Store:
     def catalog(self) -> Catalog:
         return read_catalog(self.catalog_path)
 
-    def manifest(self) -> list[ManifestEntry]:
-        """Every source file an ingest saw, oldest first (the history; no query needs it)."""
+    def manifest(self, *, last: int | None = None) -> list[ManifestEntry]:
+        """Every source file an ingest saw, oldest first (the history; no query needs it);
+        with `last`, the newest `last` entries only."""
         catalog = self.catalog()
         if catalog.format_version < 3:
-            return catalog.manifest
-        return read_manifest(self.manifest_path, catalog.manifest_size)
+            return catalog.manifest if last is None else catalog.manifest[-last:] if last else []
+        return read_manifest(self.manifest_path, catalog.manifest_size, last=last)
+
+    def manifest_count(self) -> int:
+        """How many entries the history holds."""
+        catalog = self.catalog()
+        if catalog.format_version < 3:
+            return len(catalog.manifest)
+        if catalog.manifest_size == 0:
+            return 0
+        if catalog.manifest_entries is not None:
+            return catalog.manifest_entries
+        return count_manifest(self.manifest_path, catalog.manifest_size)
 
     def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
         """A connection of the store's engine with the view `costs` over the live files (and a
@@ -249,6 +262,13 @@ class Store:
         previous = self.catalog()
         retired = sorted(set(previous.all_files()) - set(catalog.all_files()))
         committed = previous.manifest_size if previous.format_version >= 3 else 0
+        entries = (
+            0
+            if committed == 0
+            else previous.manifest_entries
+            if previous.manifest_entries is not None
+            else count_manifest(self.manifest_path, committed)
+        ) + len(catalog.manifest)
         catalog = catalog.model_copy(
             update={
                 "format_version": FORMAT_VERSION,
@@ -259,7 +279,9 @@ class Store:
         )
         with uninterrupted():
             size = append_manifest(self.manifest_path, committed, catalog.manifest)
-            catalog = catalog.model_copy(update={"manifest": [], "manifest_size": size})
+            catalog = catalog.model_copy(
+                update={"manifest": [], "manifest_size": size, "manifest_entries": entries}
+            )
             write_catalog(self.catalog_path, catalog)
             mark_committed()
             crash_point("after-catalog")

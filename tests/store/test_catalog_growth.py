@@ -78,6 +78,7 @@ def test_entries_of_an_interrupted_ingest_are_ignored_then_cut(
     assert text.startswith(committed)
     assert b"half written" not in text
     assert [Path(e.path).name for e in store.manifest()] == ["export-1.csv", "export-2.csv"]
+    assert store.manifest_count() == 2
 
 
 def test_a_format_2_catalog_moves_its_history_out_on_the_next_write(
@@ -97,3 +98,32 @@ def test_a_format_2_catalog_moves_its_history_out_on_the_next_write(
     assert upgraded["format_version"] == FORMAT_VERSION == 3
     assert "manifest" not in upgraded
     assert [Path(e.path).name for e in store.manifest()] == ["export-1.csv", "export-2.csv"]
+    assert store.manifest_count() == 2
+
+
+def test_the_newest_entries_are_read_from_the_end_of_a_long_history(
+    store: Store, tmp_path: Path
+) -> None:
+    ingest(store, [delivery(tmp_path / "in", 1)])
+    (entry,) = store.manifest()
+    # A history of 5,000 ingests (over 64 KiB, so the tail is read in several blocks).
+    lines = [
+        entry.model_copy(update={"path": f"/exports/delivery-{n}.csv"}).model_dump_json()
+        for n in range(5000)
+    ]
+    text = ("\n".join(lines) + "\n").encode()
+    store.manifest_path.write_bytes(text + b'{"half written')
+    on_disk = json.loads(store.catalog_path.read_text())
+    on_disk["manifest_size"] = len(text)
+    store.catalog_path.write_text(json.dumps(on_disk))
+    del on_disk["manifest_entries"]  # not recorded: counted from the file
+    store.catalog_path.write_text(json.dumps(on_disk))
+    assert store.manifest_count() == 5000
+    assert [e.path for e in store.manifest(last=3)] == [
+        "/exports/delivery-4997.csv",
+        "/exports/delivery-4998.csv",
+        "/exports/delivery-4999.csv",
+    ]
+    assert len(store.manifest(last=400)) == 400
+    assert store.manifest(last=0) == []
+    assert len(store.manifest(last=9000)) == 5000

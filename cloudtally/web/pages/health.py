@@ -45,15 +45,16 @@ def data_health(request: Request, viewer: Annotated[Viewer, Depends(authenticate
     store = viewer.store
     catalog = store.catalog()
     report = checks(store, datetime.now(UTC).date().isoformat())
-    ingests = sorted(store.manifest(), key=lambda e: e.ingested_at, reverse=True)
+    # The newest entries only: the history can hold hundreds of thousands.
+    ingests = sorted(store.manifest(last=INGESTS_SHOWN), key=lambda e: e.ingested_at, reverse=True)
     return render(
         request,
         "health.html",
         {
             "title": "Data health",
             "catalog": catalog,
-            "ingests": ingests[:INGESTS_SHOWN],
-            "ingest_count": len(ingests),
+            "ingests": ingests,
+            "ingest_count": store.manifest_count(),
             "report": report,
             "freshness": freshness(store),
             "derived": catalog.derived,
