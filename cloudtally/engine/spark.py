@@ -648,15 +648,32 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
 
     con = SparkConnection(spark_session(engine.master))
     files = [str(store.data_dir / path) for path in catalog.live_files()]
-    if not files:
-        con.execute(f"CREATE VIEW costs AS {empty_select()}")
-    else:
-        hive = catalog.format_version >= 2
-        frame = con.read_parquet(files, base_path=str(store.lake_dir) if hive else None)
-        canonical = [c.name for c in CANONICAL]
-        extra = [c for c in frame.columns if c not in canonical]
-        con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
-    for name, dataset in catalog.derived.items():
-        paths = [str(store.data_dir / f) for f in dataset.files]
-        con.create_view(name, con.read_parquet(paths))
+    try:
+        if not files:
+            con.execute(f"CREATE VIEW costs AS {empty_select()}")
+        else:
+            hive = catalog.format_version >= 2
+            frame = con.read_parquet(files, base_path=str(store.lake_dir) if hive else None)
+            canonical = [c.name for c in CANONICAL]
+            extra = [c for c in frame.columns if c not in canonical]
+            con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
+        for name, dataset in catalog.derived.items():
+            paths = [str(store.data_dir / f) for f in dataset.files]
+            con.create_view(name, con.read_parquet(paths))
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        from cloudtally.store.store import Store
+        from cloudtally.store.verify import damaged_error, damaged_files
+
+        # A live file missing or damaged: the same message as on DuckDB (checked by DuckDB).
+        problems = damaged_files(Store(store.data_dir), catalog)
+        if problems:
+            raise damaged_error(problems) from None
+        raise StoreError(
+            f"Spark cannot read the lake at {store.data_dir} ({_first_line(exc)}). The lake's "
+            f"folder must be readable at the same path by the Spark driver and every executor "
+            f"(with --spark-master {engine.master}: a shared or mounted filesystem); if files "
+            "were removed by hand, re-ingest the affected exports with the default engine."
+        ) from None
     return con

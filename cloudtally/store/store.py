@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from cloudtally.engine import DUCKDB, Engine
-from cloudtally.errors import QueryError, StoreError
+from cloudtally.errors import QueryError, StoreError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, empty_select
 from cloudtally.sqltext import identifier, literal, literals
 from cloudtally.store.catalog import (
@@ -68,6 +68,9 @@ MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
 # pins this shape and the others the product relies on, so an upgrade that breaks one fails.
 WRONG_OPTIMIZERS = ("window_self_join",)
 
+# `s3a://bucket/lake` (or, once it went through pathlib, `s3a:/bucket/lake`).
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")
+
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -86,6 +89,16 @@ class Store:
 
     def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, engine: Engine = DUCKDB) -> None:
         self.query_engine = engine  # where queries run (cloudtally.engine); the lake is the same
+        scheme = _URI.match(str(data_dir))
+        if scheme:
+            # A URI given as a path would silently become a local folder named `s3a:`.
+            given = _URI.sub(lambda m: f"{m.group(1)}://", str(data_dir), count=1)
+            raise UnsupportedError(
+                f"--data-dir {given}: the lake must be a local or mounted folder; object stores "
+                f"({scheme.group(1)}://) are not supported as the lake yet. Mount the bucket or "
+                "container (for example with s3fs, blobfuse2 or gcsfuse) and give the mount's "
+                "path; with --engine spark it must be mounted at the same path on every executor."
+            )
         self.data_dir = Path(data_dir).resolve()
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cloudtally.cli import app
 from cloudtally.engine import SparkEngine, engine_for
 from cloudtally.errors import UnsupportedError
+from cloudtally.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "focus" / "1.2" / "aws.csv"
@@ -78,3 +81,52 @@ def test_an_unknown_engine_gets_a_suggestion() -> None:
         "Unknown engine 'sprak'. Did you mean 'spark'? Known engines: duckdb, spark."
     )
     assert engine_for("spark", "local[2]") == SparkEngine("local[2]")
+
+
+@pytest.mark.parametrize("uri", ["s3a://finops/lake", "abfss://c@acct.dfs.core.windows.net/lake"])
+def test_an_object_store_lake_is_refused_and_nothing_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["--data-dir", uri, "--engine", "spark", "ingest", str(SAMPLE)]
+    )
+    assert result.exit_code == 1
+    scheme = uri.split(":")[0]
+    assert result.output.strip() == (
+        f"Error: --data-dir {uri}: the lake must be a local or mounted folder; object stores "
+        f"({scheme}://) are not supported as the lake yet. Mount the bucket or container (for "
+        "example with s3fs, blobfuse2 or gcsfuse) and give the mount's path; with --engine spark "
+        "it must be mounted at the same path on every executor."
+    )
+    assert list(tmp_path.iterdir()) == []  # no local folder named `s3a:`
+
+
+@pytest.mark.spark
+def test_a_damaged_lake_is_named_as_on_duckdb_and_left_as_it_is(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    lake = tmp_path / "lake"
+    ingested = CliRunner().invoke(app, ["--data-dir", str(lake), "ingest", str(SAMPLE)])
+    assert ingested.exit_code == 0, ingested.output
+    live = Store(lake).catalog().live_files()
+    (lake / live[0]).unlink()  # a file Spark cannot reach
+    catalog = (lake / "catalog.json").read_bytes()
+
+    def costs(engine: str) -> str:
+        result = CliRunner().invoke(
+            app,
+            ["--data-dir", str(lake), "--engine", engine, "--spark-master", spark_engine.master,
+             "costs", "--by", "service"],
+        )  # fmt: skip
+        assert result.exit_code == 1
+        return result.output
+
+    on_spark = costs("spark")
+    assert on_spark == costs("duckdb")
+    assert on_spark.startswith(f"Error: Lake file {live[0]} (aws/")
+    assert on_spark.endswith(
+        f"is missing. Run `cloudtally ingest --repair` to rewrite it from its source ({SAMPLE}).\n"
+    )
+    assert "Traceback" not in on_spark
+    assert (lake / "catalog.json").read_bytes() == catalog
