@@ -59,6 +59,7 @@ docs: install
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	$(BIN)/uv pip compile dbt-requirements.in --python-version 3.11 --quiet -o dbt-requirements.lock
 
 clean:
 	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) .demo .pytest_cache

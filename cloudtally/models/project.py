@@ -192,12 +192,23 @@ def render(models: list[Model], dialect: str) -> dict[str, str]:
         tree = parse(model.sql)[0]
         for table in tree.find_all(exp.Table):
             if table.name in names and not table.db:
+                if not table.alias:
+                    # Columns are qualified by the alias, never by `{{ ref(..) }}` (a
+                    # schema-qualified name is not a valid qualifier).
+                    table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
                 table.set("this", exp.to_identifier(_REF + table.name))
+            elif table.name == _SOURCE and not table.alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier("source")))
         tree = union_by_name(tree)
         if dialect in ("bigquery", "snowflake"):
             tree = tree.transform(glob_as_regex)  # neither has GLOB
         if dialect == "spark":
             # Spark has no `* EXCLUDE`: stars are expanded from the models' known columns.
+            # Qualifying normalises names to lower case (DuckDB's and Spark's names are case
+            # insensitive); the names as written are put back, so the columns of a table dbt
+            # makes are named as the CLI's (`BilledCost`, not `billedcost`).
+            spelled = {c.lower(): c for columns in schema.values() for c in columns}  # type: ignore[attr-defined]
+            spelled.update({i.name.lower(): i.name for i in tree.find_all(exp.Identifier)})
             tree = qualify(
                 tree,
                 schema=schema,
@@ -206,6 +217,8 @@ def render(models: list[Model], dialect: str) -> dict[str, str]:
                 validate_qualify_columns=False,
                 identify=False,
             )
+            for identifier in tree.find_all(exp.Identifier):
+                identifier.set("this", spelled.get(identifier.name.lower(), identifier.name))
         try:
             if dialect in ("spark", "databricks"):
                 sql = to_spark_tree(tree).sql(

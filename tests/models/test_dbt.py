@@ -1,10 +1,12 @@
-"""The dbt project `cloudtally models --dialect duckdb` writes, run by dbt-duckdb over the
-generated company loaded as text, gives the CLI's rows and totals exactly."""
+"""The dbt project `cloudtally models` writes, run by dbt over the generated company's export
+loaded as text, gives the CLI's rows and totals exactly: the DuckDB flavour with dbt-duckdb,
+the Spark flavour with dbt-spark in session mode (a local Spark session in dbt's process)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,35 +14,53 @@ from typing import Any
 import duckdb
 import pytest
 
-from cloudtally.allocate.engine import allocate
 from cloudtally.allocate.reports import showback
-from cloudtally.ingest.pipeline import ingest
+from cloudtally.engine.dialect import SESSION_CONF
 from cloudtally.models import write_models
 from cloudtally.query.costs import grouped_costs
 from cloudtally.query.periods import parse_range
 from cloudtally.rules.allocation import load_rules
-from cloudtally.sample import generate_sample
 from cloudtally.store import Store
+from tests.engine.conftest import spark_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "examples" / "rules"
 DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
+# The models the tests read (the allocation's intermediate steps are checked through them).
+READ = ("costs", "allocated_costs", "showback", "daily_costs")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, duckdb.DuckDBPyConnection]:
+def _require(flavour: str) -> None:
+    """Skip (or, in CI, fail) when dbt or its adapter for `flavour` cannot run here."""
+    missing = None
     if not DBT.exists():
-        if os.environ.get("CLOUDTALLY_REQUIRE_DBT"):
-            pytest.fail("CLOUDTALLY_REQUIRE_DBT is set but .venv-dbt has no dbt (make dbt).")
-        pytest.skip("dbt-duckdb is not installed: `make dbt` builds .venv-dbt")
-    root = tmp_path_factory.mktemp("warehouse")
-    export = root / "export"
-    generate_sample(export, months=2, scale=0.02, seed=5, fmt="csv")
-    # The CLI's answer.
-    store = Store(root / "lake")
-    ingest(store, [export])
-    allocate(store, load_rules(RULES))
-    # The warehouse: the same export loaded as text into billing.focus_cost_and_usage.
+        missing = ".venv-dbt has no dbt (`make dbt` builds it)"
+    elif flavour == "spark":
+        missing = spark_missing()
+        adapter = [str(DBT.with_name("python")), "-c", "import dbt.adapters.spark"]
+        if missing is None and subprocess.run(adapter, capture_output=True).returncode != 0:
+            missing = "dbt-spark is not in .venv-dbt (`make dbt`)"
+    if missing is None:
+        return
+    if os.environ.get("CLOUDTALLY_REQUIRE_DBT"):
+        pytest.fail(f"CLOUDTALLY_REQUIRE_DBT is set but {missing}.")
+    pytest.skip(missing)
+
+
+def _dbt_run(project: Path) -> None:
+    done = subprocess.run(
+        [str(DBT), "run", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _duckdb_warehouse(root: Path, export: Path) -> duckdb.DuckDBPyConnection:
+    """The export loaded as text into billing.focus_cost_and_usage, the models run by
+    dbt-duckdb; the warehouse file, opened read-only."""
     warehouse = root / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))
     con.execute("CREATE SCHEMA billing")
@@ -56,17 +76,61 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, duckdb.DuckDBP
         f"      path: {warehouse}\n      threads: 1\n      settings:\n        TimeZone: UTC\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [str(DBT), "run", "--project-dir", str(project), "--profiles-dir", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=project,
+    _dbt_run(project)
+    return duckdb.connect(str(warehouse), read_only=True)
+
+
+def _spark_warehouse(root: Path, export: Path) -> duckdb.DuckDBPyConnection:
+    """The export as a CSV table (every column text) in the session's catalog, the models run
+    by dbt-spark in session mode with the settings cloudtally's Spark sessions use; the tables
+    dbt made (Parquet under the warehouse folder) read back by DuckDB as views."""
+    warehouse = root / "spark-warehouse"
+    project = root / "project"
+    write_models(project, "spark", load_rules(RULES))
+    settings = {
+        **SESSION_CONF,
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.ui.enabled": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+    }
+    (project / "profiles.yml").write_text(
+        "cloudtally:\n  target: test\n  outputs:\n    test:\n      type: spark\n"
+        "      method: session\n      host: NA\n      schema: billing\n"
+        "      server_side_parameters:\n"
+        + "".join(f'        {k}: "{v}"\n' for k, v in settings.items()),
+        encoding="utf-8",
     )
-    assert done.returncode == 0, done.stdout[-3000:]
-    con = duckdb.connect(str(warehouse), read_only=True)
+    # The warehouse's table, as a team whose export lands in Spark would have it.
+    with (project / "dbt_project.yml").open("a", encoding="utf-8") as yml:
+        yml.write(
+            "on-run-start:\n  - CREATE DATABASE IF NOT EXISTS billing\n  - |\n"
+            "    CREATE TABLE IF NOT EXISTS billing.focus_cost_and_usage USING csv OPTIONS "
+            f"(path '{export}/*/*.csv', header 'true', multiLine 'true', escape '\"')\n"
+        )
+    _dbt_run(project)
+    con = duckdb.connect()
+    for name in READ:
+        folder = warehouse / "billing.db" / name
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{folder}/*.parquet')")
+    return con
+
+
+@pytest.fixture(scope="module", params=["duckdb", "spark"])
+def run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    export: Path,
+    cli_store: Store,
+) -> Iterator[tuple[Store, duckdb.DuckDBPyConnection]]:
+    flavour = request.param
+    _require(flavour)
+    root = tmp_path_factory.mktemp(f"warehouse-{flavour}")
+    make = _duckdb_warehouse if flavour == "duckdb" else _spark_warehouse
+    con = make(root, export)
     con.execute("SET TimeZone = 'UTC'")
-    return store, con
+    yield cli_store, con
+    con.close()
 
 
 def _cli(store: Store, sql: str) -> list[tuple[Any, ...]]:
@@ -79,7 +143,7 @@ def test_the_canonical_model_has_the_lake_rows(
     store, warehouse = run
     skip = "EXCLUDE (x_SourceFile, x_IngestId)"
     lake = _cli(store, f"SELECT * {skip} FROM costs ORDER BY ALL")
-    model = warehouse.execute(f"SELECT * {skip} FROM main.costs ORDER BY ALL").fetchall()
+    model = warehouse.execute(f"SELECT * {skip} FROM costs ORDER BY ALL").fetchall()
     assert len(lake) == 3_279
     assert model == lake
 
@@ -87,10 +151,10 @@ def test_the_canonical_model_has_the_lake_rows(
 def test_allocated_costs_are_the_cli_rows(run: tuple[Store, duckdb.DuckDBPyConnection]) -> None:
     store, warehouse = run
     lake = _cli(store, "SELECT * FROM allocated_costs ORDER BY ALL")
-    model = warehouse.execute("SELECT * FROM main.allocated_costs ORDER BY ALL").fetchall()
+    model = warehouse.execute("SELECT * FROM allocated_costs ORDER BY ALL").fetchall()
     assert model == lake
     totals = warehouse.execute(
-        "SELECT sum(BilledCost), sum(EffectiveCost) FROM main.allocated_costs"
+        "SELECT sum(BilledCost), sum(EffectiveCost) FROM allocated_costs"
     ).fetchall()
     assert totals == [(Decimal("10249.055587326460000000"), Decimal("10249.055587326460000000"))]
 
@@ -103,7 +167,7 @@ def test_showback_is_the_cli_showback(
     for period in ("2024-09", "2024-10"):
         cli = [r[:5] for r in showback(store, by, period).rows]
         model = warehouse.execute(
-            "SELECT k, currency, direct, shared, total FROM main.showback "
+            "SELECT k, currency, direct, shared, total FROM showback "
             "WHERE dimension = ? AND period = ? "
             "ORDER BY currency, k = '(unallocated)', total DESC, k",
             [by, period],
@@ -123,7 +187,7 @@ def test_the_daily_cube_adds_up_to_costs_by_day(
     )
     expected = sorted((r[0], r[1], r[2], r[3]) for r in cli.rows)
     model = warehouse.execute(
-        "SELECT day, team, BillingCurrency, sum(EffectiveCost) FROM main.daily_costs "
+        "SELECT day, team, BillingCurrency, sum(EffectiveCost) FROM daily_costs "
         "WHERE day BETWEEN DATE '2024-10-01' AND DATE '2024-10-31' GROUP BY ALL"
     ).fetchall()
     assert sorted(model, key=lambda r: (r[0], r[1] or "", r[2])) == sorted(

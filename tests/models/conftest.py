@@ -1,0 +1,34 @@
+"""The generated company's CSV export and the CLI's answer on it (ingested and allocated),
+shared by the dbt flavours' tests, which compare what the warehouse computes with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudtally.allocate.engine import allocate
+from cloudtally.ingest.pipeline import ingest
+from cloudtally.rules.allocation import load_rules
+from cloudtally.sample import generate_sample
+from cloudtally.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "examples" / "rules"
+DBT_VENV = ROOT / ".venv-dbt"
+
+
+@pytest.fixture(scope="session")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("warehouse-export") / "export"
+    generate_sample(folder, months=2, scale=0.02, seed=5, fmt="csv")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cli_store(tmp_path_factory: pytest.TempPathFactory, export: Path) -> Store:
+    """The CLI's lake over the export, allocated by the example rules."""
+    store = Store(tmp_path_factory.mktemp("warehouse-cli") / "lake")
+    ingest(store, [export])
+    allocate(store, load_rules(RULES))
+    return store
