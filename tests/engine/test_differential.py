@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from cloudtally.allocate.engine import allocate
 from cloudtally.allocate.reports import showback
+from cloudtally.cli import app
 from cloudtally.engine import DUCKDB, Engine, SparkEngine
 from cloudtally.ingest.pipeline import ingest
 from cloudtally.query.costs import grouped_costs
@@ -153,3 +155,49 @@ def test_grouped_costs_are_the_same(
     assert on_spark.columns == on_duckdb.columns
     assert on_spark.rows == on_duckdb.rows
     assert on_spark.total_by_currency == on_duckdb.total_by_currency
+
+
+@pytest.mark.parametrize(
+    ("command", "lines", "first"),
+    [
+        (
+            ["costs", "--by", "service,team", "--period", "2024-10", "--format", "csv"],
+            66,
+            "Amazon Relational Database Service,mobile,USD,418.21728,0.1103652364920392",
+        ),
+        (
+            ["showback", "--by", "team", "--period", "2024-10", "--format", "csv"],
+            10,
+            "web,USD,1096.28141370738,114.934163058568,1211.215576765948,0.3196533640149999,"
+            "1167.826392513161,43.389184252787,0.037153796601062876",
+        ),
+        (
+            ["chargeback", "--period", "2024-10", "--format", "csv"],
+            10,
+            "CC-1100,USD,1096.28141370738,114.934163058568,1211.215576765948,web",
+        ),
+        (
+            ["movers", "--by", "service", "--period", "2024-10", "--format", "csv"],
+            11,
+            "Amazon Elastic Compute Cloud,USD,1036.5867330505,1157.178336,120.5916029495,"
+            "0.11633527528817511",
+        ),
+    ],
+    ids=["costs", "showback", "chargeback", "movers"],
+)
+def test_the_cli_prints_the_same_on_both_engines(
+    lakes: dict[str, Store], spark_engine: SparkEngine, command: list[str], lines: int, first: str
+) -> None:
+    def printed(engine: Engine) -> list[str]:
+        store = lakes[engine.name]
+        result = CliRunner().invoke(
+            app,
+            ["--data-dir", str(store.data_dir), "--engine", engine.name,
+             "--spark-master", spark_engine.master, *command],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    on_spark = printed(spark_engine)
+    assert on_spark == printed(DUCKDB)
+    assert (len(on_spark), on_spark[1]) == (lines, first)
