@@ -1,7 +1,7 @@
 """The one place where Spark SQL differs from DuckDB's: the product's SQL is written once, in
 DuckDB's dialect, and transpiled here with sqlglot. Every rewrite below is a difference the
-product meets, each with a known-answer test in tests/engine/test_dialect.py (and run on both
-engines by tests/engine/test_spark_canary.py).
+product meets, each with a known-answer test in tests/engine/test_dialect.py that runs the
+same DuckDB SQL on both engines.
 
 | DuckDB                                   | Spark                                                 |
 |------------------------------------------|-------------------------------------------------------|
