@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudtally.errors import ExportError
+from cloudtally.export.target import check_target, write_marker
 from cloudtally.query.costs import period_filter
 from cloudtally.query.ownership import OWNERSHIP, lens_for
+from cloudtally.sqltext import literal
 from cloudtally.store import Store
 
 METRICS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
@@ -71,8 +73,7 @@ def export_bi(
     rules_dir: Path | None = None,
     overwrite: bool = False,
 ) -> BiReport:
-    if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
-        raise ExportError(f"{out} already exists; choose another path or pass --overwrite.")
+    check_target(store, out, single=False, overwrite=overwrite)
     lens = lens_for(store, OWNERSHIP, rules_dir=rules_dir)
     con = store.connect()
     present = {r[0] for r in con.execute(f"DESCRIBE {lens}").fetchall()}
@@ -131,7 +132,8 @@ def export_bi(
     try:
         for table in tables:
             target = staging / f"{table}.parquet"
-            con.execute(f"COPY {table} TO '{target}' (FORMAT parquet)")
+            con.execute(f"COPY {table} TO {literal(str(target))} (FORMAT parquet)")
+        write_marker(staging, [f"{t}.parquet" for t in tables], format="bi")
         if out.exists():
             old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
             os.replace(out, old)

@@ -7,7 +7,6 @@ Costs are written exactly as stored.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -15,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudtally.errors import ExportError, UnsupportedError
+from cloudtally.export.target import check_target, write_marker
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_VERSION, DECIMAL, TIMESTAMP
 from cloudtally.sqltext import literal
 from cloudtally.store import Store
 
 SUPPORTED_EXPORT_VERSIONS = (CANONICAL_VERSION,)
 FILE_FORMATS = ("parquet", "csv")
-# In every folder export writes: the files it wrote (`--overwrite` replaces only such folders).
-MARKER = ".cloudtally-export.json"
 
 
 @dataclass
@@ -55,7 +53,7 @@ def export_focus(
     fmt = file_format or (out.suffix.lower().lstrip(".") if single else "parquet")
     if fmt not in FILE_FORMATS:
         raise ExportError(f"Unknown file format {fmt!r}; use one of {', '.join(FILE_FORMATS)}.")
-    _check_target(store, out, single=single, overwrite=overwrite)
+    check_target(store, out, single=single, overwrite=overwrite)
     con = store.connect()
     available = [r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE costs)").fetchall()]
     select = _select(available, fmt, extensions)
@@ -91,70 +89,12 @@ def export_focus(
                 [*bounds, provider, period],
             )
             files.append(out / name)
-        _write_marker(temp, [f.name for f in files], version)
+        write_marker(temp, [f.name for f in files], focus_version=version)
         _swap_folder(temp, out)
         return ExportReport(files=files, rows=rows)
     finally:
         if temp.exists():
             shutil.rmtree(temp) if temp.is_dir() else temp.unlink()
-
-
-def _check_target(store: Store, out: Path, *, single: bool, overwrite: bool) -> None:
-    """Refuse a target that would put the lake at risk or delete what export did not write."""
-    target, data_dir = out.resolve(), store.data_dir.resolve()
-    where = (
-        "is the data dir"
-        if target == data_dir
-        else f"is inside the data dir {store.data_dir}"
-        if data_dir in target.parents
-        else f"holds the data dir {store.data_dir}"
-        if target in data_dir.parents
-        else None
-    )
-    if where:
-        raise ExportError(f"{out} {where}: export to a path outside it.")
-    if not out.exists():
-        return
-    if single:
-        if out.is_dir():
-            raise ExportError(f"{out} is a folder; give a file path ending in .parquet or .csv.")
-        if not overwrite:
-            raise ExportError(f"{out} already exists; choose another path or pass --overwrite.")
-        return
-    if not out.is_dir():
-        raise ExportError(f"{out} is a file; give a folder path (or one ending in .parquet).")
-    present = sorted(p.name for p in out.iterdir())
-    if not present:
-        return
-    if not overwrite:
-        raise ExportError(f"{out} already exists; choose another path or pass --overwrite.")
-    written = _marker_files(out)
-    if written is None:
-        raise ExportError(
-            f"{out} was not written by `cloudtally export` (it has no {MARKER}); --overwrite "
-            "replaces only folders export wrote. Choose another path."
-        )
-    others = [name for name in present if name != MARKER and name not in written]
-    if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        raise ExportError(
-            f"{out} holds files `cloudtally export` did not write ({shown}); --overwrite "
-            "would delete them. Move them out or choose another path."
-        )
-
-
-def _write_marker(folder: Path, files: list[str], version: str) -> None:
-    """Mark a folder as an export: the files it wrote, so an overwrite deletes only those."""
-    text = json.dumps({"written_by": "cloudtally export", "focus_version": version, "files": files})
-    (folder / MARKER).write_text(text + "\n", encoding="utf-8")
-
-
-def _marker_files(folder: Path) -> set[str] | None:
-    try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-        return {str(name) for name in marker["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _select(available: list[str], fmt: str, extensions: bool) -> str:

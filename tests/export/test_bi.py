@@ -17,6 +17,7 @@ def test_the_star_schema_adds_up_to_the_lake(company: Company, tmp_path: Path) -
     assert printed.startswith("Wrote a star schema (")
     assert "owners from allocated_costs" in printed
     assert sorted(p.name for p in out.iterdir()) == [
+        ".cloudtally-export.json",  # what export wrote (--overwrite replaces only that)
         "dim_account.parquet",
         "dim_date.parquet",
         "dim_owner.parquet",
@@ -91,5 +92,18 @@ def test_an_existing_folder_is_kept_unless_overwrite(company: Company, tmp_path:
         result.stderr == f"Error: {out} already exists; choose another path or pass --overwrite.\n"
     )
     assert (out / "keep.txt").read_text() == "mine"
+    # --overwrite replaces only a folder export wrote: someone's own files are never deleted.
+    result = CliRunner().invoke(
+        app, ["--data-dir", str(company.lake), "export", "--bi", str(out), "--overwrite"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out} was not written by `cloudtally export` (it has no "
+        ".cloudtally-export.json); --overwrite replaces only folders export wrote. Choose "
+        "another path.\n"
+    )
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    cli(company.lake, "export", "--bi", str(out))
     cli(company.lake, "export", "--bi", str(out), "--overwrite")
-    assert not (out / "keep.txt").exists()
+    assert sorted(p.name for p in out.iterdir())[0] == ".cloudtally-export.json"

@@ -386,6 +386,29 @@ def test_export_overwrites_only_what_export_wrote(
     assert (out / "analysis.xlsx").exists()
 
 
+def test_export_bi_never_replaces_the_lake_and_takes_any_folder_name(
+    store: Store, cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    ingest(store, [FOCUS_10])
+    before = fingerprint(store.data_dir)
+    data = store.data_dir
+    for target, where in [
+        (data, "is the data dir"),
+        (data.parent, f"holds the data dir {data}"),
+        (data / "lake", f"is inside the data dir {data}"),
+    ]:
+        result = cli("export", "--bi", target, "--overwrite")
+        assert result.stderr == f"Error: {target} {where}: export to a path outside it.\n"
+    assert fingerprint(data) == before
+    out = tmp_path / "o'brien's star"
+    result = cli("export", "--bi", out)
+    assert result.exit_code == 0, result.stderr
+    assert ".cloudtally-export.json" in {p.name for p in out.iterdir()}
+    fact = out / "fact_daily_cost.parquet"
+    (rows,) = duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(fact)]).fetchone()  # type: ignore[misc]
+    assert rows > 0
+
+
 # -- Ctrl-C and a full disk --------------------------------------------------------------------
 
 
