@@ -20,7 +20,7 @@ from cloudtally.allocate.sql import DIMENSIONS, Builder
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import period_filter
 from cloudtally.rules.allocation import RuleSet
-from cloudtally.rules.tags import sql_literal
+from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
 from cloudtally.store.catalog import Catalog
 
@@ -89,8 +89,8 @@ def allocate(
                 f"\nUNION ALL BY NAME SELECT * FROM {DATASET} WHERE NOT ({period_filter(periods)})"
             )
         con.execute("SET preserve_insertion_order = false")
-        con.execute(f"COPY ({output}{keep}) TO {sql_literal(str(target))} (FORMAT parquet)")
-        written = f"read_parquet({sql_literal(str(target))})"
+        con.execute(f"COPY ({output}{keep}) TO {literal(str(target))} (FORMAT parquet)")
+        written = f"read_parquet({literal(str(target))})"
         before = totals_of(con, "costs")
         after = totals_of(con, written)
         if before != after:
@@ -206,7 +206,7 @@ def _selector_sql(selector: str) -> str:
     from cloudtally.focus.canonical import CANONICAL_BY_NAME
 
     if "=" not in selector:
-        text = sql_literal(selector)
+        text = literal(selector)
         return f"(c.ResourceId = {text} OR c.ResourceName = {text})"
     terms = []
     for part in selector.split(","):
@@ -217,7 +217,7 @@ def _selector_sql(selector: str) -> str:
                 f"--explain: {column!r} is not a FOCUS column; use e.g. SubAccountId=..., "
                 "ServiceName=... or a ResourceId."
             )
-        terms.append(f'CAST(c."{column}" AS VARCHAR) = {sql_literal(value.strip())}')
+        terms.append(f"CAST(c.{identifier(column)} AS VARCHAR) = {literal(value.strip())}")
     return "(" + " AND ".join(terms) + ")"
 
 

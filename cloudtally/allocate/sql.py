@@ -19,10 +19,12 @@ the output)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from cloudtally.rules.allocation import DIMENSIONS, Match, RuleSet, SharedPool
-from cloudtally.rules.tags import normalise_sql, raw_value_sql, sql_literal
+from cloudtally.rules.tags import normalise_sql, raw_value_sql
+from cloudtally.sqltext import identifier, literal, literals
 
 # Canonical columns carried into allocated_costs (enough for every report and for tracing a
 # value back to its line). Shared rows keep the pool's account, service and charge columns.
@@ -87,6 +89,16 @@ OUTPUT_COLUMNS = (*LINE_COLUMNS, *MONEY, *ALLOCATION_COLUMNS)
 STORED = "DECIMAL(38,18)"
 
 
+def decimal_sql(value: Decimal) -> str:
+    """An exact DECIMAL literal (`1E+3` written as digits, never read as a DOUBLE)."""
+    return f"CAST({literal(format(value, 'f'))} AS {STORED})"
+
+
+def tag_column(key: str) -> str:
+    """The column of a line holding its own normalised value of required key `key`."""
+    return identifier(f"t_{key}")
+
+
 def _share(amount: str) -> str:
     units = (
         f"CAST(CAST({amount} AS DECIMAL(38,12)) * CAST(1000000000000 AS DECIMAL(38,0)) AS HUGEINT)"
@@ -103,11 +115,11 @@ def match_sql(match: Match, window: tuple[str, str] | None = None, by: str | Non
 
     def among(column: str, values: list[str] | None) -> None:
         if values is not None:
-            terms.append(f"{column} IN ({', '.join(sql_literal(v) for v in values)})")
+            terms.append(f"{column} IN ({literals(values)})")
 
     among("x_Provider", match.provider)
     if match.account is not None:
-        listed = ", ".join(sql_literal(v) for v in match.account)
+        listed = literals(match.account)
         terms.append(f"(SubAccountId IN ({listed}) OR SubAccountName IN ({listed}))")
     among("ServiceName", match.service)
     among("ServiceCategory", match.service_category)
@@ -115,15 +127,15 @@ def match_sql(match: Match, window: tuple[str, str] | None = None, by: str | Non
     among("ChargeCategory", match.charge_category)
     among("CommitmentDiscountStatus", match.commitment_status)
     if match.resource_name is not None:
-        terms.append(f"coalesce(ResourceName, ResourceId) GLOB {sql_literal(match.resource_name)}")
+        terms.append(f"coalesce(ResourceName, ResourceId) GLOB {literal(match.resource_name)}")
     if match.unallocated is not None and by is not None:
         terms.append(f"{by} IS {'' if match.unallocated else 'NOT '}NULL")
     if window is not None:
         first, last = window
         if first != "0000-01":
-            terms.append(f"x_BillingPeriod >= '{first}'")
+            terms.append(f"x_BillingPeriod >= {literal(first)}")
         if last != "9999-12":
-            terms.append(f"x_BillingPeriod <= '{last}'")
+            terms.append(f"x_BillingPeriod <= {literal(last)}")
     return "(" + " AND ".join(terms) + ")" if terms else "true"
 
 
@@ -141,6 +153,28 @@ class Builder:
     def table(self, name: str) -> str:
         return f"{self.prefix}_{name}"
 
+    # Mapping tables are named by their position, not their file name: file names may hold
+    # any character and DuckDB matches identifiers case-insensitively (`Teams.csv` and
+    # `teams.csv` are two tables). The name appears only in literals (value sources).
+
+    def _map_index(self, name: str) -> int:
+        return list(self.rules.mappings).index(name)
+
+    def map_table(self, name: str) -> str:
+        return identifier(self.table(f"map_{self._map_index(name)}"))
+
+    def map_alias(self, name: str) -> str:
+        return identifier(f"m{self._map_index(name)}")
+
+    def map_column(self, name: str, column: str) -> str:
+        """The column `column` (a dimension or `line`) of mapping `name` on a joined line."""
+        return identifier(f"m{self._map_index(name)}__{column}")
+
+    def map_source(self, name: str, kind: str = "mapping") -> str:
+        """SQL for the source of a mapped value: `mapping:mappings/FILE.csv:LINE`."""
+        file = self.rules.mappings[name].path.name
+        return f"({literal(f'{kind}:mappings/{file}:')} || {self.map_column(name, 'line')})"
+
     def discover_tag_keys(self, con: Any, where: str = "true") -> None:
         """Find the distinct tag keys of the lines once, so lines look tags up directly."""
         rows = con.execute(
@@ -152,9 +186,9 @@ class Builder:
         """Statements creating the small tables the rules read (mappings, metrics, ratios)."""
         statements = []
         for mapping in self.rules.mappings.values():
-            columns = ", ".join(f"{c} VARCHAR" for c in mapping.columns)
+            columns = ", ".join(f"{identifier(c)} VARCHAR" for c in mapping.columns)
             statements.append(
-                f"CREATE OR REPLACE TEMP TABLE {self.table('map_' + mapping.name)} "
+                f"CREATE OR REPLACE TEMP TABLE {self.map_table(mapping.name)} "
                 f"(key VARCHAR, eff_from VARCHAR, eff_to VARCHAR, line INTEGER"
                 f"{', ' + columns if columns else ''})"
             )
@@ -163,12 +197,12 @@ class Builder:
                     "("
                     + ", ".join(
                         [
-                            sql_literal(row.key),
-                            sql_literal(row.effective_from),
-                            sql_literal(row.effective_to),
+                            literal(row.key),
+                            literal(row.effective_from),
+                            literal(row.effective_to),
                             str(row.line),
                             *(
-                                "NULL" if row.values[c] is None else sql_literal(row.values[c])  # type: ignore[arg-type]
+                                "NULL" if row.values[c] is None else literal(row.values[c])  # type: ignore[arg-type]
                                 for c in mapping.columns
                             ),
                         ]
@@ -176,15 +210,14 @@ class Builder:
                     + ")"
                     for row in mapping.rows
                 )
-                statements.append(
-                    f"INSERT INTO {self.table('map_' + mapping.name)} VALUES {values}"
-                )
+                statements.append(f"INSERT INTO {self.map_table(mapping.name)} VALUES {values}")
         statements.append(
             f"CREATE OR REPLACE TEMP TABLE {self.table('metric')} "
             f"(pool VARCHAR, period VARCHAR, recipient VARCHAR, value {STORED})"
         )
         metric_rows = [
-            f"({sql_literal(pool)}, '{row.period}', {sql_literal(row.recipient)}, {row.value})"
+            f"({literal(pool)}, {literal(row.period)}, {literal(row.recipient)}, "
+            f"{decimal_sql(row.value)})"
             for pool, rows in self.rules.metrics.items()
             for row in rows
         ]
@@ -216,7 +249,8 @@ class Builder:
             self._account_maps(), "coalesce(c.SubAccountId, c.BillingAccountId)", "c"
         )
         raw_tags = [
-            f"{normalise_sql(policy, key, raw_value_sql(policy, key, 'c.Tags', self.tag_keys))} AS t_{key}"
+            f"{normalise_sql(policy, key, raw_value_sql(policy, key, 'c.Tags', self.tag_keys))} "
+            f"AS {tag_column(key)}"
             for key in tag_keys
         ]
         base = f"""
@@ -227,16 +261,17 @@ class Builder:
         tagged = []
         for key in tag_keys:
             inherit = policy.key(key).inherit
-            source = f"CASE WHEN t_{key} IS NOT NULL THEN 'tag:{key}'"
-            value = f"t_{key}"
+            own = tag_column(key)
+            source = f"CASE WHEN {own} IS NOT NULL THEN {literal(f'tag:{key}')}"
+            value = own
             if inherit is not None and inherit in self.rules.mappings:
-                column = f"m_{inherit}__{key}"
-                value = f"coalesce(t_{key}, {column})"
-                source += (
-                    f" WHEN {column} IS NOT NULL THEN "
-                    f"'inherited:mappings/{inherit}.csv:' || m_{inherit}__line"
-                )
-            tagged.append(f"{value} AS tag_{key}, {source} END AS tag_src_{key}")
+                column = self.map_column(inherit, key)
+                value = f"coalesce({own}, {column})"
+                source += f" WHEN {column} IS NOT NULL THEN {self.map_source(inherit, 'inherited')}"
+            tagged.append(
+                f"{value} AS {identifier('tag_' + key)}, "
+                f"{source} END AS {identifier('tag_src_' + key)}"
+            )
         tag_cte = f"SELECT *{''.join(', ' + t for t in [*tagged, *self._rule_indexes()])} FROM base"
         # Dimensions: the team first (team-keyed tables need it), then the others.
         team_cte = f"SELECT *, {self._dimension('team', tag_keys)} FROM tagged"
@@ -258,18 +293,22 @@ class Builder:
     def _mapping_joins(self, names: list[str], key: str, row: str) -> tuple[list[str], list[str]]:
         """LEFT JOINs of mapping tables on `key`, in force in the row's period, and the columns
         they add (`m_<table>__<column>` and the CSV line they came from)."""
-        joins = [
-            f"LEFT JOIN {self.table('map_' + name)} m_{name} ON m_{name}.key = {key} "
-            f"AND {row}.x_BillingPeriod BETWEEN m_{name}.eff_from AND m_{name}.eff_to"
-            for name in names
-        ]
+        joins = []
+        for name in names:
+            alias = self.map_alias(name)
+            joins.append(
+                f"LEFT JOIN {self.map_table(name)} {alias} ON {alias}.key = {key} "
+                f"AND {row}.x_BillingPeriod BETWEEN {alias}.eff_from AND {alias}.eff_to"
+            )
         columns = [
-            f"m_{name}.{col} AS m_{name}__{col}"
+            f"{self.map_alias(name)}.{identifier(col)} AS {self.map_column(name, col)}"
             for name in names
             for col in self.rules.mappings[name].columns
         ]
         # Each table's CSV line once (a name given twice is ambiguous to other engines).
-        columns += [f"m_{name}.line AS m_{name}__line" for name in names]
+        columns += [
+            f"{self.map_alias(name)}.line AS {self.map_column(name, 'line')}" for name in names
+        ]
         return joins, columns
 
     def _dimension(self, dim: str, tag_keys: list[str]) -> str:
@@ -280,20 +319,20 @@ class Builder:
                     continue
                 # Values and sources by the position of the first matching rule.
                 by_position = [
-                    sql_literal(r.set[dim]) if dim in r.set else "NULL"
+                    literal(r.set[dim]) if dim in r.set else "NULL"
                     for r in self.rules.allocation.rules
                 ]
-                names = [sql_literal(f"rule:{r.id}") for r in self.rules.allocation.rules]
+                names = [literal(f"rule:{r.id}") for r in self.rules.allocation.rules]
                 values.append(f"([{', '.join(by_position)}])[ri_{dim}]")
                 sources.append(f"([{', '.join(names)}])[ri_{dim}]")
             elif source == "tag":
                 if dim in tag_keys:
-                    values.append(f"tag_{dim}")
-                    sources.append(f"tag_src_{dim}")
+                    values.append(identifier(f"tag_{dim}"))
+                    sources.append(identifier(f"tag_src_{dim}"))
             else:
                 name = source.partition(":")[2]
-                values.append(f"m_{name}__{dim}")
-                sources.append(f"'mapping:mappings/{name}.csv:' || m_{name}__line")
+                values.append(self.map_column(name, dim))
+                sources.append(self.map_source(name))
         if not values:
             return f"CAST(NULL AS VARCHAR) AS {dim}, CAST(NULL AS VARCHAR) AS {dim}_source"
         value = values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
@@ -318,7 +357,9 @@ class Builder:
         required = self.rules.tags.required
         if not required:
             return "CAST(NULL AS VARCHAR)"
-        parts = ", ".join(f"CASE WHEN t_{key} IS NULL THEN '{key}' END" for key in required)
+        parts = ", ".join(
+            f"CASE WHEN {tag_column(key)} IS NULL THEN {literal(key)} END" for key in required
+        )
         return f"nullif(concat_ws(',', {parts}), '')"
 
     def _pool_case(self) -> str:
@@ -326,7 +367,7 @@ class Builder:
         if not pools:
             return "CAST(NULL AS VARCHAR)"
         whens = " ".join(
-            f"WHEN {match_sql(p.match, p.window, p.by)} THEN {sql_literal(p.id)}" for p in pools
+            f"WHEN {match_sql(p.match, p.window, p.by)} THEN {literal(p.id)}" for p in pools
         )
         return f"CASE {whens} END"
 
@@ -408,12 +449,8 @@ class Builder:
     def _weights(self, pool: SharedPool, summary: str) -> str:
         """SELECT pool, period, currency, commitment, recipient, weight for one pool."""
         by = pool.by
-        pid = sql_literal(pool.id)
-        among = (
-            f" AND {by} IN ({', '.join(sql_literal(v) for v in pool.among)})"
-            if pool.among is not None
-            else ""
-        )
+        pid = literal(pool.id)
+        among = f" AND {by} IN ({literals(pool.among)})" if pool.among is not None else ""
         direct = f"""
             SELECT x_BillingPeriod AS period, BillingCurrency AS currency, {by} AS recipient,
                    sum(effective) AS cost
@@ -425,7 +462,7 @@ class Builder:
             return f"SELECT {pid}, period, currency, NULL, recipient, cost FROM ({direct})"
         if pool.split == "even":
             if pool.among is not None:
-                listed = ", ".join(f"({sql_literal(v)})" for v in pool.among)
+                listed = ", ".join(f"({literal(v)})" for v in pool.among)
                 return (
                     f"SELECT {pid}, p.period, NULL, NULL, a.recipient, 1.0 FROM ({periods}) p, "
                     f"(VALUES {listed}) a(recipient)"
@@ -433,7 +470,9 @@ class Builder:
             return f"SELECT {pid}, period, currency, NULL, recipient, 1.0 FROM ({direct})"
         if pool.split == "fixed":
             listed = ", ".join(
-                f"({sql_literal(k)}, {v})" for k, v in (pool.percentages or {}).items() if v > 0
+                f"({literal(k)}, {decimal_sql(v)})"
+                for k, v in (pool.percentages or {}).items()
+                if v > 0
             )
             return (
                 f"SELECT {pid}, p.period, NULL, NULL, a.recipient, a.pct FROM ({periods}) p, "
@@ -470,7 +509,7 @@ class Builder:
     def _per_pool(values: dict[str, str]) -> str:
         if not values:
             return "CAST(NULL AS VARCHAR)"
-        whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in values.items())
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in values.items())
         return f"(CASE s.shared_pool {whens} END)"
 
     def shared_output_sql(self) -> str:
@@ -480,18 +519,19 @@ class Builder:
         dims = []
         team_maps = self._team_maps()
         for dim in DIMENSIONS:
-            own = f"CASE WHEN {by_of} = '{dim}' THEN s.recipient END"
+            own = f"CASE WHEN {by_of} = {literal(dim)} THEN s.recipient END"
             filled = [own]
             if dim != "team":
                 for source in self.rules.allocation.precedence(dim):
                     name = source.partition(":")[2]
                     if source.startswith("mapping:") and name in team_maps:
-                        filled.append(f"m_{name}.{dim}")
+                        filled.append(f"{self.map_alias(name)}.{identifier(dim)}")
             dims.append(f"coalesce({', '.join(filled)}) AS {dim}")
         joins = " ".join(
-            f"LEFT JOIN {self.table('map_' + name)} m_{name} ON {by_of} = 'team' "
-            f"AND m_{name}.key = s.recipient "
-            f"AND s.x_BillingPeriod BETWEEN m_{name}.eff_from AND m_{name}.eff_to"
+            f"LEFT JOIN {self.map_table(name)} {self.map_alias(name)} ON {by_of} = 'team' "
+            f"AND {self.map_alias(name)}.key = s.recipient "
+            f"AND s.x_BillingPeriod BETWEEN {self.map_alias(name)}.eff_from "
+            f"AND {self.map_alias(name)}.eff_to"
             for name in team_maps
         )
         nulls = [c for c in LINE_COLUMNS if c not in GROUP_COLUMNS]

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cloudtally.rules.yaml_loader import load_model
+from cloudtally.sqltext import literal, literals
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -109,10 +110,6 @@ def load_tag_policy(path: Path) -> TagPolicy:
     return load_model(path, TagPolicy)
 
 
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def raw_value_sql(
     policy: TagPolicy, name: str, tags: str = "Tags", present: list[str] | None = None
 ) -> str:
@@ -134,9 +131,9 @@ def raw_value_sql(
         )
         if not matching:
             return "CAST(NULL AS VARCHAR)"
-        lookups = [f"nullif(trim({tags}[{sql_literal(k)}]), '')" for k in matching]
+        lookups = [f"nullif(trim({tags}[{literal(k)}]), '')" for k in matching]
         return lookups[0] if len(lookups) == 1 else f"coalesce({', '.join(lookups)})"
-    spellings = "[" + ", ".join(sql_literal(s) for s in policy.spellings(name)) + "]"
+    spellings = "[" + literals(policy.spellings(name)) + "]"
     return (
         f"(list_sort(list_transform(list_filter(map_entries({tags}), "
         f"lambda e: list_contains({spellings}, lower(trim(e.key))) AND nullif(trim(e.value), '') IS NOT NULL), "
@@ -153,9 +150,7 @@ def normalise_sql(policy: TagPolicy, name: str, raw: str) -> str:
     elif spec.case == "upper":
         text = f"upper({text})"
     if spec.values:
-        whens = " ".join(
-            f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in spec.values.items()
-        )
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in spec.values.items())
         text = f"(CASE {text} {whens} ELSE {text} END)"
     return f"nullif({text}, '')"
 
@@ -170,5 +165,4 @@ def valid_sql(policy: TagPolicy, name: str, value: str) -> str:
     allowed = policy.key(name).allowed
     if allowed is None:
         return f"({value} IS NOT NULL)"
-    listed = ", ".join(sql_literal(v) for v in allowed)
-    return f"({value} IN ({listed}))"
+    return f"({value} IN ({literals(allowed)}))" if allowed else "false"

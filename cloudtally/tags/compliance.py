@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cloudtally.allocate.sql import Builder
+from cloudtally.allocate.sql import Builder, tag_column
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import ALLOCATED, EVERYTHING, Lens, Scope
 from cloudtally.rules.allocation import RuleSet
 from cloudtally.rules.tags import valid_sql
+from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
 
 GROUPS = {
@@ -77,11 +78,11 @@ def coverage(
     value = metric_name(metric)
     con, lines = _lines(store, rules, periods, scope)
     required = rules.tags.required
-    checks = {key: valid_sql(rules.tags, key, f"t_{key}") for key in required}
+    checks = {key: valid_sql(rules.tags, key, tag_column(key)) for key in required}
     every = " AND ".join(checks.values())
     shares = [
         f"CAST(coalesce(sum({value}) FILTER (WHERE {check}), 0) AS DOUBLE) "
-        f'/ nullif(CAST(sum({value}) AS DOUBLE), 0) AS "{key}"'
+        f"/ nullif(CAST(sum({value}) AS DOUBLE), 0) AS {identifier(key)}"
         for key, check in checks.items()
     ]
     group = f'{GROUPS[by]} AS "{by}", ' if by else ""
@@ -111,12 +112,13 @@ def exceptions(
     problems = []
     for key in rules.tags.required:
         allowed = rules.tags.key(key).allowed
-        problem = f"WHEN t_{key} IS NULL THEN 'missing {key}'"
+        column = tag_column(key)
+        problem = f"WHEN {column} IS NULL THEN {literal(f'missing {key}')}"
         if allowed is not None:
             listed = ", ".join(allowed)
             problem += (
-                f" WHEN NOT {valid_sql(rules.tags, key, f't_{key}')} THEN "
-                f"'{key}=' || t_{key} || ' not allowed (use {listed})'"
+                f" WHEN NOT {valid_sql(rules.tags, key, column)} THEN "
+                f"{literal(f'{key}=')} || {column} || {literal(f' not allowed (use {listed})')}"
             )
         problems.append(f"CASE {problem} END")
     broken = f"nullif(concat_ws('; ', {', '.join(problems)}), '')"
