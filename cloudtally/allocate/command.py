@@ -103,7 +103,10 @@ def allocate(
             echo(f"  {'allocation':<12} {pool}")
             if e.shares:
                 split = ", ".join(f"{k or '(none)'} {exact(b)}" for k, b, _ in e.shares)
-                echo(f"  {'split':<12} BilledCost of the pool's {e.period} sum: {split}")
+                echo(
+                    f"  {'split':<12} BilledCost of the pool's {e.period} sum of "
+                    f"{line['ServiceName']} ({line['ChargeCategory']}): {split}"
+                )
             if e.missing_tags:
                 echo(f"  {'missing tags':<12} {e.missing_tags}")
         return
@@ -172,11 +175,12 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
     """Showback: direct, shared and total cost per team (or product, cost centre, env).
 
     Shows each value's share of the total and its change since the previous period, then the
-    unallocated share and its top causes (accounts, services, missing tag keys). Reads
-    `allocated_costs`: run `cloudtally allocate` first.
+    totals and the cost with no value of `--by` with its top causes (accounts, services,
+    shared pools, missing tag keys). Shared pools are split by product, cost centre and env as
+    by team. Reads `allocated_costs`: run `cloudtally allocate` first.
     """
     from cloudtally.allocate.reports import showback as run_showback
-    from cloudtally.allocate.reports import stale, unallocated
+    from cloudtally.allocate.reports import stale
 
     store = store_of(ctx)
     _warn_if_stale(store, stale)
@@ -192,11 +196,22 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
     )
     if output is not OutputFormat.table:
         return
-    for u in unallocated(store, table.period):
-        echo(f"Unallocated {u.period} {u.currency}: {u.cost:,.2f} ({u.share:.1%} of the total)")
+    # The footer is the result's: totals of the rows above, and the cost with no value of
+    # `--by` (the `(unallocated)` row) with its largest causes.
+    for currency, (direct, shared, total) in table.totals.items():
+        echo(
+            f"Total {table.period} {currency}: {total:,.2f} (direct {direct:,.2f}, "
+            f"shared {shared:,.2f})"
+        )
+    for u in table.unallocated:
+        echo(
+            f"Unallocated (no {by}) {u.period} {u.currency}: {u.cost:,.2f} "
+            f"({u.share:.1%} of the total)"
+        )
         for label, items in (
             ("accounts", u.accounts),
             ("services", u.services),
+            ("shared pools", u.pools),
             ("missing keys", u.missing_keys),
         ):
             if items:

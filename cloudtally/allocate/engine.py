@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from cloudtally.allocate.sql import DIMENSIONS, Builder
+from cloudtally.allocate.sql import DIMENSIONS, MONEY, Builder
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import period_filter
 from cloudtally.rules.allocation import RuleSet
@@ -49,11 +49,20 @@ def prepare(
     for statement in builder.helper_tables():
         con.execute(statement)
     lines = builder.lines_sql(period_filter(periods))
-    summary = builder.table("summary")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {summary} AS {builder.summary_sql(lines)}")
-    for statement in builder.split_statements(summary):
-        con.execute(statement)
+    if rules.allocation.shared_pools:
+        summary = builder.table("summary")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {summary} AS {builder.summary_sql(lines)}")
+        for statement in builder.split_statements(summary):
+            con.execute(statement)
     return builder.output_sql(lines)
+
+
+def rules_sha256(store: Store) -> str | None:
+    """The content hash of the rules folder the published `allocated_costs` was computed with
+    (`RuleSet.sha256`), or None before the first `allocate` (or for one published before it
+    was recorded)."""
+    dataset = store.catalog().derived.get(DATASET)
+    return None if dataset is None else dataset.parameters.get("rules_sha256")
 
 
 def lake_fingerprint(catalog: Catalog) -> str:
@@ -61,12 +70,19 @@ def lake_fingerprint(catalog: Catalog) -> str:
     return hashlib.sha256("\n".join(sorted(catalog.live_files())).encode()).hexdigest()[:16]
 
 
-def totals_of(con: duckdb.DuckDBPyConnection, relation: str, where: str = "true") -> Totals:
+def totals_of(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    where: str = "true",
+    columns: tuple[str, ...] = ("BilledCost", "EffectiveCost"),
+) -> dict[tuple[str, str], tuple[Decimal, ...]]:
+    """Exact totals of money `columns` per billing period and currency."""
+    sums = ", ".join(f"coalesce(sum({c}), 0)" for c in columns)
     rows = con.execute(
-        f"SELECT x_BillingPeriod, BillingCurrency, coalesce(sum(BilledCost), 0), "
-        f"coalesce(sum(EffectiveCost), 0) FROM {relation} WHERE {where} GROUP BY 1, 2"
+        f"SELECT x_BillingPeriod, BillingCurrency, {sums} FROM {relation} WHERE {where} "
+        "GROUP BY 1, 2"
     ).fetchall()
-    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
 
 def allocate(
@@ -91,8 +107,9 @@ def allocate(
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"COPY ({output}{keep}) TO {literal(str(target))} (FORMAT parquet)")
         written = f"read_parquet({literal(str(target))})"
-        before = totals_of(con, "costs")
-        after = totals_of(con, written)
+        # Every money column of the billing currency, not only the two the report shows.
+        before = totals_of(con, "costs", columns=MONEY)
+        after = totals_of(con, written, columns=MONEY)
         if before != after:
             broken = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             raise StoreError(
@@ -112,10 +129,12 @@ def allocate(
         parameters = {
             "lake": lake_fingerprint(catalog),
             "rules": str(Path(rules.folder).resolve()),
+            "rules_sha256": rules.sha256,
             "periods": "all" if periods is None else f"{periods[0]}..{periods[1]}",
         }
         store.publish(catalog, DATASET, [target], rows=rows, parameters=parameters)
-    return AllocationReport(rows, sorted({k[0] for k in after}), after, unallocated)
+    totals: Totals = {k: (v[0], v[1]) for k, v in after.items()}
+    return AllocationReport(rows, sorted({k[0] for k in totals}), totals, unallocated)
 
 
 # -- explain ------------------------------------------------------------------------------------
@@ -132,8 +151,8 @@ class Explanation:
     lines: int
     billed: Decimal
     split: str | None
-    # For a pooled line: how its pool's sum (same period, account, service, charge category)
-    # was split in the published allocated_costs, as (recipient, BilledCost, EffectiveCost).
+    # For a pooled line: how its pool's sum (same period, service and charge category) was
+    # split in the published allocated_costs, as (recipient, BilledCost, EffectiveCost).
     shares: list[tuple[str | None, Decimal, Decimal]] = field(default_factory=list)
 
 
@@ -186,18 +205,14 @@ def explain(
 def _published_shares(
     con: duckdb.DuckDBPyConnection, e: Explanation, by: str
 ) -> list[tuple[str | None, Decimal, Decimal]]:
+    # Shared rows name an account only when all the lines they sum come from one (see
+    # docs/rules.md), so the split shown is that of the pool's service and charge category.
     rows = con.execute(
         f"""SELECT {by}, sum(BilledCost), sum(EffectiveCost) FROM {DATASET}
-            WHERE shared_pool = ? AND x_BillingPeriod = ? AND SubAccountId IS NOT DISTINCT FROM ?
+            WHERE shared_pool = ? AND x_BillingPeriod = ?
               AND ServiceName IS NOT DISTINCT FROM ? AND ChargeCategory IS NOT DISTINCT FROM ?
             GROUP BY 1 ORDER BY 2 DESC, 1""",
-        [
-            e.shared_pool,
-            e.period,
-            e.line["SubAccountId"],
-            e.line["ServiceName"],
-            e.line["ChargeCategory"],
-        ],
+        [e.shared_pool, e.period, e.line["ServiceName"], e.line["ChargeCategory"]],
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
 

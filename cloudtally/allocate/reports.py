@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -87,32 +87,82 @@ def showback_select(
             GROUP BY 1, {"2, 3, 4" if dimension_column else "2, 3"}"""
 
 
+@dataclass
+class Unallocated:
+    """The cost no value of a dimension owns, in one period and currency, and its causes."""
+
+    period: str
+    currency: str
+    cost: Decimal
+    share: float
+    accounts: list[tuple[str, Decimal]]  # ("name (id)", cost), or (id, cost) without a name
+    services: list[tuple[str, Decimal]]
+    missing_keys: list[tuple[str, Decimal]]
+    pools: list[tuple[str, Decimal]] = field(default_factory=list)  # shared pools without a value
+
+
+@dataclass
+class Showback(Table):
+    """Showback rows plus what its footer prints: per currency the totals of the rows (direct,
+    shared, total) and the cost with no value of `by`, with its causes."""
+
+    by: str = "team"
+    totals: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
+    unallocated: list[Unallocated] = field(default_factory=list)
+
+
 def showback(
     store: Store,
     by: str,
     period: str | None,
     metric: str = "EffectiveCost",
     scope: Scope = EVERYTHING,
-) -> Table:
+) -> Showback:
     """Direct, shared and total cost per value of `by`, its share and change vs last period.
 
     A scoped viewer's table holds their teams' (or products') lines only, shared costs as
-    allocated to them; unallocated cost belongs to no team and is not among them."""
+    allocated to them; unallocated cost belongs to no team and is not among them (nor are its
+    causes)."""
     if by not in DIMENSIONS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
-    value = metric_name(metric)
     con = allocated(store)
-    current = resolve_period(con, period)
+    return showback_of(
+        con,
+        by,
+        resolve_period(con, period),
+        metric,
+        where=scope_sql(scope),
+        causes=scope.unrestricted,
+    )
+
+
+def showback_of(
+    con: duckdb.DuckDBPyConnection,
+    by: str,
+    current: str,
+    metric: str = "EffectiveCost",
+    *,
+    relation: str = DATASET,
+    where: str = "true",
+    causes: bool = True,
+    top: int = 5,
+) -> Showback:
+    """`showback` over `relation` (an allocated_costs) on an open connection, for its lines
+    that `where` selects; `causes`: also the unallocated cost's `top` causes."""
+    value = metric_name(metric)
     previous = previous_period(current)
     rows = con.execute(
         f"""
         WITH now AS (
-            SELECT * EXCLUDE (period)
-            FROM ({showback_select(by, value, where=scope_sql(scope))}) WHERE period = ?
+            SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
+                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'direct'), 0) AS direct,
+                   coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0) AS shared,
+                   coalesce(sum({value}), 0) AS total
+            FROM {relation} WHERE x_BillingPeriod = ? AND {where} GROUP BY 1, 2
         ), before AS (
             SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
-                   sum({value}) AS total
-            FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)} GROUP BY 1, 2
+                   coalesce(sum({value}), 0) AS total
+            FROM {relation} WHERE x_BillingPeriod = ? AND {where} GROUP BY 1, 2
         )
         SELECT now.k, now.currency, direct, shared, now.total,
                CAST(now.total AS DOUBLE) / nullif(CAST(sum(now.total) OVER (PARTITION BY now.currency) AS DOUBLE), 0),
@@ -133,7 +183,20 @@ def showback(
         "change",
         "change_pct",
     ]
-    return Table(columns, rows, current, previous)
+    # The footer is worked out from the rows it sits under, so it cannot disagree with them.
+    totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+    for row in rows:
+        direct, shared, total = totals.get(row[1], (Decimal(0), Decimal(0), Decimal(0)))
+        totals[row[1]] = (direct + row[2], shared + row[3], total + row[4])
+    return Showback(
+        columns,
+        rows,
+        current,
+        previous,
+        by=by,
+        totals=totals,
+        unallocated=_unallocated(con, relation, by, current, value, totals, top) if causes else [],
+    )
 
 
 def chargeback(
@@ -159,59 +222,68 @@ def chargeback(
     return Table(columns, rows, current, previous_period(current))
 
 
-@dataclass
-class Unallocated:
-    period: str
-    currency: str
-    cost: Decimal
-    share: float
-    accounts: list[tuple[str, Decimal]]
-    services: list[tuple[str, Decimal]]
-    missing_keys: list[tuple[str, Decimal]]
-
-
 def unallocated(
-    store: Store, period: str | None, top: int = 5, scope: Scope = EVERYTHING
+    store: Store,
+    period: str | None,
+    top: int = 5,
+    scope: Scope = EVERYTHING,
+    by: str = "team",
+    metric: str = "EffectiveCost",
 ) -> list[Unallocated]:
-    """The cost no team owns in a period (per currency) and its largest causes.
+    """The cost no team (or value of `by`) owns in a period, per currency that has some, and
+    its largest causes: the footer of `showback`.
 
     It belongs to no team, so a viewer scoped to teams or products may not see it."""
     if not scope.unrestricted:
         raise ScopeError("Unallocated spend is shown to the admin and finops roles only.")
+    if by not in DIMENSIONS:
+        raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
     con = allocated(store)
-    current = resolve_period(con, period)
+    return showback_of(con, by, resolve_period(con, period), metric, top=top).unallocated
+
+
+def _unallocated(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    by: str,
+    current: str,
+    value: str,
+    totals: dict[str, tuple[Decimal, Decimal, Decimal]],
+    top: int = 5,
+) -> list[Unallocated]:
+    """Per currency with cost no value of `by` owns: that cost and its largest causes."""
     result = []
-    totals = con.execute(
-        f"""SELECT BillingCurrency, coalesce(sum(EffectiveCost) FILTER (WHERE team IS NULL), 0),
-                   sum(EffectiveCost)
-            FROM {DATASET} WHERE x_BillingPeriod = ? GROUP BY 1 ORDER BY 1""",
-        [current],
-    ).fetchall()
-    for currency, cost, total in totals:
-        where = "x_BillingPeriod = ? AND BillingCurrency = ? AND team IS NULL"
+    for currency, (_, _, total) in sorted(totals.items()):
+        rows = f"""(SELECT * FROM {relation}
+                    WHERE x_BillingPeriod = ? AND BillingCurrency = ? AND {by} IS NULL)"""
+        params = [current, currency]
+        found = con.execute(f"SELECT coalesce(sum({value}), 0) FROM {rows}", params).fetchone()
+        cost = found[0] if found else Decimal(0)
+        if cost == 0:
+            continue
 
-        def top_of(
-            expr: str, where: str = where, currency: str = currency
-        ) -> list[tuple[str, Decimal]]:
-            return [
-                (str(r[0]), r[1])
-                for r in con.execute(
-                    f"SELECT k, sum(c) AS c FROM (SELECT {expr} AS k, EffectiveCost AS c "
-                    f"FROM {DATASET} WHERE {where}) WHERE k IS NOT NULL "
-                    f"GROUP BY 1 ORDER BY c DESC, k LIMIT {top}",
-                    [current, currency],
-                ).fetchall()
-            ]
+        def top_of(key: str, rows: str = rows, params: list[str] = params) -> list[Any]:
+            return con.execute(
+                f"""SELECT k, sum(c) AS c FROM (SELECT {key} AS k, {value} AS c FROM {rows})
+                    WHERE k IS NOT NULL GROUP BY k ORDER BY c DESC, k LIMIT {top}""",
+                params,
+            ).fetchall()
 
+        accounts = con.execute(
+            f"""SELECT SubAccountId, any_value(SubAccountName), sum({value}) AS c FROM {rows}
+                WHERE SubAccountId IS NOT NULL GROUP BY 1 ORDER BY c DESC, 1 LIMIT {top}""",
+            params,
+        ).fetchall()
         result.append(
             Unallocated(
                 current,
                 currency,
                 cost,
                 float(cost) / float(total) if total else 0.0,
-                top_of("coalesce(SubAccountName, SubAccountId)"),
-                top_of("ServiceName"),
-                top_of("unnest(string_split(missing_tags, ','))"),
+                [(f"{r[1]} ({r[0]})" if r[1] else r[0], r[2]) for r in accounts],
+                [(r[0], r[1]) for r in top_of("ServiceName")],
+                [(r[0], r[1]) for r in top_of("unnest(string_split(missing_tags, ','))")],
+                [(r[0], r[1]) for r in top_of("shared_pool")],
             )
         )
     return result

@@ -7,13 +7,19 @@ the output)::
                + conditional rules (one CASE per dimension) -> team, product, cost_center, env
                and the source of each value, + the shared pool the line belongs to (or NULL)
     summary    lines aggregated by everything the split needs (small: accounts x services x
-               dimension values), materialised once
-    pool_groups / recipients / shares
-               each pool's totals per period, currency and account/service, its recipients
-               with exact DECIMAL ratios, the shares, and the rounding remainder put on the
-               recipient with the largest share (ties: the first by name), so a pool's shares
-               add up to its total to the last digit
+               days x dimension values), materialised once
+    groups / recipients / shares
+               each pool's totals per group (period, day, currency, account, service, charge,
+               commitment), its recipients (values of the pool's `by`) with their weights, and
+               each recipient's share
+    mix / parts
+               each share split again among the recipient's values of the other dimensions, in
+               proportion to the recipient's own cost with each (so a team's share of support
+               lands on its products, cost centres and environments as its direct cost does)
     output     direct lines UNION ALL shared rows
+
+Both splits are exact: the rounding remainder of each goes to its largest weight (ties: the
+first by name), so a pool's rows add up to its total to the last digit.
 """
 
 from __future__ import annotations
@@ -22,56 +28,50 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cloudtally.focus.canonical import CANONICAL
 from cloudtally.rules.allocation import DIMENSIONS, Match, RuleSet, SharedPool
 from cloudtally.rules.tags import normalise_sql, raw_value_sql
 from cloudtally.sqltext import identifier, literal, literals
 
-# Canonical columns carried into allocated_costs (enough for every report and for tracing a
-# value back to its line). Shared rows keep the pool's account, service and charge columns.
-LINE_COLUMNS = (
-    "x_Provider",
-    "x_BillingPeriod",
-    "BillingAccountId",
-    "BillingAccountName",
-    "SubAccountId",
-    "SubAccountName",
-    "BillingPeriodStart",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ChargeCategory",
-    "ChargeClass",
-    "ChargeDescription",
-    "ServiceName",
-    "ServiceCategory",
-    "RegionId",
-    "RegionName",
-    "SkuId",
-    "SkuMeter",
-    "PricingUnit",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "ResourceId",
-    "ResourceName",
-    "ResourceType",
-    "CommitmentDiscountId",
-    "CommitmentDiscountStatus",
-    "BillingCurrency",
-)
+# Direct rows carry every canonical column of their line (docs/rules.md lists them), so any
+# question `costs` answers can be asked of `allocated_costs`.
+LINE_COLUMNS = tuple(c.name for c in CANONICAL)
+# What a shared row keeps of the lines it sums: the pool's lines are grouped by these and by
+# the day of ChargePeriodStart. Besides the service, charge category and commitment they are
+# names and types that follow from those (or from the billing account), so they add (almost)
+# no groups.
 GROUP_COLUMNS = (
     "x_Provider",
     "x_BillingPeriod",
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "InvoiceId",
     "BillingAccountId",
     "BillingAccountName",
-    "SubAccountId",
-    "SubAccountName",
+    "BillingAccountType",
     "BillingPeriodStart",
+    "BillingPeriodEnd",
     "ChargeCategory",
+    "ChargeClass",
+    "ChargeFrequency",
     "ServiceName",
     "ServiceCategory",
     "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
     "BillingCurrency",
 )
-MONEY = ("BilledCost", "EffectiveCost")
+# Kept on a shared row when all its lines have the same value (a pool of one account's
+# costs), else empty: grouping by them would multiply a pool of every account's tax by the
+# number of accounts, for rows that then belong to other teams anyway.
+ACCOUNT_COLUMNS = ("SubAccountId", "SubAccountName", "SubAccountType")
+# Money in the billing currency: split exactly on shared rows and reconciled with the lake.
+MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+# Shared rows span the days of their lines: the first start and the last end.
+SPAN_COLUMNS = ("ChargePeriodStart", "ChargePeriodEnd")
 ALLOCATION_COLUMNS = (
     *DIMENSIONS,
     "allocation_kind",
@@ -79,14 +79,33 @@ ALLOCATION_COLUMNS = (
     "shared_pool",
     "missing_tags",
 )
-OUTPUT_COLUMNS = (*LINE_COLUMNS, *MONEY, *ALLOCATION_COLUMNS)
+OUTPUT_COLUMNS = (*LINE_COLUMNS, *ALLOCATION_COLUMNS)
 
 # A share is amount x weight / total weight in exact integer arithmetic: the amount in units
 # of 10^-12 (HUGEINT), weights in units of 10^-3, truncated to 10^-12. The remainder (exact to
 # the 18 stored places) goes to one recipient, so a pool's shares add up to its total exactly.
-# HUGEINT holds the product for amounts x weights up to about 10^14 x 10^14; beyond that DuckDB
-# raises an overflow error rather than rounding.
+# HUGEINT (about 1.7 x 10^38) holds amount x weight x 10^15: amounts and weights up to about
+# 10^11 each; beyond that DuckDB raises an overflow error rather than rounding.
 STORED = "DECIMAL(38,18)"
+
+
+def _units(amount: str) -> str:
+    """An amount in integer units of 10^-12 (HUGEINT). Costly per row: done once per group
+    and per share, never per part."""
+    return (
+        f"CAST(CAST({amount} AS DECIMAL(38,12)) * CAST(1000000000000 AS DECIMAL(38,0)) AS HUGEINT)"
+    )
+
+
+def _from_units(units: str) -> str:
+    return (
+        f"CAST(CAST({units} AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12)) AS {STORED})"
+    )
+
+
+def _weight_units(weight: str) -> str:
+    """A weight in integer units of 10^-3 (smaller weights count as none)."""
+    return f"CAST(CAST({weight} AS DECIMAL(38,6)) * CAST(1000 AS DECIMAL(38,0)) AS HUGEINT)"
 
 
 def decimal_sql(value: Decimal) -> str:
@@ -97,16 +116,6 @@ def decimal_sql(value: Decimal) -> str:
 def tag_column(key: str) -> str:
     """The column of a line holding its own normalised value of required key `key`."""
     return identifier(f"t_{key}")
-
-
-def _share(amount: str) -> str:
-    units = (
-        f"CAST(CAST({amount} AS DECIMAL(38,12)) * CAST(1000000000000 AS DECIMAL(38,0)) AS HUGEINT)"
-    )
-    share = (
-        f"CAST(({units} * w) // total_w AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12))"
-    )
-    return f"CASE WHEN total_w > 0 THEN CAST({share} AS {STORED}) ELSE {amount} END"
 
 
 def match_sql(match: Match, window: tuple[str, str] | None = None, by: str | None = None) -> str:
@@ -376,75 +385,161 @@ class Builder:
     def summary_sql(self, lines: str) -> str:
         """Lines aggregated by what pools and weights need (materialised once).
 
-        Direct lines only need their period, currency, dimensions and commitment; the account
-        and service columns are kept for pooled lines alone, which keeps the groups few and
-        their keys short.
+        Direct lines only need their period, currency, dimensions and commitment; the group
+        columns (account, service, day, ...) are kept for pooled lines alone, which keeps the
+        groups few and their keys short.
         """
+        own = (
+            "x_BillingPeriod",
+            "BillingCurrency",
+            "CommitmentDiscountId",
+            "CommitmentDiscountStatus",
+        )
         pooled = ", ".join(
             f"CASE WHEN shared_pool IS NOT NULL THEN {c} END AS {c}"
-            for c in GROUP_COLUMNS
-            if c not in ("x_BillingPeriod", "BillingCurrency", "CommitmentDiscountId")
+            for c in (*GROUP_COLUMNS, *ACCOUNT_COLUMNS)
+            if c not in own
         )
-        # Only the dimensions pools split by are needed here (the rest is not computed).
-        dims = ", ".join(self.split_dimensions())
+        span = (
+            "CASE WHEN shared_pool IS NOT NULL THEN date_trunc('day', ChargePeriodStart) END "
+            "AS charge_day, "
+            "min(CASE WHEN shared_pool IS NOT NULL THEN ChargePeriodStart END) AS first_start, "
+            "max(CASE WHEN shared_pool IS NOT NULL THEN ChargePeriodEnd END) AS last_end"
+        )
+        # The split needs every dimension when there are pools (a share is split again by the
+        # recipient's other dimensions); without pools only the totals are needed.
+        dims = "".join(f"{d}, " for d in self.split_dimensions())
+        sums = ", ".join(f"sum({m}) AS {m}" for m in MONEY)
         return f"""
-            SELECT x_BillingPeriod, BillingCurrency, CommitmentDiscountId, {pooled},
-                   {dims + ", " if dims else ""}CommitmentDiscountStatus,
-                   shared_pool, sum(BilledCost) AS billed, sum(EffectiveCost) AS effective
+            SELECT {", ".join(own)}, {pooled}, {dims}shared_pool, {span}, {sums}
             FROM ({lines})
             GROUP BY ALL"""
 
     def split_dimensions(self) -> list[str]:
-        used = {p.by for p in self.rules.allocation.shared_pools}
-        return [d for d in DIMENSIONS if d in used]
+        return list(DIMENSIONS) if self.rules.allocation.shared_pools else []
 
     def split_statements(self, summary: str) -> list[str]:
-        """Statements that build `<prefix>_shares`: one row per pool group and recipient."""
+        """Statements that build `<prefix>_parts`: one row per pool group, recipient and the
+        recipient's values of the other dimensions."""
         groups, recipients, shares = (
             self.table("groups"),
             self.table("recipients"),
             self.table("shares"),
         )
+        mix, parts = self.table("mix"), self.table("parts")
         keys = ", ".join(GROUP_COLUMNS)
+        single = ", ".join(
+            f"CASE WHEN count(DISTINCT {c}) = 1 AND count({c}) = count(*) THEN any_value({c}) "
+            f"END AS {c}"
+            for c in ACCOUNT_COLUMNS
+        )
         statements = [
             f"""CREATE OR REPLACE TEMP TABLE {groups} AS
-                SELECT row_number() OVER (ORDER BY shared_pool, {keys}) AS gid, shared_pool,
-                       {keys}, sum(billed) AS billed, sum(effective) AS effective
+                SELECT row_number() OVER (ORDER BY shared_pool, {keys}, charge_day) AS gid,
+                       shared_pool, {keys}, {single}, min(first_start) AS ChargePeriodStart,
+                       max(last_end) AS ChargePeriodEnd,
+                       {", ".join(f"sum({m}) AS g_{m}" for m in MONEY)}
                 FROM {summary} WHERE shared_pool IS NOT NULL
-                GROUP BY shared_pool, {keys}""",
+                GROUP BY shared_pool, {keys}, charge_day""",
             f"""CREATE OR REPLACE TEMP TABLE {recipients}
                 (pool VARCHAR, period VARCHAR, currency VARCHAR, commitment VARCHAR,
                  recipient VARCHAR, weight DECIMAL(38,6))""",
+            f"""CREATE OR REPLACE TEMP TABLE {mix}
+                (pool VARCHAR, period VARCHAR, currency VARCHAR, commitment VARCHAR,
+                 recipient VARCHAR, {", ".join(f"{d} VARCHAR" for d in DIMENSIONS)},
+                 weight DECIMAL(38,6))""",
         ]
         for pool in self.rules.allocation.shared_pools:
             statements.append(f"INSERT INTO {recipients} {self._weights(pool, summary)}")
+            statements.append(f"INSERT INTO {mix} {self._mix(pool, summary)}")
+        # First split: each group among the pool's recipients. Both splits work on narrow
+        # rows (keys, weights, amounts); the group's other columns are joined in the output.
+        weighted = f"""
+            SELECT *, {_weight_units("weight")} AS w FROM {recipients}
+            WHERE {_weight_units("weight")} > 0"""
         statements.append(
             f"""CREATE OR REPLACE TEMP TABLE {shares} AS
             WITH joined AS (
-                SELECT g.*, r.recipient,
-                       CAST(r.weight * CAST(1000 AS DECIMAL(38,0)) AS HUGEINT) AS w
-                FROM {groups} g LEFT JOIN {recipients} r
+                SELECT g.gid, g.shared_pool, g.x_BillingPeriod, g.BillingCurrency,
+                       g.CommitmentDiscountId, {", ".join(f"g.g_{m}" for m in MONEY)},
+                       {", ".join(f"{_units(f'g.g_{m}')} AS g_u_{m}" for m in MONEY)},
+                       r.recipient, r.w
+                FROM {groups} g LEFT JOIN ({weighted}) r
                   ON r.pool = g.shared_pool AND r.period = g.x_BillingPeriod
                  AND (r.currency IS NULL OR r.currency = g.BillingCurrency)
                  AND (r.commitment IS NULL OR r.commitment = g.CommitmentDiscountId)
-            ),
-            weighed AS (
-                SELECT *, sum(w) OVER (PARTITION BY gid) AS total_w,
-                       row_number() OVER (PARTITION BY gid ORDER BY w DESC, recipient) AS rank
-                FROM joined
-            ),
-            shared AS (
-                SELECT *, {_share("billed")} AS b, {_share("effective")} AS e
-                FROM weighed
             )
-            SELECT * EXCLUDE (b, e, billed, effective, w, total_w),
-                   CASE WHEN rank = 1 THEN b + (billed - sum(b) OVER (PARTITION BY gid)) ELSE b END
-                       AS BilledCost,
-                   CASE WHEN rank = 1 THEN e + (effective - sum(e) OVER (PARTITION BY gid)) ELSE e END
-                       AS EffectiveCost
-            FROM shared"""
+            {self._exact_split("joined", "g_", "gid", "w", "recipient")}"""
+        )
+        # Second split: each recipient's share among its values of the other dimensions.
+        weighted_mix = f"""
+            SELECT *, {_weight_units("weight")} AS w2 FROM {mix}
+            WHERE {_weight_units("weight")} > 0"""
+        statements.append(
+            f"""CREATE OR REPLACE TEMP TABLE {parts} AS
+            WITH joined AS (
+                SELECT s.gid, s.rank AS share, s.shared_pool, s.x_BillingPeriod, s.recipient,
+                       {", ".join(f"s.{m} AS s_{m}, s.u_{m} AS s_u_{m}" for m in MONEY)},
+                       {", ".join(f"x.{d} AS x_{d}" for d in DIMENSIONS)}, x.w2,
+                       x.w2 IS NOT NULL AS mixed
+                FROM {shares} s LEFT JOIN ({weighted_mix}) x
+                  ON x.pool = s.shared_pool AND x.period = s.x_BillingPeriod
+                 AND x.currency = s.BillingCurrency AND x.recipient = s.recipient
+                 AND (x.commitment IS NULL OR x.commitment = s.CommitmentDiscountId)
+            )
+            {self._exact_split("joined", "s_", "gid, share", "w2", ", ".join(f"x_{d}" for d in DIMENSIONS), units=False)}"""
         )
         return statements
+
+    @staticmethod
+    def _exact_split(
+        relation: str, amount: str, partition: str, w: str, names: str, units: bool = True
+    ) -> str:
+        """The rows of `relation` with each money column split among them (WITH clauses and a
+        SELECT to follow `WITH joined AS (...)`).
+
+        `{amount}{column}` is the exact amount of the rows' partition and `{amount}u_{column}`
+        the same in units of 10^-12; `w` are the rows' weights. A row gets amount x w / total
+        w, truncated to 10^-12; the remainder, exact to the 18 stored places, goes to the row
+        with the largest weight (ties: the first by `names`). The output has each column and
+        its units (`u_{column}`), so a share can be split again without converting it.
+        """
+        parts = ", ".join(
+            f"CASE WHEN total_w > 0 THEN ({amount}u_{m} * {w}) // total_w END AS pu_{m}"
+            for m in MONEY
+        )
+        decimals = ", ".join(
+            f"CASE WHEN total_w > 0 THEN {_from_units(f'pu_{m}')} ELSE {amount}{m} END AS p_{m}"
+            for m in MONEY
+        )
+        fixed = ", ".join(
+            f"CASE WHEN rank = 1 THEN p_{m} + ({amount}{m} - sum(p_{m}) OVER (PARTITION BY "
+            f"{partition})) ELSE p_{m} END AS {m}"
+            for m in MONEY
+        )
+        in_units = "".join(
+            f", CASE WHEN rank = 1 OR pu_{m} IS NULL THEN {_units(m)} ELSE pu_{m} END AS u_{m}"
+            for m in MONEY
+            if units
+        )
+        dropped = ", ".join(
+            [
+                *(f"{p}{m}" for m in MONEY for p in ("p_", "pu_", amount, f"{amount}u_")),
+                w,
+                "total_w",
+            ]
+        )
+        return f"""
+            , weighed AS (
+                SELECT *, sum({w}) OVER (PARTITION BY {partition}) AS total_w,
+                       row_number() OVER (PARTITION BY {partition}
+                                          ORDER BY {w} DESC NULLS LAST, {names}) AS rank
+                FROM {relation}
+            ),
+            split AS (SELECT *, {parts} FROM weighed),
+            decimals AS (SELECT *, {decimals} FROM split),
+            fixed AS (SELECT *, {fixed} FROM decimals)
+            SELECT * EXCLUDE ({dropped}){in_units} FROM fixed"""
 
     def _weights(self, pool: SharedPool, summary: str) -> str:
         """SELECT pool, period, currency, commitment, recipient, weight for one pool."""
@@ -453,10 +548,10 @@ class Builder:
         among = f" AND {by} IN ({literals(pool.among)})" if pool.among is not None else ""
         direct = f"""
             SELECT x_BillingPeriod AS period, BillingCurrency AS currency, {by} AS recipient,
-                   sum(effective) AS cost
+                   sum(EffectiveCost) AS cost
             FROM {summary}
             WHERE shared_pool IS NULL AND {by} IS NOT NULL{among}
-            GROUP BY ALL HAVING sum(effective) > 0"""
+            GROUP BY ALL HAVING sum(EffectiveCost) > 0"""
         periods = f"SELECT DISTINCT x_BillingPeriod AS period FROM {summary}"
         if pool.split == "direct_cost":
             return f"SELECT {pid}, period, currency, NULL, recipient, cost FROM ({direct})"
@@ -487,22 +582,44 @@ class Builder:
         # commitment_usage: the purchase goes to whoever used the commitment, by amortized cost.
         return f"""
             SELECT {pid}, x_BillingPeriod, BillingCurrency, CommitmentDiscountId, {by},
-                   sum(effective)
+                   sum(EffectiveCost)
             FROM {summary}
             WHERE shared_pool IS NULL AND CommitmentDiscountStatus = 'Used'
               AND CommitmentDiscountId IS NOT NULL AND {by} IS NOT NULL{among}
-            GROUP BY ALL HAVING sum(effective) > 0"""
+            GROUP BY ALL HAVING sum(EffectiveCost) > 0"""
+
+    def _mix(self, pool: SharedPool, summary: str) -> str:
+        """SELECT pool, period, currency, commitment, recipient, dimensions, weight: how each
+        recipient's direct cost (for a commitment pool: its use of the commitment) spreads over
+        its values of the other dimensions."""
+        by, dims = pool.by, ", ".join(DIMENSIONS)
+        if pool.split == "commitment_usage":
+            return f"""
+                SELECT {literal(pool.id)}, x_BillingPeriod, BillingCurrency,
+                       CommitmentDiscountId, {by}, {dims}, sum(EffectiveCost)
+                FROM {summary}
+                WHERE shared_pool IS NULL AND CommitmentDiscountStatus = 'Used'
+                  AND CommitmentDiscountId IS NOT NULL AND {by} IS NOT NULL
+                GROUP BY ALL HAVING sum(EffectiveCost) > 0"""
+        return f"""
+            SELECT {literal(pool.id)}, x_BillingPeriod, BillingCurrency, NULL, {by}, {dims},
+                   sum(EffectiveCost)
+            FROM {summary}
+            WHERE shared_pool IS NULL AND {by} IS NOT NULL
+            GROUP BY ALL HAVING sum(EffectiveCost) > 0"""
 
     # -- output ------------------------------------------------------------------------------
 
     def output_sql(self, lines: str) -> str:
         """Direct lines and shared rows with the columns of allocated_costs."""
-        line_cols = ", ".join(LINE_COLUMNS)
+        line_cols = ", ".join(identifier(c) for c in LINE_COLUMNS)
         direct = f"""
-            SELECT {line_cols}, BilledCost, EffectiveCost, {", ".join(DIMENSIONS)},
+            SELECT {line_cols}, {", ".join(DIMENSIONS)},
                    'direct' AS allocation_kind, team_source AS allocation_rule,
                    CAST(NULL AS VARCHAR) AS shared_pool, missing_tags
             FROM ({lines}) WHERE shared_pool IS NULL"""
+        if not self.rules.allocation.shared_pools:
+            return direct
         return f"{direct}\nUNION ALL BY NAME\n{self.shared_output_sql()}"
 
     @staticmethod
@@ -519,28 +636,38 @@ class Builder:
         dims = []
         team_maps = self._team_maps()
         for dim in DIMENSIONS:
+            # The recipient for the pool's own dimension; the recipient's mix for the others,
+            # else (a recipient without direct cost) the team-keyed mapping tables.
             own = f"CASE WHEN {by_of} = {literal(dim)} THEN s.recipient END"
-            filled = [own]
+            filled = [own, f"CASE WHEN s.mixed THEN s.x_{dim} END"]
             if dim != "team":
                 for source in self.rules.allocation.precedence(dim):
                     name = source.partition(":")[2]
                     if source.startswith("mapping:") and name in team_maps:
-                        filled.append(f"{self.map_alias(name)}.{identifier(dim)}")
+                        filled.append(
+                            f"CASE WHEN NOT s.mixed THEN {self.map_alias(name)}.{identifier(dim)} END"
+                        )
             dims.append(f"coalesce({', '.join(filled)}) AS {dim}")
         joins = " ".join(
             f"LEFT JOIN {self.map_table(name)} {self.map_alias(name)} ON {by_of} = 'team' "
             f"AND {self.map_alias(name)}.key = s.recipient "
-            f"AND s.x_BillingPeriod BETWEEN {self.map_alias(name)}.eff_from "
+            f"AND g.x_BillingPeriod BETWEEN {self.map_alias(name)}.eff_from "
             f"AND {self.map_alias(name)}.eff_to"
             for name in team_maps
         )
-        nulls = [c for c in LINE_COLUMNS if c not in GROUP_COLUMNS]
+        kept = {*GROUP_COLUMNS, *ACCOUNT_COLUMNS, *SPAN_COLUMNS}
+        columns = [
+            f"s.{identifier(c)}"
+            if c in MONEY
+            else f"g.{identifier(c)}"
+            if c in kept
+            else f"NULL AS {identifier(c)}"
+            for c in LINE_COLUMNS
+        ]
         return f"""
-            SELECT {", ".join("s." + c for c in GROUP_COLUMNS)},
-                   {", ".join(f"NULL AS {c}" for c in nulls)},
-                   s.BilledCost, s.EffectiveCost, {", ".join(dims)},
+            SELECT {", ".join(columns)}, {", ".join(dims)},
                    'shared' AS allocation_kind,
                    'pool:' || s.shared_pool || ' (' || {split_of} || CASE WHEN s.recipient IS NULL
                        THEN ', no recipients: unallocated' ELSE '' END || ')' AS allocation_rule,
                    s.shared_pool, CAST(NULL AS VARCHAR) AS missing_tags
-            FROM {self.table("shares")} s {joins}"""
+            FROM {self.table("parts")} s JOIN {self.table("groups")} g USING (gid) {joins}"""

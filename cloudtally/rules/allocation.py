@@ -13,6 +13,8 @@ inclusive), so recomputing a past month applies the rules that were in force the
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
@@ -153,6 +155,37 @@ class RuleSet:
     @property
     def allocation_path(self) -> Path:
         return self.folder / "allocation.yaml"
+
+    def files(self) -> list[Path]:
+        """The files these rules were read from: tags.yaml, allocation.yaml, the mapping
+        tables and the metric files pools name."""
+        found = [p for p in (self.folder / "tags.yaml", self.allocation_path) if p.is_file()]
+        found += [m.path for m in self.mappings.values()]
+        found += [
+            self.folder / p.metric
+            for p in self.allocation.shared_pools
+            if p.metric is not None and (self.folder / p.metric).is_file()
+        ]
+        return list(dict.fromkeys(found))
+
+    @property
+    def sha256(self) -> str:
+        """A hash of the content of `files()` and their paths within the folder: two
+        allocations with the same hash used the same rules, byte for byte."""
+        return content_sha256(self.folder, self.files())
+
+
+def content_sha256(folder: Path, files: list[Path]) -> str:
+    """SHA-256 over each file's path relative to `folder` and its bytes, in path order
+    (lengths are included, so no two different folders hash alike by concatenation)."""
+    digest = hashlib.sha256()
+    named = sorted((Path(os.path.relpath(f, folder)).as_posix(), f) for f in files)
+    for name, path in named:
+        data = path.read_bytes()
+        for part in (name.encode(), data):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
 
 
 def load_rules(folder: Path) -> RuleSet:

@@ -45,10 +45,17 @@ class Line:
     account_name: str | None = None
     commitment: str | None = None
     commitment_status: str | None = None
+    list_cost: str | None = None  # default: = billed
+    contracted_cost: str | None = None  # default: = billed
 
     @property
     def cost(self) -> tuple[str, str]:
         return self.billed, self.effective if self.effective is not None else self.billed
+
+    @property
+    def money(self) -> tuple[str, str, str, str]:
+        """BilledCost, EffectiveCost, ListCost, ContractedCost."""
+        return (*self.cost, self.list_cost or self.billed, self.contracted_cost or self.billed)
 
 
 def write_focus_csv(path: Path, lines: list[Line]) -> Path:
@@ -74,8 +81,8 @@ def write_focus_csv(path: Path, lines: list[Line]) -> Path:
                     "BillingCurrency": line.currency,
                     "BilledCost": billed,
                     "EffectiveCost": effective,
-                    "ListCost": billed,
-                    "ContractedCost": billed,
+                    "ListCost": line.money[2],
+                    "ContractedCost": line.money[3],
                     "PricingQuantity": "1",
                     "ChargeCategory": line.charge_category,
                     "ChargeClass": "",
@@ -126,15 +133,18 @@ def costs_connection(lines: list[Line]) -> duckdb.DuckDBPyConnection:
                 line.currency,
                 Decimal(billed),
                 Decimal(effective),
+                Decimal(line.money[2]),
+                Decimal(line.money[3]),
                 line.tags,
+                f"{line.period}-{1 + len(rows) % 3:02d}T{len(rows) % 24:02d}:00:00Z",
             )
         )
     con.executemany(
         """INSERT INTO costs (x_Provider, x_BillingPeriod, BillingAccountId, SubAccountId,
                SubAccountName, ChargeCategory, ServiceName, RegionId, ResourceId, ResourceName,
                CommitmentDiscountId, CommitmentDiscountStatus, BillingCurrency, BilledCost,
-               EffectiveCost, Tags)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               EffectiveCost, ListCost, ContractedCost, Tags, ChargePeriodStart)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         rows,
     )
     return con

@@ -85,10 +85,74 @@ def test_showback_by_team_with_change_and_unallocated_causes(run) -> None:  # ty
          "share": 5 / 71, "2024-09": None, "change": None, "change_pct": None},
     ]  # fmt: skip
     code, out = run("showback", "--period", "2024-10")
-    assert "Unallocated 2024-10 USD: 5.00 (7.0% of the total)" in out
-    assert "top accounts: acct-333 5.00" in out
-    assert "top services: Storage 5.00" in out
-    assert "top missing keys: env 5.00, team 5.00" in out
+    assert out.splitlines()[-5:] == [
+        "Total 2024-10 USD: 71.00 (direct 65.00, shared 6.00)",
+        "Unallocated (no team) 2024-10 USD: 5.00 (7.0% of the total)",
+        "  top accounts: acct-333 (333) 5.00",
+        "  top services: Storage 5.00",
+        "  top missing keys: env 5.00, team 5.00",
+    ]
+
+
+PRODUCTS = """\
+account,team,product,env
+111,web,storefront,prod
+222,web,checkout,dev
+333,data,lake,prod
+444,,,
+"""
+BY_ACCOUNT = """\
+dimensions:
+  team: [mapping:accounts]
+  product: [mapping:accounts]
+  cost_center: [mapping:teams]
+  env: [mapping:accounts]
+shared_pools:
+  - id: support
+    match: {service: Support}
+    split: direct_cost
+"""
+
+
+@pytest.mark.parametrize(
+    ("by", "rows", "unallocated"),
+    [
+        ("product", [("storefront", "60", "5.4"), ("checkout", "30", "2.7"), ("lake", "10", "0.9"),
+                     ("(unallocated)", "5", "0")], "5.00 (4.4% of the total)"),
+        ("env", [("prod", "70", "6.3"), ("dev", "30", "2.7"), ("(unallocated)", "5", "0")],
+         "5.00 (4.4% of the total)"),
+        ("cost_center", [("CC-1", "90", "8.1"), ("CC-2", "10", "0.9"), ("(unallocated)", "5", "0")],
+         "5.00 (4.4% of the total)"),
+    ],
+)  # fmt: skip
+def test_showback_by_product_env_and_cost_centre_splits_shared_pools(
+    store: Store, tmp_path: Path, by: str, rows: list, unallocated: str
+) -> None:
+    # Support (9) is split by team (web 90, data 10), then each team's share by its own cost
+    # per product, env and cost centre: web's 8.1 is 5.4 storefront (prod) + 2.7 checkout (dev).
+    lines = [
+        Line("111", "60", period="2024-10"),
+        Line("222", "30", period="2024-10"),
+        Line("333", "10", period="2024-10"),
+        Line("444", "5", period="2024-10"),
+        Line("999", "9", period="2024-10", service="Support"),
+    ]
+    build_store(store, tmp_path, lines)
+    folder = rules_folder(tmp_path, BY_ACCOUNT, **{"mappings/accounts.csv": PRODUCTS})
+    cli = group(store.data_dir)
+    assert CliRunner().invoke(cli, ["allocate", "--rules", str(folder)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["showback", "--by", by, "--format", "json"])
+    assert [(r[by], r["direct"], r["shared"], r["total"]) for r in json.loads(result.output)] == [
+        (k, d, sh, str(Decimal(d) + Decimal(sh))) for k, d, sh in rows
+    ]
+    result = CliRunner().invoke(cli, ["showback", "--by", by])
+    assert result.output.splitlines()[-5:] == [
+        "Total 2024-10 USD: 114.00 (direct 105.00, shared 9.00)",
+        f"Unallocated (no {by}) 2024-10 USD: {unallocated}",
+        "  top accounts: acct-444 (444) 5.00",
+        "  top services: Compute 5.00",
+        "  top missing keys: env 5.00, team 5.00",
+    ]
 
 
 def test_chargeback_writes_exact_csv_per_cost_centre(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +189,7 @@ def test_explain_names_the_rule_behind_each_value(run) -> None:  # type: ignore[
     )
     assert out.endswith(
         "  allocation   shared pool 'support' (direct_cost)\n"
-        "  split        BilledCost of the pool's 2024-10 sum: web 4, ml 2\n"
+        "  split        BilledCost of the pool's 2024-10 sum of Support (Usage): web 4, ml 2\n"
         "  missing tags team,env\n"
     )
 

@@ -1,5 +1,6 @@
 """Property: whatever the rules and the data, allocation conserves every period's and
-currency's BilledCost and EffectiveCost to the last digit."""
+currency's money columns to the last digit, and showback by every dimension adds up to the
+lake's total, its footer to its rows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudtally.allocate.engine import prepare, totals_of
-from cloudtally.rules.allocation import load_rules
+from cloudtally.allocate.reports import UNALLOCATED, showback_of
+from cloudtally.allocate.sql import MONEY
+from cloudtally.rules.allocation import DIMENSIONS, load_rules
 from tests.allocate.lake import Line, costs_connection, write_rules
 
 ACCOUNTS = ["a1", "a2", "a3", "a4"]
@@ -37,6 +40,8 @@ line = st.builds(
     currency=st.sampled_from(["USD", "EUR"]),
     commitment=st.sampled_from([None, "sp-1"]),
     commitment_status=st.sampled_from([None, "Used", "Unused"]),
+    list_cost=st.one_of(st.none(), money),
+    contracted_cost=st.one_of(st.none(), money),
 )  # fmt: skip
 
 match = st.fixed_dictionaries(
@@ -81,14 +86,11 @@ metric_rows = st.lists(
 
 
 def expected(lines: list[Line]) -> dict:
-    totals: dict = defaultdict(lambda: (Decimal(0), Decimal(0)))
+    """Exact totals of the four money columns per (period, currency), worked out in Python."""
+    totals: dict = defaultdict(lambda: (Decimal(0),) * 4)
     for item in lines:
-        billed, effective = totals[(item.period, item.currency)]
-        cost = item.cost
-        totals[(item.period, item.currency)] = (
-            billed + Decimal(cost[0]),
-            effective + Decimal(cost[1]),
-        )
+        key = (item.period, item.currency)
+        totals[key] = tuple(t + Decimal(m) for t, m in zip(totals[key], item.money, strict=True))
     return dict(totals)
 
 
@@ -104,7 +106,11 @@ def test_allocation_conserves_every_period_and_currency(
     lines: list[Line], pools: tuple, rules: list, metric: list, mapped: dict
 ) -> None:
     allocation = {
-        "dimensions": {"team": ["rules", "tag", "mapping:accounts"]},
+        "dimensions": {
+            "team": ["rules", "tag", "mapping:accounts"],
+            "product": ["tag", "mapping:accounts"],
+            "env": ["tag"],
+        },
         "rules": [{"id": f"r{n}", **r} for n, r in enumerate(rules)],
         "shared_pools": list(pools),
     }
@@ -114,8 +120,8 @@ def test_allocation_conserves_every_period_and_currency(
             {
                 "allocation.yaml": yaml.safe_dump(allocation),
                 "tags.yaml": "keys:\n  team: {aliases: [owner]}\n",
-                "mappings/accounts.csv": "account,team\n"
-                + "".join(f"{a},{t}\n" for a, t in mapped.items()),
+                "mappings/accounts.csv": "account,team,product\n"
+                + "".join(f"{a},{t},p-{a}\n" for a, t in mapped.items()),
                 "metrics/m.csv": "period,team,value\n"
                 + "".join(f"{p},{t},{v}\n" for p, t, v in metric),
             },
@@ -123,5 +129,22 @@ def test_allocation_conserves_every_period_and_currency(
         con = costs_connection(lines)
         output = prepare(con, load_rules(folder), None)
         con.execute(f"CREATE TABLE allocated AS {output}")
-        assert totals_of(con, "allocated") == expected(lines)
-        assert totals_of(con, "costs") == expected(lines)
+    truth = expected(lines)
+    assert totals_of(con, "allocated", columns=MONEY) == truth
+    assert totals_of(con, "costs", columns=MONEY) == truth
+    # Showback by any dimension: rows add up to the lake's total, the footer to the rows.
+    for period in sorted({p for p, _ in truth}):
+        for by in DIMENSIONS:
+            for metric, at in (("EffectiveCost", 1), ("BilledCost", 0)):
+                table = showback_of(con, by, period, metric, relation="allocated")
+                sums: dict = defaultdict(lambda: [Decimal(0)] * 3)
+                for row in table.rows:
+                    for n in range(3):
+                        sums[row[1]][n] += row[2 + n]
+                assert {c: s[2] for c, s in sums.items()} == {
+                    c: t[at] for (p, c), t in truth.items() if p == period
+                }
+                assert table.totals == {c: tuple(s) for c, s in sums.items()}
+                assert {u.currency: u.cost for u in table.unallocated} == {
+                    r[1]: r[4] for r in table.rows if r[0] == UNALLOCATED and r[4] != 0
+                }

@@ -88,7 +88,7 @@ def test_dimensions_come_from_tags_mappings_and_dated_rules(tmp_path: Path) -> N
     ]  # fmt: skip
 
 
-def test_shared_pool_split_by_direct_cost_takes_team_keyed_dimensions(tmp_path: Path) -> None:
+def test_shared_pool_split_by_direct_cost_takes_the_recipients_dimensions(tmp_path: Path) -> None:
     lines = [
         Line("111", "30", tags={"team": "web"}),
         Line("222", "15"),
@@ -96,9 +96,10 @@ def test_shared_pool_split_by_direct_cost_takes_team_keyed_dimensions(tmp_path: 
         Line("111", "1", service="Support"),
     ]
     rows = [r for r in allocate_lines(rules_folder(tmp_path), lines) if r[6] == "shared"]
+    # Each team's share carries the cost centre and env of the team's own cost.
     assert rows == [
-        ("2024-09", "111", "Support", "data", "CC-2", None, "shared", "pool:support (direct_cost)", D("0.333333333333"), None),
-        ("2024-09", "111", "Support", "web", "CC-1", None, "shared", "pool:support (direct_cost)", D("0.666666666667"), None),
+        ("2024-09", "111", "Support", "data", "CC-2", "dev", "shared", "pool:support (direct_cost)", D("0.333333333333"), None),
+        ("2024-09", "111", "Support", "web", "CC-1", "prod", "shared", "pool:support (direct_cost)", D("0.666666666667"), None),
     ]  # fmt: skip
 
 

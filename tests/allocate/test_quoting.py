@@ -130,15 +130,13 @@ def test_any_text_in_mappings_rules_pools_and_file_names(
         )
     source = f"mapping:mappings/{by_account}.csv:"
     rule = f"pool:{pool_id} (fixed)"
-    first, second = sorted([t1, t2])
+    # Each team's half of the pool carries the product and cost centre of its own cost.
+    shared = sorted([(t1, product, cost_center), (t2, rule_product, None)])
     assert rows == [
         (a1, "Compute", t1, product, cost_center, "direct", source + "2", None, D(10)),
         (a2, svc, t2, rule_product, None, "direct", source + "3", None, D(20)),
-        (a1, pooled, first, None, cost_center if first == t1 else None, "shared", rule, pool_id,
-         D("1.5")),
-        (a1, pooled, second, None, cost_center if second == t1 else None, "shared", rule, pool_id,
-         D("1.5")),
-    ]  # fmt: skip
+        *((a1, pooled, *dims, "shared", rule, pool_id, D("1.5")) for dims in shared),
+    ]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
