@@ -161,8 +161,11 @@ def value_sql(policy: TagPolicy, name: str, tags: str = "Tags") -> str:
 
 
 def valid_sql(policy: TagPolicy, name: str, value: str) -> str:
-    """SQL true when a normalised value is present and allowed."""
+    """SQL true when a normalised value is present and allowed, else false (never NULL, so
+    `NOT valid` selects exactly the lines that break the policy)."""
     allowed = policy.key(name).allowed
     if allowed is None:
         return f"({value} IS NOT NULL)"
-    return f"({value} IN ({literals(allowed)}))" if allowed else "false"
+    if not allowed:
+        return "false"
+    return f"({value} IS NOT NULL AND {value} IN ({literals(allowed)}))"

@@ -36,13 +36,14 @@ def coverage(
     """Share of usage cost carrying each required tag key with an allowed value.
 
     One column per required key from tags.yaml (`tag:KEY`), and `all_keys`: the share
-    carrying every one.
+    carrying every one; `uncovered:KEY` and `uncovered` are the cost without them (what `tags
+    exceptions` lists).
     `--by team|account|service|provider` shows where coverage is low; `--by month` the trend.
     """
     from cloudtally.query.costs import parse_periods
     from cloudtally.rules.allocation import load_rules
     from cloudtally.tags.compliance import coverage as run_coverage
-    from cloudtally.tags.compliance import share_columns
+    from cloudtally.tags.compliance import share_columns, uncovered_columns
 
     rules = load_rules(rules_dir)
     table = run_coverage(store_of(ctx), rules, by, parse_periods(period), metric)
@@ -53,7 +54,7 @@ def coverage(
         title=f"Tag coverage by {metric} of usage"
         + (f" per {by}" if by else "")
         + (f", {period}" if period else ""),
-        money_columns=["cost"],
+        money_columns=["cost", *uncovered_columns(rules)],
         share_columns=[*share_columns(rules), "all_keys"],
     )
 
@@ -73,7 +74,9 @@ def exceptions(
     """Resources missing a required tag or carrying a value not allowed, largest cost first.
 
     Each with its likely owner (the team its tag, the rules or the mapping tables give it) and the rule it
-    breaks; `--format csv --top 0` is a remediation list for tickets.
+    breaks; `--format csv --top 0` is a remediation list for tickets. Charges without a resource
+    (support fees, corrections) are listed by account, service and charge (kind `no-resource`), so
+    the exceptions add up to the uncovered cost of `tags coverage`.
     """
     from cloudtally.query.costs import parse_periods
     from cloudtally.rules.allocation import load_rules
@@ -81,13 +84,22 @@ def exceptions(
 
     rules = load_rules(rules_dir)
     table = run_exceptions(store_of(ctx), rules, parse_periods(period), top or None, metric)
+    output = OutputFormat(fmt)
     render(
         table.columns,
         table.rows,
-        OutputFormat(fmt),
+        output,
         title=f"Tag exceptions by {metric}" + (f", {period}" if period else ""),
         money_columns=["cost"],
     )
+    if output is OutputFormat.table:
+        for currency, total in table.totals.items():
+            keys = ", ".join(f"{key} {cost:,.2f}" for key, cost in total.by_key.items())
+            shown = "" if len(table.rows) >= total.rows else f", {len(table.rows)} shown"
+            echo(
+                f"Total {currency}: {total.rows} exceptions{shown}, {total.cost:,.2f} "
+                f"(by key: {keys}): the uncovered cost of `tags coverage`."
+            )
 
 
 @tags.command("check-plan")

@@ -65,30 +65,32 @@ def test_coverage_overall_counts_only_allowed_values(run) -> None:  # type: igno
     code, out = run("coverage", "--format", "json")
     assert code == 0, out
     assert json.loads(out) == [
-        {"currency": "USD", "cost": "100", "tag:team": 0.9, "tag:env": 0.6, "all_keys": 0.6}
-    ]
+        {"currency": "USD", "cost": "100", "tag:team": 0.9, "tag:env": 0.6, "all_keys": 0.6,
+         "uncovered:team": "10", "uncovered:env": "40", "uncovered": "40"}
+    ]  # fmt: skip
 
 
 def test_coverage_per_account_and_trend_by_month(run) -> None:  # type: ignore[no-untyped-def]
     code, out = run("coverage", "--by", "account", "--format", "csv")
     assert code == 0, out
     assert out.splitlines() == [
-        "account,currency,cost,tag:team,tag:env,all_keys",
-        "acct-111,USD,60,1.0,1.0,1.0",
-        "acct-222,USD,30,1.0,0.0,0.0",
-        "acct-333,USD,10,0.0,0.0,0.0",
+        "account_id,account_name,currency,cost,tag:team,tag:env,all_keys,"
+        "uncovered:team,uncovered:env,uncovered",
+        "111,acct-111,USD,60,1.0,1.0,1.0,0,0,0",
+        "222,acct-222,USD,30,1.0,0.0,0.0,0,30,30",
+        "333,acct-333,USD,10,0.0,0.0,0.0,10,10,10",
     ]
     _, out = run("coverage", "--by", "month", "--format", "csv")
     assert out.splitlines() == [
-        "month,currency,cost,tag:team,tag:env,all_keys",
-        "2024-09,USD,90,1.0,0.6666666666666666,0.6666666666666666",
-        "2024-10,USD,10,0.0,0.0,0.0",
+        "month,currency,cost,tag:team,tag:env,all_keys,uncovered:team,uncovered:env,uncovered",
+        "2024-09,USD,90,1.0,0.6666666666666666,0.6666666666666666,0,30,30",
+        "2024-10,USD,10,0.0,0.0,0.0,10,10,10",
     ]
     _, out = run("coverage", "--by", "team", "--format", "csv")
     assert out.splitlines()[1:] == [
-        "web,USD,60,1.0,1.0,1.0",
-        "data,USD,30,1.0,0.0,0.0",
-        "ml,USD,10,0.0,0.0,0.0",
+        "web,USD,60,1.0,1.0,1.0,0,0,0",
+        "data,USD,30,1.0,0.0,0.0,0,30,30",
+        "ml,USD,10,0.0,0.0,0.0,10,10,10",
     ]
 
 
@@ -96,10 +98,18 @@ def test_exceptions_rank_resources_with_owner_and_rule(run) -> None:  # type: ig
     code, out = run("exceptions", "--format", "csv")
     assert code == 0, out
     assert out.splitlines() == [
-        "resource_id,resource_name,account,service,cost,likely_owner,owner_from,rule_broken",
-        'r-2,r-2,acct-222,Storage,30,data,tag:team,"env=qa not allowed (use prod, dev)"',
-        "r-3,r-3,acct-333,Compute,10,ml,mapping:mappings/accounts.csv:2,missing team; missing env",
+        "kind,resource_id,name,account_id,account_name,service,currency,cost,keys,likely_owner,"
+        "owner_from,rule_broken",
+        "resource,r-2,r-2,222,acct-222,Storage,USD,30,env,data,tag:team,"
+        '"env=qa not allowed (use prod, dev)"',
+        'resource,r-3,r-3,333,acct-333,Compute,USD,10,"team,env",ml,'
+        "mapping:mappings/accounts.csv:2,missing team; missing env",
     ]
+    code, out = run("exceptions", "--top", "1")
+    assert out.splitlines()[-1] == (
+        "Total USD: 2 exceptions, 1 shown, 40.00 (by key: team 10.00, env 40.00): the uncovered "
+        "cost of `tags coverage`."
+    )
 
 
 def test_coverage_without_required_keys_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
