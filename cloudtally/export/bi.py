@@ -13,9 +13,7 @@ Looker, QuickSight; see docs/bi.md).
     OUT/dim_owner.parquet         owner_key: team, product, cost_center, env
 
 Owners come from the one ownership model of the query layer (allocated_costs when current,
-so shared costs are included; otherwise the normalised tags). Shared costs that allocation
-splits per billing period have no charge day: their fact rows carry `billing_period` and a
-NULL `date_key`. The folder is written beside OUT and renamed into place, so a reader never
+so shared costs are included, split per charge day; otherwise the normalised tags). The folder is written beside OUT and renamed into place, so a reader never
 sees half of it.
 """
 
