@@ -15,6 +15,7 @@ from rich.text import Text
 
 from cloudtally.anomaly.config import AnomalyError, MonitorsFile, load_monitors
 from cloudtally.anomaly.state import COLUMNS as STATE_COLUMNS
+from cloudtally.anomaly.state import LIFECYCLE
 from cloudtally.clikit import format_option, store_of
 from cloudtally.output import OutputFormat, echo, plain, render, text, visible
 
@@ -117,6 +118,8 @@ def detect_command(
         today=_day(today, "--today"),
         reporter=Reporter(progress),
     )
+    if report.skipped:
+        click.echo(report.skipped, err=True)
     if fmt != "table":
         _render_list(report.anomalies, OutputFormat(fmt))
         return
@@ -139,7 +142,7 @@ def _render_list(found: list[Any], fmt: OutputFormat) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt is OutputFormat.csv:
-        render(list(STATE_COLUMNS), [list(a.as_dict().values()) for a in found], fmt)
+        render([*STATE_COLUMNS, *LIFECYCLE], [list(a.as_dict().values()) for a in found], fmt)
         return
     console = Console(soft_wrap=True, width=max(Console().width, 120))
     if not found:

@@ -8,6 +8,7 @@ and upserts into `state.duckdb` (a re-run never adds a second row for the same e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,9 +20,10 @@ import numpy as np
 
 from cloudtally.anomaly import state
 from cloudtally.anomaly.config import AnomalyError, MonitorModel, MonitorsFile
+from cloudtally.anomaly.days import complete_day
 from cloudtally.anomaly.detector import Thresholds, score_days
 from cloudtally.anomaly.rootcause import owner_from, root_causes
-from cloudtally.anomaly.series import last_complete_day, load_series
+from cloudtally.anomaly.series import load_series
 from cloudtally.progress import Reporter
 from cloudtally.query.dimensions import metric
 from cloudtally.query.ownership import lens_for
@@ -38,6 +40,7 @@ class DetectReport:
     anomalies: list[state.Anomaly] = field(default_factory=list)
     new: int = 0
     updated: int = 0
+    skipped: str | None = None  # days left out of scoring (see days.py), said to the user
 
 
 def money(value: float) -> Decimal:
@@ -45,7 +48,13 @@ def money(value: float) -> Decimal:
 
 
 def adhoc_monitor(words: list[str], filters: dict[str, str | list[str]]) -> MonitorModel:
-    name = "by-" + "-".join(words) if words else "total"
+    """The monitor of `detect --by WORDS`: named from its words (`tag:team` -> by-tag-team).
+
+    >>> adhoc_monitor(["ServiceName", "tag:cost center"], {}).name
+    'by-ServiceName-tag-cost-center'
+    """
+    # A monitor name is a plain word; the dimensions themselves are kept as given.
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", "by-" + "-".join(words)) if words else "total"
     return MonitorModel(name=name, dimensions=words, filters=filters)
 
 
@@ -67,9 +76,13 @@ def detect(
             "(see docs/anomalies.md)."
         )
     con = store.connect()
-    last = last_complete_day(con, complete_lag=complete_lag, today=today)
+    days = complete_day(con, complete_lag=complete_lag, today=today)
+    last = days.last
     if last is None:
-        raise AnomalyError("The lake has no cost data yet: run `cloudtally ingest` first.")
+        raise AnomalyError(
+            "The lake has no cost data yet: run `cloudtally ingest` first."
+            + (f" {days.note()}" if days.skipped else "")
+        )
     if until is not None:
         last = min(last, until)
     first = since or last
@@ -77,7 +90,7 @@ def detect(
         raise AnomalyError(
             f"--since {first} is after the newest complete day ({last}); nothing to score."
         )
-    report = DetectReport(first, last)
+    report = DetectReport(first, last, skipped=days.note())
     reporter = reporter or Reporter(False)
     found: list[state.Anomaly] = []
     with store.state() as scon, reporter.session():

@@ -37,33 +37,6 @@ class SeriesSet:
         return self.first_day + timedelta(days=column)
 
 
-def last_complete_day(
-    con: duckdb.DuckDBPyConnection, *, complete_lag: int | None, today: date | None
-) -> date | None:
-    """The newest day whose data is complete.
-
-    Without `complete_lag`, a day is complete once a later day has data, for every provider
-    that is still delivering (Azure's exports run ~36 hours behind AWS's: the lake's newest day
-    for one provider is the day before for another). With `complete_lag` N, days up to
-    `today - N` count as complete.
-    """
-    row = con.execute(
-        """
-        WITH newest AS (
-            SELECT x_Provider, max(CAST(ChargePeriodStart AS DATE)) AS day
-            FROM costs GROUP BY 1
-        )
-        SELECT min(day) FILTER (WHERE day >= (SELECT max(day) FROM newest) - 3), max(day)
-        FROM newest
-        """
-    ).fetchone()
-    if row is None or row[1] is None:
-        return None
-    if complete_lag is None:
-        return row[0] - timedelta(days=1)
-    return min(row[1], (today or date.today()) - timedelta(days=complete_lag))
-
-
 def load_series(
     con: duckdb.DuckDBPyConnection,
     monitor: MonitorModel,

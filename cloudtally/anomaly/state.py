@@ -56,7 +56,11 @@ CREATE TABLE IF NOT EXISTS anomalies (
     evidence JSON,
     first_seen DATE,
     detected_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL
+    updated_at TIMESTAMPTZ NOT NULL,
+    notified_at TIMESTAMPTZ,
+    acknowledged_at TIMESTAMPTZ,
+    resolved_at TIMESTAMPTZ,
+    reason VARCHAR
 );
 CREATE TABLE IF NOT EXISTS anomaly_events (
     anomaly_id VARCHAR NOT NULL,
@@ -105,6 +109,11 @@ COLUMNS = (
     "evidence",
     "first_seen",
 )
+# The lifecycle, kept by the state itself (the KPI scorecard's triage time reads them):
+# detected (first stored), notified (first destination that took it), acknowledged (first
+# time), resolved (latest, cleared when re-opened), and the reason detection gave for a status
+# it set (explained by which anomaly, closed because the series is gone).
+LIFECYCLE = ("detected_at", "notified_at", "acknowledged_at", "resolved_at", "reason")
 
 
 @dataclass
@@ -127,13 +136,18 @@ class Anomaly:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     first_seen: Day | None = None  # new spend: the series' first day of spend
     id: str = ""
+    detected_at: datetime | None = None
+    notified_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
             self.id = anomaly_id(self.monitor, self.dimension, self.value, self.date)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COLUMNS}
+        return {name: getattr(self, name) for name in (*COLUMNS, *LIFECYCLE)}
 
 
 def anomaly_id(monitor: str, dimension: str, value: str, day: date) -> str:
@@ -150,11 +164,59 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# Columns added after the first release, with how an older state file fills them in from what
+# it already recorded (the events log and the sent-log), in one transaction.
+MIGRATIONS = (
+    ("first_seen", "DATE", None),
+    (
+        "notified_at",
+        "TIMESTAMPTZ",
+        "SELECT anomaly_id, min(sent_at) FROM anomaly_sends GROUP BY 1",
+    ),
+    (
+        "acknowledged_at",
+        "TIMESTAMPTZ",
+        "SELECT anomaly_id, min(recorded_at) FROM anomaly_events "
+        "WHERE status_to = 'acknowledged' GROUP BY 1",
+    ),
+    (
+        "resolved_at",
+        "TIMESTAMPTZ",
+        "SELECT e.anomaly_id, max(e.recorded_at) FROM anomaly_events AS e "
+        "JOIN anomalies AS a ON a.id = e.anomaly_id "
+        "WHERE e.status_to = 'resolved' AND a.status = 'resolved' GROUP BY 1",
+    ),
+    ("reason", "VARCHAR", None),
+)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, or bring a state file written by an older version up to date."""
     con.execute(SCHEMA)
     con.execute(ASSIGNMENTS)
-    # Columns added after the first release: state files from older versions gain them.
-    con.execute("ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS first_seen DATE")
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'anomalies' "
+            "AND database_name = current_database()"
+        ).fetchall()
+    }
+    missing = [m for m in MIGRATIONS if m[0] not in present]
+    if not missing:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for column, kind, backfill in missing:
+            con.execute(f"ALTER TABLE anomalies ADD COLUMN {column} {kind}")
+            if backfill:
+                con.execute(
+                    f"UPDATE anomalies SET {column} = b.stamp "
+                    f"FROM ({backfill}) AS b(anomaly_id, stamp) WHERE anomalies.id = b.anomaly_id"
+                )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def save(con: duckdb.DuckDBPyConnection, anomalies: list[Anomaly]) -> tuple[int, int]:
@@ -166,54 +228,73 @@ def save(con: duckdb.DuckDBPyConnection, anomalies: list[Anomaly]) -> tuple[int,
     ensure_schema(con)
     new = updated = 0
     stamp = now()
-    for a in anomalies:
-        row = con.execute("SELECT status FROM anomalies WHERE id = ?", [a.id]).fetchone()
-        values = [
-            a.kind,
-            a.days,
-            a.actual,
-            a.expected,
-            a.impact,
-            a.total_impact,
-            a.score,
-            a.owner,
-            a.parent,
-            json.dumps(a.root_causes),
-            json.dumps(a.evidence),
-            a.first_seen,
-        ]
-        if row is None:
-            con.execute(
-                """
-                INSERT INTO anomalies (kind, days, actual, expected, impact, total_impact, score,
-                    owner, parent, root_causes, evidence, first_seen, id, monitor, dimension,
-                    value, date, status, detected_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [*values, a.id, a.monitor, a.dimension, a.value, a.date, a.status, stamp, stamp],
-            )
-            con.execute(
-                "INSERT INTO anomaly_events VALUES (?, ?, NULL, ?, 'detected')",
-                [a.id, stamp, a.status],
-            )
-            new += 1
-        else:
-            status = row[0]
-            if status == "open" and a.status in ("suppressed", "explained"):
-                set_status(con, a.id, a.status, "detection", allowed=None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for a in anomalies:
+            if _save_one(con, a, stamp):
+                new += 1
             else:
-                a.status = status
-            con.execute(
-                """
-                UPDATE anomalies SET kind = ?, days = ?, actual = ?, expected = ?, impact = ?,
-                    total_impact = ?, score = ?, owner = ?, parent = ?, root_causes = ?,
-                    evidence = ?, first_seen = ?, updated_at = ?
-                WHERE id = ?
-                """,
-                [*values, stamp, a.id],
-            )
-            updated += 1
+                updated += 1
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return new, updated
+
+
+def _save_one(con: duckdb.DuckDBPyConnection, a: Anomaly, stamp: datetime) -> bool:
+    """Insert or update one anomaly; True when it is new."""
+    row = con.execute(
+        f"SELECT status, {', '.join(LIFECYCLE)} FROM anomalies WHERE id = ?", [a.id]
+    ).fetchone()
+    values = [
+        a.kind,
+        a.days,
+        a.actual,
+        a.expected,
+        a.impact,
+        a.total_impact,
+        a.score,
+        a.owner,
+        a.parent,
+        json.dumps(a.root_causes),
+        json.dumps(a.evidence),
+        a.first_seen,
+    ]
+    if row is None:
+        times = (stamp, stamp)  # detected_at, updated_at
+        con.execute(
+            """
+            INSERT INTO anomalies (kind, days, actual, expected, impact, total_impact, score,
+                owner, parent, root_causes, evidence, first_seen, id, monitor, dimension,
+                value, date, status, reason, detected_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [*values, a.id, a.monitor, a.dimension, a.value, a.date, a.status, a.reason, *times],
+        )
+        con.execute(
+            "INSERT INTO anomaly_events VALUES (?, ?, NULL, ?, ?)",
+            [a.id, stamp, a.status, "detected" + (f": {a.reason}" if a.reason else "")],
+        )
+        a.detected_at = stamp
+        return True
+    status = row[0]
+    if status == "open" and a.status in ("suppressed", "explained"):
+        set_status(con, a.id, a.status, f"detection: {a.reason or a.status}", allowed=None)
+    elif status != a.status or not a.reason:
+        # A person moved it on (or detection has nothing new to say): keep what is stored.
+        a.status, a.reason = status, row[5]
+    con.execute(
+        """
+        UPDATE anomalies SET kind = ?, days = ?, actual = ?, expected = ?, impact = ?,
+            total_impact = ?, score = ?, owner = ?, parent = ?, root_causes = ?,
+            evidence = ?, first_seen = ?, reason = ?, updated_at = ?
+        WHERE id = ?
+        """,
+        [*values, a.reason, stamp, a.id],
+    )
+    a.detected_at, a.notified_at, a.acknowledged_at, a.resolved_at = row[1:5]
+    return False
 
 
 def load(
@@ -242,14 +323,15 @@ def load(
     if ids is not None:
         where.append("list_contains(?, id)")
         params.append(ids)
+    names = (*COLUMNS, *LIFECYCLE)
     rows = con.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM anomalies WHERE {' AND '.join(where)} "
+        f"SELECT {', '.join(names)} FROM anomalies WHERE {' AND '.join(where)} "
         "ORDER BY date DESC, impact DESC, id",
         params,
     ).fetchall()
     found = []
     for row in rows:
-        record = dict(zip(COLUMNS, row, strict=True))
+        record = dict(zip(names, row, strict=True))
         record["root_causes"] = json.loads(record["root_causes"] or "[]")
         record["evidence"] = json.loads(record["evidence"] or "[]")
         found.append(Anomaly(**record))
@@ -307,7 +389,15 @@ def set_status(
         raise AnomalyError(f"Anomaly {anomaly} is {current}; it cannot become {status}.")
     stamp = now()
     con.execute(
-        "UPDATE anomalies SET status = ?, updated_at = ? WHERE id = ?", [status, stamp, anomaly]
+        """
+        UPDATE anomalies SET status = ?, updated_at = ?,
+            acknowledged_at = CASE WHEN ? = 'acknowledged'
+                THEN coalesce(acknowledged_at, ?) ELSE acknowledged_at END,
+            resolved_at = CASE WHEN ? = 'resolved' THEN ?
+                WHEN ? IN ('open', 'acknowledged') THEN NULL ELSE resolved_at END
+        WHERE id = ?
+        """,
+        [status, stamp, status, stamp, status, stamp, status, anomaly],
     )
     con.execute(
         "INSERT INTO anomaly_events VALUES (?, ?, ?, ?, ?)", [anomaly, stamp, current, status, note]
@@ -406,9 +496,14 @@ def was_sent(con: duckdb.DuckDBPyConnection, anomaly: str, destination: str) -> 
 def mark_sent(
     con: duckdb.DuckDBPyConnection, anomaly: str, destination: str, attempts: int
 ) -> None:
+    stamp = now()
     con.execute(
         "INSERT OR IGNORE INTO anomaly_sends VALUES (?, ?, ?, ?)",
-        [anomaly, destination, now(), attempts],
+        [anomaly, destination, stamp, attempts],
+    )
+    con.execute(
+        "UPDATE anomalies SET notified_at = coalesce(notified_at, ?) WHERE id = ?",
+        [stamp, anomaly],
     )
 
 

@@ -265,3 +265,39 @@ def test_the_team_dimension_uses_the_allocation_when_it_exists(lake: Path) -> No
     assert [(a["value"], a["date"], a["kind"]) for a in found] == [
         ("alloc-payments", "2024-10-12", "spike")
     ]
+
+
+def test_one_row_dated_years_ahead_does_not_blind_detection(
+    company: Path, lake: Path, tmp_path: Path
+) -> None:
+    import duckdb
+
+    source = company.parent / "exports" / "aws" / "2024-10.parquet"
+    stray = tmp_path / "restated" / "aws-2024-10.parquet"
+    stray.parent.mkdir()
+    duckdb.execute(
+        f"""COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 1
+                    THEN TIMESTAMPTZ '2034-02-28 00:00:00+00' ELSE ChargePeriodStart END
+                    AS ChargePeriodStart) FROM read_parquet('{source}'))
+            TO '{stray}' (FORMAT parquet)"""
+    )
+    ingest(Store(lake), [stray])
+    result = run(lake, "anomalies", "detect", "--by", "total")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Scored 1 series on 2024-10-30: ")
+    assert result.stderr.strip() == (
+        "Skipped 1 aws row dated 2034-02-28 (after its billing period): not scored and not "
+        "used to find the newest complete day (`cloudtally check` lists such rows)."
+    )
+
+
+def test_detect_by_a_tag_key(lake: Path) -> None:
+    result = run(
+        lake, "anomalies", "detect", "--by", "tag:team", "--since", "2024-10-01", "-f", "json"
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert [(a["monitor"], a["dimension"], a["value"], a["date"], a["kind"]) for a in found] == [
+        ("by-tag-team", "tag:team", "payments", "2024-10-12", "spike")
+    ]
+    assert (found[0]["actual"], found[0]["expected"]) == ("345.97", "62.27")
