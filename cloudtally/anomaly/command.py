@@ -132,6 +132,8 @@ def detect_command(
         f"Scored {report.series:,} series on {span}: {len(report.anomalies)} anomalies "
         f"({report.new} new, {report.updated} already known)."
     )
+    for gone, reason in report.closed:
+        click.echo(f"Resolved {gone.id} ({gone.dimension} {gone.value}, {gone.date}): {reason}.")
     if report.anomalies:
         _render_list(report.anomalies, OutputFormat.table)
 

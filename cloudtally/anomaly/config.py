@@ -8,6 +8,7 @@
         filters: {provider: aws}
         owner: platform                       # when the team cannot be found
         owners: {Amazon Bedrock: ml}          # value -> owning team
+        derived: [AWS Support (Business)]     # charges that follow the others, like tax
         notify: [finops-slack]
     teams:
       ml: {notify: [ml-slack, jira]}
@@ -64,6 +65,10 @@ class MonitorModel(_Strict):
     owner: str | None = None
     owners: dict[str, str] = Field(default_factory=dict)
     notify: list[str] = Field(default_factory=list)
+    # Values whose charges are derived from the others (a support fee billed as a share of
+    # spend): when they rise with another anomaly of this monitor they are attached to it.
+    # Tax (FOCUS ChargeCategory Tax) is recognised from the data.
+    derived: list[str] = Field(default_factory=list)
 
 
 class TeamModel(_Strict):

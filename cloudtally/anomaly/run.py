@@ -1,15 +1,16 @@
 """One detection run: every monitor's series scored, root causes found, state updated.
 
 `detect` is what `cloudtally anomalies detect` calls: it scores the newest complete day (or
-replays each day from `since`), skips what planned-activity feedback covers, marks a child
-anomaly `explained` when a coarser monitor's anomaly on the same values and day covers it,
-and upserts into `state.duckdb` (a re-run never adds a second row for the same episode).
+replays each day from `since`), skips what planned-activity feedback covers, keeps one
+anomaly per event (`hygiene.py`: finer views and derived charges become `explained` children,
+stored anomalies whose series is gone are resolved), and upserts into `state.duckdb` (a
+re-run never adds a second row for the same episode).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cloudtally.anomaly import state
+from cloudtally.anomaly import hygiene, state
 from cloudtally.anomaly.config import AnomalyError, MonitorModel, MonitorsFile
 from cloudtally.anomaly.days import complete_day
 from cloudtally.anomaly.detector import Thresholds, score_days
@@ -26,7 +27,7 @@ from cloudtally.anomaly.rootcause import owner_from, root_causes
 from cloudtally.anomaly.series import load_series
 from cloudtally.progress import Reporter
 from cloudtally.query.dimensions import metric
-from cloudtally.query.ownership import lens_for
+from cloudtally.query.ownership import Lens, lens_for
 from cloudtally.store import Store
 
 CENT = Decimal("0.01")
@@ -41,6 +42,8 @@ class DetectReport:
     new: int = 0
     updated: int = 0
     skipped: str | None = None  # days left out of scoring (see days.py), said to the user
+    # Stored anomalies resolved because their series is gone, with the reason.
+    closed: list[tuple[state.Anomaly, str]] = field(default_factory=list)
 
 
 def money(value: float) -> Decimal:
@@ -160,10 +163,29 @@ def detect(
                         root_causes=causes,
                         evidence=evidence,
                         first_seen=series.day(d.first_seen) if d.kind == "new-spend" else None,
+                        keys=series.keys[d.series],
                     )
                 )
-        mark_explained(found, rules)
+        lenses: dict[tuple[str, ...], Lens] = {}
+
+        def lens_of(words: Sequence[str]) -> Lens:
+            key = tuple(sorted(set(words)))
+            if key not in lenses:
+                lenses[key] = lens_for(store, list(key))
+            return lenses[key]
+
+        hygiene.tidy(con, found, rules.monitors, lens_of)
+        for monitor in rules.monitors:
+            report.closed += hygiene.gone(
+                con,
+                monitor,
+                state.load(scon, monitor=monitor.name),
+                lens=lens_of([*monitor.dimensions, *monitor.filters]),
+                last=last,
+            )
         report.new, report.updated = state.save(scon, found)
+        for anomaly, reason in report.closed:
+            state.close(scon, anomaly.id, reason)
     report.anomalies = sorted(found, key=lambda a: (a.date, a.monitor, -a.impact, a.value))
     return report
 
@@ -173,28 +195,3 @@ def _stepper(reporter: Reporter, task: Any) -> Callable[[int, int], None]:
         reporter.update(task, 100 * done / total)
 
     return step
-
-
-def mark_explained(found: list[state.Anomaly], rules: MonitorsFile) -> None:
-    """A child anomaly (finer monitor, same values, same day +-1) is explained by its parent."""
-    dims = {m.name: m.dimensions for m in rules.monitors}
-    filters = {m.name: m.filters for m in rules.monitors}
-    for child in found:
-        child_dims = dims[child.monitor]
-        child_values = dict(zip(child_dims, child.value.split(" / "), strict=False))
-        for parent in found:
-            parent_dims = dims[parent.monitor]
-            if (
-                parent is child
-                or filters[parent.monitor] != filters[child.monitor]
-                or not set(parent_dims) < set(child_dims)
-                or abs((parent.date - child.date).days) > 1
-                or parent.status == "explained"
-            ):
-                continue
-            parent_values = dict(zip(parent_dims, parent.value.split(" / "), strict=False))
-            if all(child_values.get(k) == v for k, v in parent_values.items()):
-                child.parent = parent.id
-                if child.status == "open":
-                    child.status = "explained"
-                break

@@ -141,6 +141,8 @@ class Anomaly:
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     reason: str | None = None
+    # The series' key values, one per dimension (known to the run that found it, not stored).
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -403,6 +405,12 @@ def set_status(
         "INSERT INTO anomaly_events VALUES (?, ?, ?, ?, ?)", [anomaly, stamp, current, status, note]
     )
     return current
+
+
+def close(con: duckdb.DuckDBPyConnection, anomaly: str, reason: str) -> None:
+    """Resolve an anomaly for a reason detection found (its series is gone), whatever it was."""
+    set_status(con, anomaly, "resolved", f"detection: {reason}", allowed=None)
+    con.execute("UPDATE anomalies SET reason = ? WHERE id = ?", [reason, anomaly])
 
 
 def add_feedback(

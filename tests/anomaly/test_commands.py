@@ -248,16 +248,7 @@ def test_complete_days_and_the_total(lake: Path) -> None:
 
 
 def test_the_team_dimension_uses_the_allocation_when_it_exists(lake: Path) -> None:
-    store = Store(lake)
-    with store.writing() as catalog:
-        out = store.staging_for("allocated_costs") / "part.parquet"
-        store.connect(catalog).execute(
-            "COPY (SELECT *, 'alloc-' || coalesce(Tags['team'], Tags['Team'], 'shared') AS team "
-            f"FROM costs) TO '{out}' (FORMAT parquet)"
-        )
-        # Current: computed from the lake as it is (else owners come from the tags).
-        fingerprint = {"lake": lake_fingerprint(catalog)}
-        store.publish(catalog, "allocated_costs", [out], rows=0, parameters=fingerprint)
+    publish_allocation(lake, "alloc-")
     args = ("anomalies", "detect", "--by", "team", "--since", "2024-10-12", "--format", "json")
     result = run(lake, *args)
     assert result.exit_code == 0, result.output
@@ -300,4 +291,69 @@ def test_detect_by_a_tag_key(lake: Path) -> None:
     assert [(a["monitor"], a["dimension"], a["value"], a["date"], a["kind"]) for a in found] == [
         ("by-tag-team", "tag:team", "payments", "2024-10-12", "spike")
     ]
-    assert (found[0]["actual"], found[0]["expected"]) == ("345.97", "62.27")
+    assert (found[0]["actual"], found[0]["expected"]) == ("385.74", "73.62")
+
+
+def publish_allocation(lake: Path, prefix: str) -> None:
+    """A stand-in allocation whose team is `prefix` + the team tag (or `shared`)."""
+    store = Store(lake)
+    with store.writing() as catalog:
+        out = store.staging_for("allocated_costs") / "part.parquet"
+        store.connect(catalog).execute(
+            f"COPY (SELECT *, '{prefix}' || coalesce(Tags['team'], Tags['Team'], 'shared') AS team "
+            f"FROM costs) TO '{out}' (FORMAT parquet)"
+        )
+        # Current: computed from the lake as it is (else owners come from the tags).
+        fingerprint = {"lake": lake_fingerprint(catalog)}
+        store.publish(catalog, "allocated_costs", [out], rows=0, parameters=fingerprint)
+
+
+def test_an_anomaly_whose_series_is_gone_after_a_reallocation_is_resolved(lake: Path) -> None:
+    publish_allocation(lake, "alloc-")
+    assert run(lake, "anomalies", "detect", "--by", "team", "--since", "2024-10-12").exit_code == 0
+    (before,) = listed(lake)
+    assert (before["value"], before["status"]) == ("alloc-payments", "open")
+    publish_allocation(lake, "team-")  # the teams are renamed: alloc-payments is no more
+    result = run(lake, "anomalies", "detect", "--by", "team")
+    assert result.exit_code == 0, result.output
+    reason = "its series is no longer in the data on 2024-10-12 (re-allocated or restated)"
+    assert result.stdout.splitlines() == [
+        "Scored 22 series on 2024-10-30: 0 anomalies (0 new, 0 already known).",
+        f"Resolved {before['id']} (team alloc-payments, 2024-10-12): {reason}.",
+    ]
+    (after,) = listed(lake)
+    assert (after["status"], after["reason"]) == ("resolved", reason)
+    assert after["resolved_at"] is not None
+    # Once resolved it is left alone.
+    again = run(lake, "anomalies", "detect", "--by", "team")
+    assert again.stdout.splitlines()[1:] == []
+
+
+def test_one_event_seen_by_two_monitors_is_routed_once(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run(lake, "anomalies", "detect", "--rules", str(RULES), "--since", "2024-10-01")
+    assert result.exit_code == 0, result.output
+    found = listed(lake)
+    ec2 = next(a for a in found if a["value"] == "Amazon Elastic Compute Cloud")
+    assert [(a["monitor"], a["value"], a["status"], a["parent"], a["reason"]) for a in found] == [
+        ("services", "Amazon Elastic Compute Cloud", "open", None, None),
+        (
+            "teams",
+            "payments",
+            "explained",
+            ec2["id"],
+            f"the same event as {ec2['id']} (services: Amazon Elastic Compute Cloud), which "
+            "holds 100% of this excess",
+        ),
+    ]
+    # Each keeps its own evidence: its own largest line items and root causes.
+    assert [(a["evidence"][0]["service"], a["evidence"][0]["cost"]) for a in found] == [
+        ("Amazon Elastic Compute Cloud", 15.34),
+        ("Amazon Simple Storage Service", 18.68),
+    ]
+    monkeypatch.setenv("PAYMENTS_SLACK_URL", "https://127.0.0.1:9/hook")
+    routed = run(lake, "anomalies", "notify", "--rules", str(RULES), "--dry-run")
+    assert [line for line in routed.stdout.splitlines() if not line.startswith(" ")] == [
+        f"{ec2['id']} -> payments-slack: would send"
+    ]
