@@ -23,6 +23,7 @@ import duckdb
 from cloudtally.anomaly.config import MonitorModel
 from cloudtally.anomaly.detector import score_days
 from cloudtally.anomaly.series import load_series
+from cloudtally.query.ownership import Lens
 
 END = date(2024, 12, 31)
 
@@ -71,7 +72,11 @@ def main() -> None:
         cpu = time.process_time()
         started = time.perf_counter()
         series = load_series(
-            con, monitor, report_from=END - timedelta(days=1), last_complete=END - timedelta(days=1)
+            con,
+            monitor,
+            lens=Lens("costs"),
+            report_from=END - timedelta(days=1),
+            last_complete=END - timedelta(days=1),
         )
         loaded = time.perf_counter() - started
         started = time.perf_counter()

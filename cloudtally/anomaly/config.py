@@ -45,6 +45,8 @@ class ThresholdsModel(_Strict):
     min_relative: float = Field(0.3, ge=0)
     new_spend_min: float = Field(50.0, ge=0)
     shift_days: int = Field(4, ge=2)
+    # A recurring charge (a fee on the 1st, ...) alerts above this x its last occurrences.
+    recurring_ratio: float = Field(2.2, gt=1)
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
@@ -53,6 +55,7 @@ class ThresholdsModel(_Strict):
             min_relative=self.min_relative,
             new_spend_min=self.new_spend_min,
             shift_days=self.shift_days,
+            recurring_ratio=self.recurring_ratio,
         )
 
 

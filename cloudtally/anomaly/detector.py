@@ -13,22 +13,35 @@ For day `t` and one series the method is:
    window's median (1 when there are fewer than two values for a weekday). Weekends that are
    quieter, or empty, are expected to be so.
 3. **Level**: the median of the de-seasonalised values `x / f[w]`; **expected** `= level * f[w(t)]`.
-4. **Recurring charges**: the excess over expected on the same day of the month in each of the
-   last two months (day 1 support fees, monthly licences); the smaller of them (never below 0)
-   is added to expected, so a charge that recurs every month does not alert, and a one-off on
-   that day last month does not mask this month.
+4. **Recurring charges** (support plans, subscriptions, commitment fees, batch jobs: whatever
+   their ChargeFrequency says): bills repeat on calendar days, so for each way `t` can recur
+   (the same day of the month, clipped to shorter months; the same distance to the month's
+   end; the first or second business day; the last business day; and, where no monthly charge
+   is found, the same day a quarter and two quarters back: `recurring.py`) the excess of its
+   two earlier occurrences over the level of the week before each is measured. When both are
+   above `recurring_z` sigmas and within `recurring_ratio` of each other, the charge recurs:
+   the larger is expected, and an alert needs the charge to exceed `recurring_ratio` times it
+   (a fee moving +-35% a month stays quiet once two months show it; one that more than doubles
+   alerts). Otherwise the smaller excess of the last two months on this day of the month
+   (never below 0) is added, so a one-off on that day last month does not mask this month.
 5. **Noise**: 1.4826 x the median absolute residual over the window (a robust sigma), floored at
    `noise_floor` x expected.
-6. **Alert** when the score `(actual - expected) / sigma >= z` (or, for a rise spread over
-   days such as a ramp, three days in a row each scoring at least `sustained_each` whose
-   combined score `sum / sqrt(3)` reaches `z`) *and* the excess is at least `min_impact`
-   (currency units) *and* at least `min_relative` x expected.
+6. **Alert** when the score `(actual - expected - allowance) / sigma >= z` (or, for a rise
+   spread over days such as a ramp, three days in a row each scoring at least `sustained_each`
+   whose combined score `sum / sqrt(3)` reaches `z`) *and* that excess is at least
+   `min_impact` (currency units) *and* at least `min_relative` x expected. The allowance is a
+   recurring charge's band (step 4) plus spend that arrived late: when the days before fell
+   short of expected by at least `late_z` sigmas (what the day before did not make up
+   counts a quarter), today's excess up to that shortfall is the export booking part of them
+   today, not a spike.
 7. **New spend** (its own rule): a series whose first spend came after at least
    `new_spend_history` days of data alerts, once, on the first day within `new_spend_days` of
    that first spend when its daily spend reaches `new_spend_min` (a new service that ramps up
    alerts when it starts to matter, and says when it first appeared).
 8. **Intermittent series** (spend on fewer than half of the window's days) expect at most their
-   largest day of the window, so a job that runs now and then does not alert each time.
+   largest day of the window (recurring charges aside: a subscription series that spends only
+   on the 1st expects nothing mid-month), so a job that runs now and then does not alert each
+   time.
 9. **Episodes**: consecutive anomalous days (allowing a gap of `gap_days`) are one anomaly, alerted
    on its first day. When an episode lasts `shift_days` days it is a level shift: the regime
    restarts at its first day, so later days are compared with the new level, and no new alert is
@@ -46,13 +59,16 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from cloudtally.anomaly.recurring import occurrences
+
 WINDOW = 56  # days of history scored against: 8 whole weeks
 WARMUP = 63  # days replayed before the first day reported, so episodes and shifts are known
-DOM_MONTHS = 2  # months back looked at for recurring day-of-month charges
-# Days of data a scoring needs before the first day reported: warm-up, window, two months.
-HISTORY_DAYS = WARMUP + WINDOW + 62
+# Days of data a scoring needs before the first day reported: warm-up, and two quarters back
+# with the week before (recurring charges, step 4).
+HISTORY_DAYS = WARMUP + 184 + 7
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution is 0.6745 sigma
 IN_SAMPLE = 1.24  # in-sample residuals understate noise by this much (see the sigma step)
+LATE_CARRY = 0.25  # share of a shortfall not made up the next day that is still owed after it
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,9 @@ class Thresholds:
     settle_days: int = 14  # after a step up, more rises within this many days are the same one
     sustained_each: float = 1.0  # the sustained rule: each of 3 days at least this score
     min_history: int = 7  # days a series needs before the statistical rule applies
+    recurring_ratio: float = 2.2  # a recurring charge alerts above this x its last occurrence
+    recurring_z: float = 3.0  # an earlier occurrence counts when this many sigmas above level
+    late_z: float = 2.0  # a shortfall of this many sigmas the day before may arrive late
 
 
 @dataclass
@@ -124,20 +143,66 @@ def dense(values: np.ndarray) -> np.ndarray:
     return np.where(seen & ~present, 0.0, values)
 
 
-def same_day_last_months(days: list[date], t: int, months: int = DOM_MONTHS) -> list[int]:
-    """Columns with the same day of the month as column `t` in each of the previous months."""
-    today = days[t]
-    found = []
-    for back in range(1, months + 1):
-        index = today.year * 12 + today.month - 1 - back
-        try:
-            then = date(index // 12, index % 12 + 1, today.day)
-        except ValueError:  # the 31st in a 30-day month
+def _recurring(
+    matrix: np.ndarray,
+    padded: np.ndarray,
+    days: list[date],
+    t: int,
+    level: np.ndarray,
+    profile: np.ndarray,
+    sigma_level: np.ndarray,
+    th: Thresholds,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 4 for day `t`: (recurring charge expected, its allowance, whether it is one).
+
+    For each way `t` can recur (recurring.py), the excess of each earlier occurrence over the
+    level of the week before it (not today's level: a step up since then must not eat into
+    the charge). When both are clearly above the noise and within `recurring_ratio` of each
+    other, the charge recurs: the larger is expected, and an alert needs the charge to exceed
+    `recurring_ratio` times it (a fee that moves +-35% a month stays quiet; a doubled one
+    does not). Otherwise the smaller excess of the last two months on this day of the month
+    (never below 0) is expected, so a one-off last month does not mask this month.
+    """
+    n = matrix.shape[0]
+    measured: dict[int, np.ndarray] = {}
+
+    def excess(column: int) -> np.ndarray:
+        if column not in measured:
+            week = padded[:, column + WINDOW - 7 : column + WINDOW]
+            week_profile = profile[:, (np.arange(column - 7, column) - t) % 7]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                then = nanmedian(np.where(week_profile > 0, week / week_profile, np.nan))
+            then = np.where(np.isnan(then), level, then)
+            measured[column] = matrix[:, column] - then * profile[:, (column - t) % 7]
+        return measured[column]
+
+    charge = np.zeros(n)
+    consistent = np.zeros(n, dtype=bool)
+    fallback = np.zeros(n)
+    for kind, earlier in occurrences(days[t]):
+        columns = [t - (days[t] - d).days for d in earlier if (days[t] - d).days <= t]
+        found = [excess(c) for c in columns]
+        if kind == "day of month" and found:
+            smaller = found[0] if len(found) == 1 else np.fmin(found[0], found[1])
+            fallback = np.maximum(np.nan_to_num(smaller), 0.0)
+        if len(found) < len(earlier):
             continue
-        column = t - (today - then).days
-        if column >= 0:
-            found.append(column)
-    return found
+        clear = [
+            e > th.recurring_z * sigma_level * profile[:, (c - t) % 7]
+            for e, c in zip(found, columns, strict=True)
+        ]
+        low, high = np.fmin(*found), np.fmax(*found)
+        with np.errstate(invalid="ignore"):
+            recurs = clear[0] & clear[1] & (high <= th.recurring_ratio * low)
+        if kind == "day of quarter":
+            # A monthly charge also shows 3 and 6 months back, maybe larger than lately: the
+            # last two months decide for it.
+            recurs &= ~consistent
+        charge = np.where(recurs & (high > charge), high, charge)
+        consistent |= recurs
+    recurring = np.where(consistent, charge, fallback)
+    allowance = np.where(consistent, (th.recurring_ratio - 1) * charge, 0.0)
+    return recurring, allowance, consistent
 
 
 def score_days(
@@ -191,6 +256,9 @@ def score_days(
     reported: set[int] = set()
     positions = np.arange(WINDOW) % 7  # weekday slot of each window column (t's slot is 0)
     recent = (np.zeros(n), np.zeros(n))  # the clipped scores of the two days before
+    owed = np.zeros(n)  # how far below expected the days before were, not yet made up
+    # Days scored as a recurring charge (consistent with its earlier occurrences), per series.
+    recurring_day = np.zeros((n, WINDOW + total_days), dtype=bool)
     start = max(0, report_from - WARMUP)
     steps = report_to - start + 1
     for step, t in enumerate(range(start, report_to + 1)):
@@ -245,36 +313,37 @@ def score_days(
         widen = IN_SAMPLE * np.sqrt(1 + (np.pi / 2) / per_slot)
         sigma = MAD_TO_SIGMA * np.where(np.isnan(spread), 0.0, spread) * profile[:, 0] * widen
         expected = level * profile[:, 0]
-        # Recurring day-of-month charges: the smaller excess of the last two months.
-        recurring = np.full(n, np.inf)
-        months_seen = np.zeros(n, dtype=int)
-        for column in same_day_last_months(days, t):
-            # Measured against the level of the week before that day, not today's level (a
-            # step up since then must not eat into the monthly charge).
-            week = padded[:, column + WINDOW - 7 : column + WINDOW]
-            week_profile = profile[:, (np.arange(column - 7, column) - t) % 7]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                then = nanmedian(np.where(week_profile > 0, week / week_profile, np.nan))
-            then = np.where(np.isnan(then), level, then)
-            excess = matrix[:, column] - then * profile[:, (column - t) % 7]
-            has = ~np.isnan(excess)
-            recurring = np.where(has, np.minimum(recurring, excess), recurring)
-            months_seen += has
-        recurring = np.where((months_seen > 0) & np.isfinite(recurring), recurring, 0.0)
-        expected = np.nan_to_num(expected + np.maximum(recurring, 0.0))
+        # Recurring charges (step 4): what landed on the earlier occurrences of this day.
+        recurring, allowance, consistent = _recurring(
+            matrix, padded, days, t, level, profile, sigma / np.maximum(profile[:, 0], 1e-12), th
+        )
+        expected = np.nan_to_num(expected + recurring)
+        recurring_day[:, t + WINDOW] = consistent
         history = np.sum(use, axis=1)
         # Intermittent series (spend on under half the days: a weekly job, an occasional
         # purchase) have a median of 0; for them, "unusual" means above the largest day of the
-        # window.
+        # window, recurring charges aside (they are expected on their own days only).
         active = np.sum(use & (np.nan_to_num(window) != 0), axis=1)
         sparse = (history > 0) & (active < history / 2)
         if sparse.any():
-            largest = np.nanmax(np.where(use, window, -np.inf), axis=1)
+            plain_day = use & ~recurring_day[:, t : t + WINDOW]
+            largest = np.nanmax(np.where(plain_day, window, -np.inf), axis=1)
             expected = np.where(sparse, np.maximum(expected, largest), expected)
         noise = np.maximum(np.nan_to_num(sigma), th.noise_floor * np.abs(expected))
         excess = actual - expected
+        # What an alert must clear beyond expected: the band of a recurring charge, and spend
+        # that arrived late (the last days short of expected by as much as today is over it:
+        # the export booked part of them today).
+        late = np.where(owed >= th.late_z * noise, np.clip(np.nan_to_num(excess), 0.0, owed), 0.0)
+        unusual = excess - allowance - late
+        # What is still owed: a quarter of what the days before did not get back, and today's own
+        # shortfall. (An intermittent series' expected is an upper bound: a quiet day is not a
+        # late one.)
+        repaid = np.clip(np.nan_to_num(excess), 0.0, None)
+        shortfall = np.where(sparse, 0.0, np.nan_to_num(np.maximum(expected - actual, 0.0)))
+        owed = LATE_CARRY * np.maximum(owed - repaid, 0.0) + shortfall
         with np.errstate(invalid="ignore", divide="ignore"):
-            score = np.where(noise > 0, excess / noise, np.where(excess > 0, np.inf, 0.0))
+            score = np.where(noise > 0, unusual / noise, np.where(unusual > 0, np.inf, 0.0))
         # Sustained: three days in a row above expected whose combined score passes (a ramp,
         # or a step too small for one day's score); each day was scored from its own past.
         clipped = np.clip(np.nan_to_num(score, posinf=z_limit.max()), -10, 10)
@@ -286,8 +355,8 @@ def score_days(
         statistical = (
             (history >= th.min_history)
             & ((score >= z_limit) | sustained)
-            & (excess >= th.min_impact)
-            & (excess >= th.min_relative * np.abs(expected))
+            & (unusual >= th.min_impact)
+            & (unusual >= th.min_relative * np.abs(expected))
         )
         new_spend = (
             ~new_alerted

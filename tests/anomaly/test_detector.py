@@ -114,3 +114,65 @@ def test_a_flat_series_raises_no_anomaly(level: float, days: int, weekly: bool) 
     pattern = [START + timedelta(days=k) for k in range(days)]
     series = np.array([level * (WEEKDAY[d.weekday()] if weekly else 1.0) for d in pattern])
     assert score_days(series[None, :], START, 0).detections == []
+
+
+# -- recurring charges and other calendar patterns ------------------------------------------
+
+BAND = [0.65, 1.35, 0.65, 0.65, 1.35, 1.0, 0.65, 1.35]  # month to month, at the +-35% edges
+
+
+def with_charge(series: np.ndarray, on: list[int], amount: float) -> np.ndarray:
+    """`series` plus a charge of `amount` x the month's band on the given columns."""
+    out = series.copy()
+    for k in on:
+        day = START + timedelta(days=k)
+        out[k] += amount * BAND[(day.month - 1) % len(BAND)]
+    return out
+
+
+def columns(test: object) -> list[int]:
+    return [k for k in range(DAYS) if test(START + timedelta(days=k))]  # type: ignore[operator]
+
+
+def test_recurring_charges_moving_35_percent_a_month_raise_nothing_once_seen_twice() -> None:
+    plain = company(month_fee=0)
+    first = columns(lambda d: d.day == 1)
+    quarter = columns(lambda d: d.day == 1 and d.month in (1, 4, 7, 10))
+    month_end = columns(lambda d: (d + timedelta(days=1)).day == 1)
+    business = columns(lambda d: d.weekday() < 5 and all(
+        (d - timedelta(days=j)).weekday() >= 5 for j in range(1, d.day)))  # fmt: skip
+    rows = [
+        with_charge(plain, first, 2500.0),  # a support plan on the 1st
+        with_charge(np.zeros(DAYS), first, 900.0),  # a subscription: nothing else
+        with_charge(plain, quarter, 6000.0),  # quarterly (Jan 1, Apr 1: seen twice by Jul 1)
+        with_charge(plain, month_end, 1800.0),  # a batch on the last day (31st, 30th, 29th)
+        with_charge(plain, business, 1500.0),  # the first business day (Mon 2024-04-01, ...)
+    ]
+    # Quarter starts need two earlier quarters: score from Jul 1 on.
+    assert detect(rows, report_from=60) == [(2, 91, "spike", 1)]  # Apr 1: seen once before
+    assert detect(rows, report_from=92) == []
+
+
+def test_a_recurring_charge_that_more_than_doubles_alerts() -> None:
+    series = with_charge(company(month_fee=0), columns(lambda d: d.day == 1), 2500.0)
+    series[152] += 2500 * 3  # 2024-06-01: the support plan jumps (x4 this month)
+    found = score_days(series[None, :], START, 100).detections
+    assert [(d.onset, d.kind, round(d.actual), round(d.expected)) for d in found] == [
+        (152, "spike", 10481, 3881)
+    ]
+
+
+def test_spend_booked_a_day_late_is_not_a_spike() -> None:
+    series = company(month_fee=0)
+    for k in (121, 135, 150):  # 60% of the day arrives with the next day
+        series[k + 1] += 0.6 * series[k]
+        series[k] *= 0.4
+    assert detect([series]) == []
+    series[160] *= 2.5  # a real spike still alerts
+    assert detect([series]) == [(0, 160, "spike", 1)]
+
+
+def test_an_unexpected_charge_on_a_subscription_series_alerts() -> None:
+    series = with_charge(np.zeros(DAYS), columns(lambda d: d.day == 1), 900.0)
+    series[140] = 400.0  # mid-month: the series never spends then
+    assert detect([series]) == [(0, 140, "spike", 1)]

@@ -148,3 +148,15 @@ def test_an_older_state_file_gains_the_timestamps_from_what_it_recorded(tmp_path
             "resolved_at",
             "reason",
         ]
+
+
+def test_a_run_is_stored_whole_or_not_at_all(tmp_path: Path, clock: list[datetime]) -> None:
+    con = duckdb.connect(str(tmp_path / "state.duckdb"))
+    con.execute("SET TimeZone = 'UTC'")
+    good, bad = anomaly("Amazon EC2"), anomaly("Amazon S3")
+    bad.actual = Decimal("1e20")  # does not fit the column: the insert fails
+    clock.extend([stamp(0), stamp(1)])
+    with pytest.raises(duckdb.ConversionException):
+        state.save(con, [good, bad])
+    assert state.load(con) == []
+    assert con.execute("SELECT count(*) FROM anomaly_events").fetchone() == (0,)
