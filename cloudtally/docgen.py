@@ -56,6 +56,9 @@ def data_model() -> str:
         "Every row in the lake has these columns, in this order (the view `costs` in "
         "`cloudtally sql`). Columns a source does not carry are NULL. Source columns that "
         "FOCUS 1.2 does not define are kept after these as `x_<name>`.\n\n"
+        "Money and quantities are exact `DECIMAL(38,18)`: 18 decimals, below 10^20 per value "
+        "and per total of an account, period and currency. A source value with more decimals "
+        "is rounded to 18, half away from zero; one of 10^20 or more is refused by name.\n\n"
         "| column | type | FOCUS requirement | nulls allowed |\n|---|---|---|---|\n"
     )
     for column in CANONICAL:

@@ -3,6 +3,7 @@ extension columns. Every converter produces exactly this; every query reads it."
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import dataclass
 
 from cloudtally.focus.spec import columns
@@ -11,6 +12,25 @@ CANONICAL_VERSION = "1.2"
 
 # Exact decimals wide enough for what providers emit (CUR and Azure carry 10-15 places).
 DECIMAL = "DECIMAL(38,18)"
+# The largest magnitude DECIMAL holds: 20 integer digits.
+DECIMAL_LIMIT = decimal.Decimal(10) ** 20
+
+# Python-side arithmetic on canonical money (reconciliation totals, catalog totals). A
+# DECIMAL(38,18) value has up to 38 significant digits, more than the default context's 28: a
+# total of 1e10 or more with 18 decimals, usual in VND or IDR, would come out rounded. 76 digits
+# hold any sum of them, and every trap is set, so a result is exact or an error, never rounded.
+MONEY_CONTEXT = decimal.Context(
+    prec=76,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.DivisionByZero,
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Inexact,
+        decimal.Rounded,
+    ],
+)
 TIMESTAMP = "TIMESTAMPTZ"
 STRING = "VARCHAR"
 TAGS = "MAP(VARCHAR, VARCHAR)"

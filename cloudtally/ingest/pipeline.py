@@ -21,7 +21,7 @@ import duckdb
 from rich.progress import TaskID
 
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
-from cloudtally.focus.canonical import RECONCILED_COSTS
+from cloudtally.focus.canonical import DECIMAL_LIMIT, MONEY_CONTEXT, RECONCILED_COSTS
 from cloudtally.ingest.formats import Converter, detect_converter
 from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
 from cloudtally.ingest.source import (
@@ -645,7 +645,7 @@ def _add_totals(into: Totals, more: Totals) -> None:
     for currency, metrics in more.items():
         slot = into.setdefault(currency, {})
         for metric, value in metrics.items():
-            slot[metric] = slot.get(metric, Decimal(0)) + value
+            slot[metric] = MONEY_CONTEXT.add(slot.get(metric, Decimal(0)), value)
 
 
 def _reconcile(store: Store, catalog: Catalog, staged: list[StagedFile]) -> None:
@@ -660,21 +660,29 @@ def _reconcile(store: Store, catalog: Catalog, staged: list[StagedFile]) -> None
                 k = (*_key_tuple(partition.key), currency)
                 slot = expected.setdefault(k, {m: Decimal(0) for m in RECONCILED_COSTS})
                 for metric in RECONCILED_COSTS:
-                    slot[metric] += metrics.get(metric, Decimal(0))
+                    slot[metric] = MONEY_CONTEXT.add(slot[metric], metrics.get(metric, Decimal(0)))
     con = store.connect(catalog)
     keys = ", ".join(
         f"({literal(k.provider)}, {literal(k.billing_account_id)}, {literal(k.billing_period)})"
         for k in touched
     )
-    rows = con.execute(
-        f"""
-        SELECT x_Provider, BillingAccountId, x_BillingPeriod, BillingCurrency,
-               coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0)
-        FROM costs
-        WHERE (x_Provider, BillingAccountId, x_BillingPeriod) IN ({keys})
-        GROUP BY ALL
-        """
-    ).fetchall()
+    try:
+        rows = con.execute(
+            f"""
+            SELECT x_Provider, BillingAccountId, x_BillingPeriod, BillingCurrency,
+                   coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0)
+            FROM costs
+            WHERE (x_Provider, BillingAccountId, x_BillingPeriod) IN ({keys})
+            GROUP BY ALL
+            """
+        ).fetchall()
+    except duckdb.OutOfRangeException:
+        labels = ", ".join(sorted(k.label() for k in touched))
+        raise IngestError(
+            f"The files given for {labels} add up to 10^20 or more in one currency, more than "
+            "exact money (DECIMAL(38,18)) holds. Check them for a value off by orders of "
+            "magnitude, and run again."
+        ) from None
     actual = {tuple(r[:4]): {"BilledCost": r[4], "EffectiveCost": r[5]} for r in rows}
     if actual != expected:
         raise StoreError(
@@ -713,10 +721,22 @@ def _explain(
         )
     if match := _CONVERT.search(text):
         column, value = match.groups()
+        if "DECIMAL" in text and _too_large(value):
+            return IngestError(
+                f"{source.label}: {where}, column {column}: {value!r} is too large for exact "
+                f"money (DECIMAL(38,18) holds below 10^20). Check the value (a misplaced "
+                "decimal separator?) and run again."
+            )
         kind = "a number" if "DECIMAL" in text else "a date-time" if "TIME" in text else "valid"
         return IngestError(
             f"{source.label}: {where}, column {column}: {value!r} is not {kind}. "
             "Fix or remove the value and run again."
+        )
+    if "Overflow in" in text:
+        return IngestError(
+            f"{source.label}: a total or product of its costs reaches 10^20, more than exact "
+            "money (DECIMAL(38,18)) holds. Check the file for a value off by orders of "
+            "magnitude, or split the file by billing account, and run again."
         )
     if match := _COLUMNS.search(text):
         expected, found = match.groups()
@@ -728,6 +748,14 @@ def _explain(
     if bad:
         return bad
     return IngestError(f"{source.label}: cannot be read: {_first(text)}")
+
+
+def _too_large(value: str) -> bool:
+    """Whether a text is a number too large for DECIMAL(38,18)."""
+    try:
+        return Decimal(value.strip()).copy_abs() >= DECIMAL_LIMIT
+    except (ArithmeticError, ValueError):
+        return False
 
 
 def _find_bad_json(

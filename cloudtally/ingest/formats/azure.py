@@ -282,7 +282,7 @@ MAPPING: dict[str, Rule] = {
     ),
     "ConsumedQuantity": Rule(
         f"CASE WHEN ChargeCategory = 'Usage' AND NOT {UNUSED} THEN "
-        f"CAST(Quantity * CAST({BLOCK} AS DECIMAL(38,6)) AS {DECIMAL}) END",
+        f"{times(BLOCK, 'Quantity', 6, 18)} END",
         "Quantity x the UnitOfMeasure block size (`10K`: 10000), usage rows",
     ),
     "ConsumedUnit": Rule(

@@ -105,16 +105,28 @@ class Rule:
     doc: str
 
 
-def times(unit_price: str, quantity: str) -> str:
-    """An exact product of a unit price and a quantity, as a canonical decimal.
+def times(unit_price: str, quantity: str, price_scale: int = 14, quantity_scale: int = 12) -> str:
+    """An exact product of a unit price and a quantity, rounded once to the canonical decimal.
 
     Two DECIMAL(38,18) factors would need 36 decimal places and overflow at 100; the price
-    keeps 14 places and the quantity 12, which leaves products up to 10^12 exact.
+    keeps 14 places and the quantity 12. Multiplied as they are, their 26 places would leave 12
+    integer digits, which a VND or IDR line overflows. So each factor is split into its integer
+    part and its fraction (both with the factor's sign) and the four partial products are
+    added: only fraction x fraction (below 1) has more places than the canonical 18 and is
+    rounded, the others are exact, so the sum is the exact product rounded once, at any
+    magnitude DECIMAL(38,18) holds.
     """
-    return (
-        f"CAST(CAST({unit_price} AS DECIMAL(38,14)) * CAST({quantity} AS DECIMAL(38,12)) "
-        f"AS {DECIMAL})"
+    price = f"CAST({unit_price} AS DECIMAL(38,{price_scale}))"
+    amount = f"CAST({quantity} AS DECIMAL(38,{quantity_scale}))"
+    price_whole, amount_whole = (f"CAST(trunc({x}) AS DECIMAL(38,0))" for x in (price, amount))
+    price_part, amount_part = f"({price} - {price_whole})", f"({amount} - {amount_whole})"
+    products = (
+        f"{price_whole} * {amount_whole}",
+        f"{price_whole} * {amount_part}",
+        f"{price_part} * {amount_whole}",
+        f"{price_part} * {amount_part}",
     )
+    return "(" + " + ".join(f"CAST({p} AS {DECIMAL})" for p in products) + ")"
 
 
 def lookup(table: dict[str, str], key: str, default: str) -> str:

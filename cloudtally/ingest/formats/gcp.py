@@ -107,11 +107,18 @@ def dotted(path: tuple[str, ...]) -> str:
 def _json_type(kind: str) -> str:
     return {
         TEXT: "VARCHAR",
-        NUMBER: "VARCHAR",  # the number's text, so the decimal is exactly what the file says
+        # Read straight as exact decimals: read as VARCHAR, DuckDB would give a JSON number's
+        # text through a double (17 digits; a VND or IDR cost with 18 decimals has more).
+        NUMBER: DECIMAL,
         TIME: "VARCHAR",
         LABELS: "STRUCT(key VARCHAR, value VARCHAR)[]",
-        CREDITS: "STRUCT(" + ", ".join(f"{f} VARCHAR" for f in CREDIT_FIELDS) + ")[]",
+        CREDITS: "STRUCT(" + ", ".join(f"{f} {_credit_type(f)}" for f in CREDIT_FIELDS) + ")[]",
     }[kind]
+
+
+def _credit_type(field: str) -> str:
+    """How a credit's field is read from JSON: the amount as an exact decimal (see NUMBER)."""
+    return DECIMAL if field == "amount" else "VARCHAR"
 
 
 def json_columns() -> str:
@@ -496,7 +503,7 @@ class GcpBillingExportConverter(Converter):
         if value == "NULL":
             return empty
         if self.source.container == "csv":
-            schema = "[{" + ", ".join(f'"{f}":"VARCHAR"' for f in CREDIT_FIELDS) + "}]"
+            schema = "[{" + ", ".join(f'"{f}":"{_credit_type(f)}"' for f in CREDIT_FIELDS) + "}]"
             value = f"from_json(NULLIF(trim({value}), ''), {literal(schema)})"
             present = set(CREDIT_FIELDS)
         elif self.source.container == "parquet":
