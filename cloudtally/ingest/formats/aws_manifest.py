@@ -193,7 +193,9 @@ def _shown(value: object) -> str:
     if isinstance(value, int | float):
         text = repr(value)
         return text if len(text) <= 30 else f"a number of {len(text)} digits"
-    return {dict: "an object", list: "a list", str: "text"}.get(type(value), "a value")
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else "text"
 
 
 def _bad_field(path: Path, field: str, value: object, expected: str) -> IngestError:
