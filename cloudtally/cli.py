@@ -144,6 +144,11 @@ def app(ctx: click.Context, data_dir: Path, engine: str, spark_master: str, debu
 @click.option(
     "--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal)."
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Follow symbolic links in folders that lead out of them (skipped by default).",
+)
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -151,6 +156,7 @@ def ingest(
     forced_format: str | None,
     repair: bool,
     progress: bool | None,
+    follow_symlinks: bool,
 ) -> None:
     """Ingest billing exports (files or folders) into the cost lake.
 
@@ -171,6 +177,7 @@ def ingest(
         forced_format=forced_format,
         reporter=Reporter(progress),
         repair=repair,
+        follow_symlinks=follow_symlinks,
     )
     print_ingest_summary(report)
 

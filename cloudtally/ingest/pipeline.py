@@ -86,6 +86,7 @@ def ingest(
     forced_format: str | None = None,
     reporter: Reporter | None = None,
     repair: bool = False,
+    follow_symlinks: bool = False,
 ) -> IngestReport:
     """Ingest billing files and folders into the store; all or nothing.
 
@@ -93,9 +94,10 @@ def ingest(
     Parquet any more: its files are rewritten and the rest of their account-periods kept. With
     `repair`, every live file is verified in full first (as `check` does) and the source of
     each damaged one is read again, from `paths` or from where the manifest says it was.
+    Symbolic links in a folder that lead out of it are skipped unless `follow_symlinks`.
     """
     reporter = reporter or Reporter(enabled=False)
-    discovery = discover(paths)
+    discovery = discover(paths, follow_symlinks=follow_symlinks)
     named = {p.resolve() for p in paths if p.is_file()}
     with store.writing() as catalog, reporter.session():
         ingest_id = new_ingest_id()

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,15 @@ class Discovery:
     manifested: set[Path] = field(default_factory=set)
 
 
-def discover(paths: list[Path]) -> Discovery:
+def discover(paths: list[Path], *, follow_symlinks: bool = False) -> Discovery:
     """Expand files, folders and delivery manifests into the billing files to read.
 
     A folder holding report manifests (AWS CUR, Data Exports) is read through them: a data file
     a manifest does not name, next to ones it does, belongs to an older delivery and is skipped.
+
+    A symbolic link inside a folder (or next to a manifest) that leads out of it is not followed
+    unless `follow_symlinks`: a folder of exports must not make cloudtally read, or quote in a
+    message, a file elsewhere on the machine. A path given by name is read wherever it leads.
     """
     from cloudtally.ingest.formats.aws_manifest import is_manifest, read_manifest
 
@@ -67,14 +72,19 @@ def discover(paths: list[Path]) -> Discovery:
             raise IngestError(f"{path}: no such file or folder. Check the path and run again.")
         if path.is_file() and is_manifest(path):
             named = read_manifest(path).files
+            if not follow_symlinks:
+                scope = _manifest_scope(path)
+                for file in named:
+                    if not _inside(file, scope):
+                        raise IngestError(
+                            f"{file}: the manifest {path} names it, and it is a symbolic link "
+                            f"out of {scope}; not followed. Copy the file there, or pass "
+                            "--follow-symlinks to read it."
+                        )
             found.extend(named)
             manifested.update(f.resolve() for f in named)
         elif path.is_dir():
-            children = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not p.name.startswith(".") and p.name not in _SKIPPED_NAMES
-            )
+            children, outside = _walk(path, follow_symlinks)
             manifests = [read_manifest(p) for p in children if is_manifest(p)]
             latest: dict[tuple[str, object], object] = {}
             for manifest in sorted(manifests, key=lambda m: (len(m.path.parts), m.path)):
@@ -84,6 +94,14 @@ def discover(paths: list[Path]) -> Discovery:
             listed = {f.resolve() for m in latest.values() for f in m.files}  # type: ignore[attr-defined]
             manifested.update(listed)
             scopes = {f.parent.parent for f in listed}
+            for link in outside:
+                if link.resolve() in listed:
+                    raise IngestError(
+                        f"{link}: a report manifest in {path} names it, and it is a symbolic "
+                        "link out of the folder; not followed. Copy the file into the folder, "
+                        "or pass --follow-symlinks to read it."
+                    )
+                skipped.append((link, f"{link}: {_NOT_FOLLOWED.format(folder=path)}"))
             data = [
                 p
                 for p in children
@@ -96,8 +114,14 @@ def discover(paths: list[Path]) -> Discovery:
                 else:
                     found.append(child)
             if not data:
+                links = (
+                    f" ({len(outside)} symbolic link(s) out of it not followed; pass "
+                    "--follow-symlinks to read them)"
+                    if outside
+                    else ""
+                )
                 raise IngestError(
-                    f"{path}: the folder holds no billing files (.csv, .csv.gz, .parquet)."
+                    f"{path}: the folder holds no billing files (.csv, .csv.gz, .parquet){links}."
                 )
         else:
             found.append(path)
@@ -105,6 +129,59 @@ def discover(paths: list[Path]) -> Discovery:
     for p in found:
         unique.setdefault(p.resolve(), None)
     return Discovery(list(unique), skipped, manifested)
+
+
+_NOT_FOLLOWED = (
+    "a symbolic link out of {folder}; not followed (pass --follow-symlinks to read what it "
+    "points to)"
+)
+
+
+def _walk(folder: Path, follow_symlinks: bool) -> tuple[list[Path], list[Path]]:
+    """The files under a folder (hidden names left out), sorted, and the symbolic links that
+    lead out of it (not followed unless `follow_symlinks`). Each real folder is read once, so
+    links that loop end."""
+    root = folder.resolve()
+    files: list[Path] = []
+    outside: list[Path] = []
+    seen = {root}
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        with os.scandir(current) as entries:
+            listed = sorted(entries, key=lambda e: e.name)
+        for entry in listed:
+            path = Path(entry.path)
+            if entry.is_symlink() and not follow_symlinks and not _inside(path, root):
+                if not entry.name.startswith("."):
+                    outside.append(path)
+                continue
+            if entry.is_dir():
+                real = path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    pending.append(path)
+            elif (
+                entry.is_file()
+                and not entry.name.startswith(".")
+                and entry.name not in _SKIPPED_NAMES
+            ):
+                files.append(path)
+    return sorted(files), sorted(outside)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether a path, every link on the way resolved, stays under `root` (resolved)."""
+    real = path.resolve()
+    return real == root or root in real.parents
+
+
+def _manifest_scope(manifest: Path) -> Path:
+    """The folder a manifest's data files are looked for in (see aws_manifest._locate)."""
+    from cloudtally.ingest.formats.aws_manifest import PARENT_LEVELS
+
+    folder = manifest.resolve().parent
+    return ([folder, *folder.parents][: PARENT_LEVELS + 1])[-1]
 
 
 def inspect(path: Path) -> SourceFile:
@@ -234,9 +311,10 @@ def _inspect_csv(path: Path, size: int, compression: str) -> SourceFile:
         raise IngestError(f"{path}: the file has no header line. Re-download the export.")
     delimiter = max(_DELIMITERS, key=first_line.count)
     if first_line.count(delimiter) == 0:
+        # Nothing of the line is quoted: a file that is not an export may hold anything.
         raise IngestError(
-            f"{path}: the first line has no delimiter, so this is not a CSV billing export "
-            f"(it starts {first_line[:60]!r})."
+            f"{path}: the first line has no delimiter (, ; tab or |), so this is not a CSV "
+            "billing export."
         )
     header = next(csv.reader([first_line], delimiter=delimiter))
     columns = [c.strip() for c in header]

@@ -27,7 +27,7 @@ from cloudtally.errors import IngestError
 
 # How far above the manifest's folder a data file may be found: CUR 2.0 keeps the manifest in
 # `<export>/metadata/BILLING_PERIOD=.../`, two levels below the `<export>/data/...` files.
-_PARENT_LEVELS = 2
+PARENT_LEVELS = 2
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def _locate(manifest: Path, key: str) -> Path | None:
     parts = PurePosixPath(_object_key(key)).parts
     if not parts or ".." in parts:
         return None
-    folders = [manifest.parent, *list(manifest.parent.parents)[:_PARENT_LEVELS]]
+    folders = [manifest.parent, *list(manifest.parent.parents)[:PARENT_LEVELS]]
     for start in range(len(parts)):  # the longest tail of the key first
         tail = Path(*parts[start:])
         for folder in folders:

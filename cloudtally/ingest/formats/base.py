@@ -230,12 +230,24 @@ def detect_converter(source: SourceFile, forced: str | None = None) -> Converter
     else:
         found = [cls for cls in Converter.registry.values() if cls.matches(source)]
         if not found:
-            shown = ", ".join(source.columns[:8])
             raise IngestError(
-                f"{source.label}: not a billing format cloudtally knows (its columns start "
-                f"{shown}). Supported: {', '.join(sorted(Converter.registry))}; force one with "
+                f"{source.label}: not a billing format cloudtally knows ({_header_hint(source)})."
+                f" Supported: {', '.join(sorted(Converter.registry))}; force one with "
                 "--format NAME."
             )
         converter = found[0](source)
     converter.validate()
     return converter
+
+
+# What a column name looks like. The first line of a file that is not an export may hold
+# anything (a password file, a key): it is quoted only when it reads as a header.
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _./()\[\]-]{0,63}")
+
+
+def _header_hint(source: SourceFile) -> str:
+    """The first column names of an unrecognised file, when they look like column names."""
+    first = source.columns[:8]
+    if first and all(_COLUMN_NAME.fullmatch(c) for c in first):
+        return f"its columns start {', '.join(first)}"
+    return f"its first line, {len(source.columns)} fields, does not read as a billing header"
