@@ -163,7 +163,9 @@ def ingest(
     Detects the format and FOCUS version, converts to canonical FOCUS 1.2, reconciles the
     totals and swaps the new data in atomically. Re-ingesting an unchanged file changes
     nothing (unless a live file made from it is missing or damaged: then it is rewritten); a
-    new export of a billing period replaces that account's period.
+    new export of a billing period replaces that account's period. The files of one call form
+    one delivery: files in different formats (or FOCUS versions) holding the same
+    account-period are versions of one export and are refused together.
     """
     if not paths and not repair:
         raise click.UsageError("Give the files or folders to ingest (or --repair).")

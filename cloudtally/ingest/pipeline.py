@@ -22,7 +22,7 @@ from rich.progress import TaskID
 
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import DECIMAL_LIMIT, MONEY_CONTEXT, RECONCILED_COSTS
-from cloudtally.ingest.formats import Converter, detect_converter
+from cloudtally.ingest.formats import Converter, detect_converter, find_converter
 from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
 from cloudtally.ingest.source import (
     Discovery,
@@ -209,6 +209,7 @@ def _ingest_files(
     if not staged:
         return report
     _refuse_mixed_cost_views(con, staged)
+    _refuse_versions_of_one_export(catalog, staged, unchanged, forced_format)
     report.several = _fed_by_several(staged, discovery.manifested)
     crash_point("after-stage")
     new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
@@ -541,6 +542,55 @@ def _refuse_mixed_cost_views(con: duckdb.DuckDBPyConnection, staged: list[Staged
                 "the same usage twice. Ingest one view (amortized for showback, actual to match "
                 "the invoice)."
             )
+
+
+def _refuse_versions_of_one_export(
+    catalog: Catalog,
+    staged: list[StagedFile],
+    unchanged: list[SourceFile],
+    forced_format: str | None,
+) -> None:
+    """Files of different formats (or FOCUS versions) that hold the same account-period are
+    versions of one export, not parts of one delivery (an export is written in one format):
+    summing them would count the cost twice. Refuse, naming them; ingested one after the other,
+    the later replaces the earlier, as any restatement does.
+
+    A file given unchanged in the same call counts too: it stays part of what it fed."""
+    holding: dict[PartitionKey, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    for item in staged:
+        for key in item.parts:
+            holding[key][item.converter.source_format].append(item.source.path)
+    fed: dict[str, list[PartitionKey]] = defaultdict(list)
+    for partition in catalog.partitions:
+        for part in partition.files:
+            fed[part.source_sha256].append(partition.key)
+    staged_keys = set(holding)
+    for source in unchanged:
+        keys = [k for k in fed.get(source.sha256, []) if k in staged_keys]
+        if keys:
+            source_format = find_converter(source, forced_format).source_format
+            for key in keys:
+                holding[key][source_format].append(source.path)
+    # Files -> the account-periods they all hold, for each set of versions found together.
+    clashes: dict[tuple[tuple[str, Path], ...], list[PartitionKey]] = defaultdict(list)
+    for key, by_format in holding.items():
+        if len(by_format) > 1:
+            files = tuple(sorted((f, p) for f, paths in by_format.items() for p in paths))
+            clashes[files].append(key)
+    if not clashes:
+        return
+    lines = []
+    for files, keys in sorted(clashes.items()):
+        named = [f"{path} ({source_format})" for source_format, path in files]
+        listed = ", ".join(k.label() for k in sorted(keys, key=lambda k: k.label()))
+        lines.append(f"  {', '.join(named[:-1])} and {named[-1]} hold {listed}")
+    raise IngestError(
+        "Files in different formats hold the same account-periods: they are versions of one "
+        "export, and ingesting them together would count that cost twice.\n"
+        + "\n".join(lines)
+        + "\nIngest one version; ingesting another later replaces it, as a restated export "
+        "does."
+    )
 
 
 def _fed_by_several(

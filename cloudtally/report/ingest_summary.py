@@ -45,7 +45,10 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
             + (" ..." if len(report.repaired) > 5 else "")
         )
     for key, paths in report.several:
-        names = ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+        # Full paths: two files of one delivery often share a name (aws.csv in two folders).
+        names = ", ".join(str(p) for p in paths[:3]) + (
+            f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+        )
         console.print(
             f"Note: {key.label()} holds the sum of {len(paths)} files of this delivery ({names}). "
             "If they are versions of one export rather than its parts, ingest the newest alone "

@@ -168,7 +168,8 @@ def test_several_files_feeding_one_account_period_are_pointed_out(cli, tmp_path:
     assert result.exit_code == 0
     notes = [line for line in result.stdout.splitlines() if line.startswith("Note:")]
     assert notes == [
-        f"Note: aws/{account}/2026-05 holds the sum of 2 files of this delivery (a.csv, b.csv). "
+        f"Note: aws/{account}/2026-05 holds the sum of 2 files of this delivery ({part1}, "
+        f"{part2}). "
         "If they are versions of one export rather than its parts, ingest the newest alone "
         "(`cloudtally check` reports the duplicate line items)."
         for account in ("100000000001", "100000000002")

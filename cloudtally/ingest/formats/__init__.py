@@ -8,6 +8,11 @@ from cloudtally.ingest.formats import (  # noqa: F401  (each module registers it
     gcp,
     oci,
 )
-from cloudtally.ingest.formats.base import Converter, detect_converter, get_converter
+from cloudtally.ingest.formats.base import (
+    Converter,
+    detect_converter,
+    find_converter,
+    get_converter,
+)
 
-__all__ = ["Converter", "detect_converter", "get_converter"]
+__all__ = ["Converter", "detect_converter", "find_converter", "get_converter"]

@@ -224,20 +224,26 @@ def get_converter(name: str) -> type[Converter]:
 
 
 def detect_converter(source: SourceFile, forced: str | None = None) -> Converter:
-    """The converter for a file: the forced one, or the one whose signature the header has."""
-    if forced:
-        converter = get_converter(forced)(source)
-    else:
-        found = [cls for cls in Converter.registry.values() if cls.matches(source)]
-        if not found:
-            raise IngestError(
-                f"{source.label}: not a billing format cloudtally knows ({_header_hint(source)})."
-                f" Supported: {', '.join(sorted(Converter.registry))}; force one with "
-                "--format NAME."
-            )
-        converter = found[0](source)
+    """The converter for a file, checked (`validate`): the forced one, or the one whose
+    signature the header has."""
+    converter = find_converter(source, forced)
     converter.validate()
     return converter
+
+
+def find_converter(source: SourceFile, forced: str | None = None) -> Converter:
+    """The converter for a file from its header alone, without reading further (no
+    `validate`): the forced one, or the one whose signature the header has."""
+    if forced:
+        return get_converter(forced)(source)
+    found = [cls for cls in Converter.registry.values() if cls.matches(source)]
+    if not found:
+        raise IngestError(
+            f"{source.label}: not a billing format cloudtally knows ({_header_hint(source)})."
+            f" Supported: {', '.join(sorted(Converter.registry))}; force one with "
+            "--format NAME."
+        )
+    return found[0](source)
 
 
 # What a column name looks like. The first line of a file that is not an export may hold
