@@ -60,6 +60,27 @@ def columns(version: str) -> dict[str, FocusColumn]:
     return found
 
 
+@cache
+def allowed_values(version: str) -> dict[str, tuple[str, ...]]:
+    """The columns of a FOCUS version whose values the spec lists, with those values. They are
+    case-sensitive: `Usage-based` is not an allowed ChargeFrequency, `Usage-Based` is.
+
+    `focus_allowed_values.tsv` is written by `scripts/focus_allowed_values.py` from the
+    specification's column files at each release tag.
+
+    >>> allowed_values("1.2")["ChargeFrequency"]
+    ('One-Time', 'Recurring', 'Usage-Based')
+    """
+    text = resources.files("cloudtally.focus").joinpath("focus_allowed_values.tsv")
+    found: dict[str, list[str]] = {}
+    for row in csv.DictReader(text.read_text("utf-8").splitlines(), delimiter="\t"):
+        if row["version"] == version:
+            found.setdefault(row["column"], []).append(row["value"])
+    if not found:
+        raise KeyError(f"no allowed values known for FOCUS version {version!r}")
+    return {column: tuple(values) for column, values in found.items()}
+
+
 def added_in(version: str) -> frozenset[str]:
     """Columns a version added to the one before it.
 

@@ -3,6 +3,7 @@ provider keys and FOCUS unit formatting."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cloudtally.focus.canonical import DECIMAL, TAGS
@@ -32,6 +33,57 @@ def tags_expr(column: str, source_type: str = "") -> str:
 
 def json_expr(column: str) -> str:
     return f"CAST(NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '') AS JSON)"
+
+
+# -- FOCUS allowed values ------------------------------------------------------------------
+
+
+def spelling_key(value: str) -> str:
+    """What tells allowed values apart once case, spaces and punctuation are set aside.
+
+    >>> spelling_key("Usage-based"), spelling_key(" usage based ")
+    ('usagebased', 'usagebased')
+    """
+    return re.sub(r"[^a-z0-9]+", "", value.lower())
+
+
+def _spelling_key_sql(text: str) -> str:
+    return f"regexp_replace(lower({text}), '[^a-z0-9]+', '', 'g')"
+
+
+def allowed_value_expr(text: str, allowed: tuple[str, ...]) -> str:
+    """A column with allowed values, each value spelled as the FOCUS spec spells it.
+
+    FOCUS values are case-sensitive, and older exports differ in case or spacing (FOCUS 1.0
+    samples write `Usage-based`): a value equal to an allowed one but for case, spaces and
+    punctuation is rewritten to it; any other value is kept as it is (it fails the spec in the
+    source too, and cloudtally does not guess). The rewrite runs only on rows whose value is
+    not already allowed."""
+    listed = ", ".join(literal(v) for v in allowed)
+    spelled = lookup({spelling_key(v): v for v in allowed}, _spelling_key_sql(text), text)
+    return f"CASE WHEN {text} IN ({listed}) THEN {text} ELSE {spelled} END"
+
+
+def source_values_expr(columns: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    """`x_SourceValues`: on a row where `allowed_value_expr` rewrote a value, the source's own
+    values as a JSON object (`{"ChargeFrequency": "Usage-based"}`), else NULL.
+
+    `columns`: column name -> (its source text, its allowed values). Rows whose values are all
+    allowed (nearly all) are told apart by the same test the rewrite makes, and skip the rest."""
+    unusual = " OR ".join(
+        f"NOT coalesce({text} IN ({', '.join(literal(v) for v in allowed)}), true)"
+        for text, allowed in columns.values()
+    )
+    entries = ", ".join(
+        f"struct_pack(k := {literal(name)}, v := CASE WHEN "
+        f"{allowed_value_expr(text, allowed)} IS DISTINCT FROM {text} THEN {text} END)"
+        for name, (text, allowed) in columns.items()
+    )
+    rewritten = f"list_filter([{entries}], lambda e: e.v IS NOT NULL)"
+    return (
+        f"CASE WHEN {unusual} THEN CASE WHEN len({rewritten}) > 0 "
+        f"THEN CAST(to_json(map_from_entries({rewritten})) AS VARCHAR) END END"
+    )
 
 
 # Provider names seen in exports -> the short key used in partition paths and `x_Provider`.

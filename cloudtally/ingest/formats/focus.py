@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from cloudtally.errors import IngestError, OtherDatasetError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME, CANONICAL_VERSION, DECIMAL, TIMESTAMP
-from cloudtally.focus.spec import columns, detect_version
+from cloudtally.focus.spec import allowed_values, columns, detect_version
 from cloudtally.ingest.formats.base import Converter, extension_name, quote
 from cloudtally.ingest.formats.expressions import (
+    allowed_value_expr,
     decimal_expr,
     json_expr,
     provider_key_expr,
+    source_values_expr,
     tags_expr,
     unit_expr,
 )
@@ -97,12 +99,14 @@ class FocusConverter(Converter):
                 exprs[name] = json_expr(name)
             elif name in UNIT_COLUMNS:
                 exprs[name] = unit_expr(name)
+            elif name in ALLOWED:
+                exprs[name] = allowed_value_expr(_text(name), ALLOWED[name])
             else:
                 exprs[name] = quote(name)
         # 1.1 made ServiceSubcategory recommended and not null; its allowed values include an
         # "Other (<ServiceCategory>)" for every category, the honest value for an older export.
         if "ServiceSubcategory" not in present:
-            exprs["ServiceSubcategory"] = "'Other (' || \"ServiceCategory\" || ')'"
+            exprs["ServiceSubcategory"] = f"'Other (' || {exprs['ServiceCategory']} || ')'"
         exprs["x_Provider"] = provider_key_expr(quote("ProviderName"))
         exprs["x_BillingPeriod"] = "strftime(CAST(\"BillingPeriodStart\" AS TIMESTAMPTZ), '%Y-%m')"
         return exprs
@@ -131,14 +135,40 @@ class FocusConverter(Converter):
                 note += "; ISO 8601 or `YYYY-MM-DD HH:MM:SS` (1.0), read as UTC"
             elif name in UNIT_COLUMNS:
                 note += "; spelling rewritten to the FOCUS unit format (`GB Hours` -> `GB-Hours`)"
+            elif name in ALLOWED:
+                note += (
+                    "; a value equal to an allowed value but for case, spaces or punctuation is "
+                    "spelled as the spec does (`Usage-based` -> `Usage-Based`), see x_SourceValues"
+                )
             if name == "ServiceSubcategory":
                 note += "; before 1.1: `Other (<ServiceCategory>)`"
             rows.append((name, note))
         rows.append(("x_Provider", "short key of ProviderName (aws, azure, gcp, oci, ...)"))
         rows.append(("x_BillingPeriod", "YYYY-MM of BillingPeriodStart"))
+        rows.append(
+            (
+                SOURCE_VALUES,
+                "on a row where an allowed value was respelled, the source's own values as a "
+                'JSON object (`{"ChargeFrequency": "Usage-based"}`); else empty',
+            )
+        )
         rows.append(("x_<column>", "any other source column, e.g. 1.3's ServiceProviderName"))
         return rows
 
     def extra_columns(self) -> dict[str, str]:
         known = set(columns(CANONICAL_VERSION))
-        return {extension_name(c): quote(c) for c in self.source.columns if c not in known}
+        extra = {extension_name(c): quote(c) for c in self.source.columns if c not in known}
+        respelled = {c: (_text(c), ALLOWED[c]) for c in self.source.columns if c in ALLOWED}
+        if respelled:
+            extra[SOURCE_VALUES] = source_values_expr(respelled)
+        return extra
+
+
+# Columns with allowed values in the canonical version, and those values (case-sensitive).
+ALLOWED = allowed_values(CANONICAL_VERSION)
+# Provenance of rewritten allowed values: the source's own spelling, per row (JSON or NULL).
+SOURCE_VALUES = "x_SourceValues"
+
+
+def _text(column: str) -> str:
+    return f"CAST({quote(column)} AS VARCHAR)"
