@@ -359,3 +359,24 @@ def test_gcp_parquet_at_vnd_magnitude(store: Store, tmp_path: Path) -> None:
     assert max(abs(b) for b, _, _ in expected.values()) > 10**12
     ingest(store, [source])
     assert stored(store) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("1e25", "too large for exact money (DECIMAL(38,18) holds below 10^20)"),
+        ('"abc"', "not a number"),
+    ],
+)
+def test_a_json_number_beyond_decimal_38_18_is_named(tmp_path: Path, value: str, kind: str) -> None:
+    lines = test_gcp.JSONL.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[2])
+    lines[2] = lines[2].replace(f'"cost":{json.dumps(row["cost"])},', f'"cost":{value},')
+    source = tmp_path / "export.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(IngestError) as error:
+        ingest(Store(tmp_path / "lake"), [source])
+    assert str(error.value) == (
+        f"{source}: line 3: a number field holds {value}, which is {kind}. Fix the value and "
+        "run again."
+    )
