@@ -102,13 +102,15 @@ def test_a_key_value_folder_above_the_data_dir_adds_no_column(tmp_path: Path) ->
     ingest(store, [FOCUS_10])
     columns = store.sql("SELECT * FROM costs LIMIT 0").columns
     assert "team" not in columns
-    # The canonical columns, then FOCUS 1.0's `Id` kept as an extension column.
-    assert columns[-6:] == [
+    # The canonical columns, then FOCUS 1.0's `Id` kept as an extension column and the
+    # provenance of respelled allowed values.
+    assert columns[-7:] == [
         "x_Provider",
         "x_BillingPeriod",
         "x_SourceFormat",
         "x_SourceFile",
         "x_IngestId",
         "x_Id",
+        "x_SourceValues",
     ]
     assert store.sql(TOTALS).fetchall() == FOCUS_10_TOTALS
