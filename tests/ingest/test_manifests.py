@@ -96,3 +96,15 @@ def test_bad_manifest_in_a_folder_fails_the_command_cleanly(
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"Error: {manifest}: {message}\n"
     assert lake_snapshot(data_dir) == {}
+
+
+def test_a_manifest_far_larger_than_any_is_refused_unread(tmp_path: Path) -> None:
+    manifest = tmp_path / "myreport-Manifest.json"
+    with open(manifest, "wb") as fh:
+        fh.truncate(65 << 20)  # sparse: 65 MiB on paper, nothing to read
+    with pytest.raises(IngestError) as error:
+        read_manifest(manifest)
+    assert str(error.value) == (
+        f"{manifest}: 68,157,440 bytes is far more than a report manifest holds; it is not one. "
+        f"{AGAIN}"
+    )
