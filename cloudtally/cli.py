@@ -467,6 +467,8 @@ def _register_commands() -> None:
     from cloudtally.access.command import access
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
+    from cloudtally.budgets.command import budgets
+    from cloudtally.forecast.command import forecast
     from cloudtally.kpis.command import kpis_command
     from cloudtally.models.command import models
     from cloudtally.observe.command import metrics
@@ -496,6 +498,8 @@ def _register_commands() -> None:
         serve,
         access,
         models,
+        forecast,
+        budgets,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
