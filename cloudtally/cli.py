@@ -469,14 +469,17 @@ def _register_commands() -> None:
     from cloudtally.anomaly.command import anomalies
     from cloudtally.budgets.command import budgets
     from cloudtally.forecast.command import forecast
+    from cloudtally.commitments.command import commitments
     from cloudtally.kpis.command import kpis_command
     from cloudtally.models.command import models
     from cloudtally.observe.command import metrics
     from cloudtally.quality.command import check
+    from cloudtally.recommend.command import recommend
     from cloudtally.reconcile.command import reconcile_command
     from cloudtally.report.command import report
     from cloudtally.rules.command import rules
     from cloudtally.sample.command import sample
+    from cloudtally.savings.command import savings
     from cloudtally.tags.command import tags
     from cloudtally.unit.command import unit_costs_command
     from cloudtally.web.command import serve
@@ -500,6 +503,9 @@ def _register_commands() -> None:
         models,
         forecast,
         budgets,
+        commitments,
+        recommend,
+        savings,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the

@@ -75,6 +75,15 @@ def main() -> None:
     step("anomalies", "list", "--status", "open")
     step("explain", "--baseline", "2024-10-05..2024-10-11", "--compare", "2024-10-12..2024-10-14",
          "--by", "service", "--top", "5")  # fmt: skip
+    console.print("[bold]5. Commitments: utilization, savings and what expires next[/]\n")
+    committed = DEMO_DIR / "acme-commitments"
+    step("sample", str(committed), "--months", "3", "--scale", "0.5", "--commitments",
+         lake="commitments-lake")  # fmt: skip
+    step("ingest", str(committed), lake="commitments-lake")
+    step("commitments", "utilization", "--period", "2024-10", lake="commitments-lake")
+    step("commitments", "savings", "--by", "provider", "--period", "2024-10",
+         lake="commitments-lake")  # fmt: skip
+    step("commitments", "expiry", lake="commitments-lake")
     console.print(
         f"The lake is in {DEMO_DIR / 'lake'}: try "
         f'`cloudtally --data-dir {DEMO_DIR / "lake"} sql "SELECT ... FROM costs"`.'

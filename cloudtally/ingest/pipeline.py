@@ -73,6 +73,8 @@ class IngestReport:
     several: list[tuple[PartitionKey, list[Path]]] = field(default_factory=list)
     rows: int = 0
     totals: Totals = field(default_factory=dict)
+    # Datasets beside the costs this ingest rewrote, with their rows after it.
+    datasets: dict[str, int] = field(default_factory=dict)
 
 
 def new_ingest_id() -> str:
@@ -180,6 +182,8 @@ def _ingest_files(
     # A source whose live files are damaged is read again, as if new.
     live = catalog.live_sources() - damaged
     staged: list[StagedFile] = []
+    # Files of datasets beside the costs (e.g. FOCUS Contract Commitment), by converter.
+    beside: dict[type[Converter], list[tuple[SourceFile, Path]]] = {}
     unchanged: list[SourceFile] = []
     con = store.engine()
     con.execute("SET preserve_insertion_order = false")
@@ -202,21 +206,52 @@ def _ingest_files(
                 raise
             report.skipped.append((path, str(exc)))
             continue
+        if converter.dataset != "costs":
+            beside.setdefault(type(converter), []).append(
+                (source, _stage_beside(store, con, source, converter, ingest_id, index))
+            )
+            report.stored.append(path)
+            report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
+            continue
         task = reporter.task(f"ingest {path.name}")
         staged.append(_stage(store, con, source, converter, ingest_id, index, reporter, task))
         report.stored.append(path)
         report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
-    if not staged:
+    if not staged and not beside:
         return report
-    _refuse_mixed_cost_views(con, staged)
-    _refuse_versions_of_one_export(catalog, staged, unchanged, forced_format)
-    report.several = _fed_by_several(staged, discovery.manifested)
-    crash_point("after-stage")
-    new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
-    crash_point("after-move")
-    _reconcile(store, new_catalog, staged)
+    new_catalog = catalog
+    if staged:
+        _refuse_mixed_cost_views(con, staged)
+        _refuse_versions_of_one_export(catalog, staged, unchanged, forced_format)
+        report.several = _fed_by_several(staged, discovery.manifested)
+        crash_point("after-stage")
+        new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
+        crash_point("after-move")
+        _reconcile(store, new_catalog, staged)
+    for kind, files in beside.items():
+        new_catalog, rows = kind.publish_beside(store, new_catalog, files, ingest_id)
+        report.datasets[kind.dataset] = rows
     store.commit(new_catalog)
     return report
+
+
+def _stage_beside(
+    store: Store,
+    con: duckdb.DuckDBPyConnection,
+    source: SourceFile,
+    converter: Converter,
+    ingest_id: str,
+    index: int,
+) -> Path:
+    """Read a file of a dataset beside the costs into one staged Parquet file."""
+    out_dir = store.staging_dir / ingest_id / f"{index:05d}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{converter.dataset}.parquet"
+    try:
+        converter.stage_beside(con, target, ingest_id)
+    except duckdb.Error as exc:
+        raise _explain(exc, source, converter, con) from None
+    return target
 
 
 def _stage(

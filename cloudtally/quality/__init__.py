@@ -16,6 +16,10 @@ from cloudtally.quality.checks import (
 )
 from cloudtally.quality.focus_checks import FocusRule, focus_rules
 
+# isort: split
+# Checks that live with the part of the package whose invariant they guard (registered last).
+from cloudtally.commitments import amortization  # noqa: F401
+
 __all__ = [
     "Check",
     "CheckResult",

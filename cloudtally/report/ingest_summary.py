@@ -21,6 +21,15 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
                 f"Nothing to do: {len(report.unchanged)} file(s) already ingested, unchanged."
             )
         return
+    for dataset, rows in sorted(report.datasets.items()):
+        console.print(
+            f"Stored {dataset}: {rows:,} rows after this delivery (the view `{dataset}`; "
+            "beside the costs, not in them).",
+            highlight=False,
+        )
+    if not report.partitions:
+        console.print(f"Ingest id {report.ingest_id}.")
+        return
     periods = sorted({k.billing_period for k in report.partitions})
     accounts = sorted({(k.provider, k.billing_account_id) for k in report.partitions})
     providers = sorted({k.provider for k in report.partitions})

@@ -18,6 +18,7 @@ from cloudtally.sample.organisation import (
     Organisation,
     Provider,
     Region,
+    Reservation,
     SavingsPlan,
     Service,
     Sku,
@@ -582,6 +583,66 @@ SAVINGS_PLANS = (
     ),
 )
 
+# Written with `cloudtally sample --commitments` only (they change the totals).
+RESERVATIONS = (
+    Reservation(
+        provider="aws",
+        id=f"arn:aws:rds:us-east-1:{AWS_PAYER}:ri:acme-db-r6g-large-2024",
+        name="RDS db.r6g.large 1yr Partial Upfront",
+        account="shared-services",
+        service="Amazon Relational Database Service",
+        sku="db.r6g.large",
+        type="Reserved Instance",
+        rate=Decimal("0.66"),
+        upfront_share=Decimal("0.5"),
+        spare=2,
+        term_days=365,
+    ),
+    Reservation(
+        provider="aws",
+        id=f"arn:aws:ec2:us-east-1:{AWS_PAYER}:reserved-instances/0b7e4c1a-6d2f-4e8a-9c3b-5a1f2e3d4c5b",
+        name="EC2 m6i.xlarge 1yr No Upfront",
+        account="shared-services",
+        service="Amazon Elastic Compute Cloud",
+        sku="m6i.xlarge",
+        type="Reserved Instance",
+        rate=Decimal("0.62"),
+        upfront_share=Decimal("0"),
+        spare=1,
+        term_days=365,
+        ends_after_window_days=20,
+    ),
+    Reservation(
+        provider="azure",
+        id="/providers/Microsoft.Capacity/reservationOrders/7c1d9e2f-3a4b-4c5d-8e6f-9a0b1c2d3e4f"
+        "/reservations/1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+        name="D4s v5 1 year reservation",
+        account="az-corp-it",
+        service="Virtual Machines",
+        sku="D4s v5",
+        type="Reservation",
+        rate=Decimal("0.6"),
+        upfront_share=Decimal("0"),
+        spare=1,
+        term_days=365,
+        ends_after_window_days=75,
+    ),
+    Reservation(
+        provider="gcp",
+        id="projects/acme-analytics-prod/regions/us-central1/commitments/n2-standard-3y",
+        name="N2 resource-based commitment, 3 years",
+        account="acme-analytics-prod",
+        service="Compute Engine",
+        sku="N2 Standard 4",
+        type="Committed Use Discount",
+        rate=Decimal("0.45"),
+        upfront_share=Decimal("0"),
+        spare=0,
+        term_days=1095,
+        ends_after_window_days=700,
+    ),
+)
+
 CREDITS = (
     CreditProgram(
         "aws",
@@ -615,4 +676,5 @@ ACME = Organisation(
     services=SERVICES,
     savings_plans=SAVINGS_PLANS,
     credits=CREDITS,
+    reservations=RESERVATIONS,
 )

@@ -9,7 +9,7 @@ from datetime import date
 
 from cloudtally.ingest.formats.base import literal
 from cloudtally.sample.engine import RESOURCES
-from cloudtally.sample.organisation import Organisation, Provider
+from cloudtally.sample.organisation import Organisation, Provider, Reservation, sku_id
 from cloudtally.sample.sql import (
     account_day_columns,
     by_service,
@@ -20,9 +20,10 @@ from cloudtally.sample.sql import (
     name_fields,
     pattern_sql,
     provider_columns,
+    reservation_columns,
     service_columns,
 )
-from cloudtally.sample.tables import Commitments
+from cloudtally.sample.tables import Commitments, SizedReservation
 from cloudtally.sample.window import Window, add_months, days_sql
 
 
@@ -35,6 +36,7 @@ class Charges:
     seed: int
     scale: float
     commitments: Commitments
+    reservations: tuple[SizedReservation, ...] = ()  # only with `--commitments`
 
     # -- resource rows: the big, streamed part -------------------------------------------------
 
@@ -61,7 +63,8 @@ class Charges:
         columns = (
             "rid, account_idx, service_idx, sub_account_id, sub_account_name, sub_account_type, "
             "invoice_prefix, service_name, service_category, service_subcategory, resource_type, "
-            "unit, sku_id, sku_meter, sku_details, region_id, region_name, az, tags, list_price"
+            "unit, sku_id, sku_meter, sku_details, region_id, region_name, az, tags, list_price, "
+            "reserved"
         )
         burst_ids = by_service(
             self.org,
@@ -77,9 +80,9 @@ class Charges:
             SELECT *,
                    quantity * list_price AS list_cost,
                    quantity * contracted_price AS contracted_cost,
-                   CASE WHEN pricing = 2 THEN quantity * committed_price
+                   CASE WHEN pricing >= 2 THEN quantity * committed_price
                         ELSE quantity * contracted_price END AS effective_cost,
-                   CASE WHEN pricing = 2 THEN 0 ELSE quantity * contracted_price END AS billed_cost
+                   CASE WHEN pricing >= 2 THEN 0 ELSE quantity * contracted_price END AS billed_cost
             FROM (
                 SELECT {columns}, resource_id, resource_name, pricing, sku_price_id,
                        charge_description, contracted_price, committed_price, d,
@@ -124,8 +127,8 @@ class Charges:
             "ChargeFrequency": "'Usage-Based'",
             "ListUnitPrice": "list_price",
             "ContractedUnitPrice": "contracted_price",
-            "PricingCategory": "CASE pricing WHEN 2 THEN 'Committed' WHEN 1 THEN 'Dynamic' "
-            "ELSE 'Standard' END",
+            "PricingCategory": "CASE pricing WHEN 2 THEN 'Committed' WHEN 3 THEN 'Committed' "
+            "WHEN 1 THEN 'Dynamic' ELSE 'Standard' END",
             "PricingQuantity": "quantity",
             "PricingUnit": "unit",
             "PricingCurrencyContractedUnitPrice": "contracted_price",
@@ -151,6 +154,18 @@ class Charges:
             sp = self.commitments[provider.key][0]
             covered = commitment_columns(sp, "Used", "effective_cost")
             exprs.update({k: f"CASE WHEN pricing = 2 THEN {v} END" for k, v in covered.items()})
+        reserved = [r for r in self.reservations if r.plan.provider == provider.key]
+        if reserved:  # rows a reservation covers (pricing 3): used hours
+            cases: dict[str, list[str]] = {}
+            for r in reserved:
+                for k, v in reservation_columns(r.plan, "Used", "quantity").items():
+                    cases.setdefault(k, []).append(f"WHEN {r.index} THEN {v}")
+            for k, whens in cases.items():
+                sp_case = exprs.get(k, "NULL")
+                exprs[k] = (
+                    f"CASE WHEN pricing = 3 THEN CASE reserved {' '.join(whens)} END "
+                    f"ELSE {sp_case} END"
+                )
         return focus_select(exprs, f"FROM ({costed})")
 
     # -- the small rows: commitments, support, taxes, credits, corrections ----------------------
@@ -210,6 +225,107 @@ class Charges:
             }
             rows.append(focus_select(unused_row, self._at(provider, sp.account, where)))
         return rows
+
+    def reservation_rows(self, provider: Provider, first: date) -> list[str]:
+        """A reservation's rows in a month: its one-time purchase on the first day of the term
+        (whose charge period is the term), the daily recurring fee and the unused hours."""
+        rows: list[str] = []
+        month = first.strftime("%Y-%m")
+        for r in self.reservations:
+            if r.plan.provider != provider.key:
+                continue
+            plan, units = r.plan, r.units
+            common = {
+                **account_day_columns(provider),
+                **service_columns(*self._service_of(plan)),
+                "PricingUnit": "'Hours'",
+                "SkuId": literal(sku_id(plan.provider, plan.service, plan.sku)),
+                "ResourceId": literal(plan.id),
+                "ResourceName": literal(plan.name),
+                "ResourceType": literal(plan.type),
+            }
+            in_month = f"d.month = {literal(month)}"
+            if r.upfront and first <= r.start < add_months(first, 1):
+                hours = units * r.term_hours
+                amount = money(r.upfront)
+                rows.append(
+                    focus_select(
+                        {
+                            **common,
+                            **cost_columns(amount, "0", amount, amount),
+                            **reservation_columns(plan, None, str(hours)),
+                            "ChargePeriodEnd": f"TIMESTAMPTZ '{r.end} 00:00:00+00'",
+                            "ChargeCategory": "'Purchase'",
+                            "ChargeDescription": literal(f"{plan.name}: upfront payment"),
+                            "ChargeFrequency": "'One-Time'",
+                            "ListUnitPrice": money(r.upfront_hourly),
+                            "ContractedUnitPrice": money(r.upfront_hourly),
+                            "PricingCategory": "'Standard'",
+                            "PricingQuantity": str(hours),
+                            "PricingCurrencyContractedUnitPrice": money(r.upfront_hourly),
+                            "PricingCurrencyListUnitPrice": money(r.upfront_hourly),
+                            "SkuMeter": "'Reservation Upfront Fee'",
+                            "SkuPriceId": literal(f"{plan.id}.Upfront"),
+                        },
+                        self._at(
+                            provider, plan.account, f"{in_month} AND d.day = DATE '{r.start}'"
+                        ),
+                    )
+                )
+            daily = money(r.recurring_hourly * units * 24)
+            if r.recurring_hourly:
+                rows.append(
+                    focus_select(
+                        {
+                            **common,
+                            **cost_columns(daily, "0", daily, daily),
+                            **reservation_columns(plan, None, str(units * 24)),
+                            "ChargeCategory": "'Purchase'",
+                            "ChargeDescription": literal(f"{plan.name}: recurring fee"),
+                            "ChargeFrequency": "'Recurring'",
+                            "ListUnitPrice": money(r.recurring_hourly),
+                            "ContractedUnitPrice": money(r.recurring_hourly),
+                            "PricingCategory": "'Standard'",
+                            "PricingQuantity": str(units * 24),
+                            "PricingCurrencyContractedUnitPrice": money(r.recurring_hourly),
+                            "PricingCurrencyListUnitPrice": money(r.recurring_hourly),
+                            "SkuMeter": "'Reservation Recurring Fee'",
+                            "SkuPriceId": literal(f"{plan.id}.Recurring"),
+                        },
+                        self._at(provider, plan.account, in_month),
+                    )
+                )
+            if plan.spare:
+                hours = plan.spare * 24
+                waste = money(r.price * hours)
+                rows.append(
+                    focus_select(
+                        {
+                            **common,
+                            **cost_columns("0", waste, waste, waste),
+                            **reservation_columns(plan, "Unused", str(hours)),
+                            "ChargeCategory": "'Usage'",
+                            "ChargeDescription": literal(f"{plan.name}: unused hours"),
+                            "ChargeFrequency": "'Usage-Based'",
+                            "ListUnitPrice": money(r.price),
+                            "ContractedUnitPrice": money(r.price),
+                            "PricingCategory": "'Committed'",
+                            "PricingQuantity": str(hours),
+                            "PricingCurrencyContractedUnitPrice": money(r.price),
+                            "PricingCurrencyListUnitPrice": money(r.price),
+                            "SkuMeter": "'Unused Reservation'",
+                            "SkuPriceId": literal(f"{plan.id}.Unused"),
+                        },
+                        self._at(provider, plan.account, in_month),
+                    )
+                )
+        return rows
+
+    def _service_of(self, plan: Reservation) -> tuple[str, str, str]:
+        service = next(
+            s for s in self.org.services if (s.provider, s.name) == (plan.provider, plan.service)
+        )
+        return service.name, service.category, service.subcategory
 
     def support(self, provider: Provider, first: date) -> str:
         """The support fee: a share of the month's usage, charged on day 1."""

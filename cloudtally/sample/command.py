@@ -54,7 +54,15 @@ from cloudtally.sample.writers import FORMATS
     help="parquet (typed: DECIMAL(38,18) money, UTC timestamps) or csv / csv.gz (text, as "
     "CSV exports ship).",
 )
-def sample(out: Path, months: int, scale: float, seed: int, end_month: str, fmt: str) -> None:
+@click.option(
+    "--commitments",
+    is_flag=True,
+    help="Also reservations (with unused hours and an upfront purchase) and a FOCUS 1.3 "
+    "Contract Commitment file per provider. Changes the totals; at most 12 months.",
+)
+def sample(
+    out: Path, months: int, scale: float, seed: int, end_month: str, fmt: str, commitments: bool
+) -> None:
     """Write FOCUS 1.2 Cost and Usage exports for a made-up company into OUT.
 
     Acme Retail has 50 accounts on AWS, Azure and Google Cloud, 8 teams and 12 products.
@@ -72,7 +80,13 @@ def sample(out: Path, months: int, scale: float, seed: int, end_month: str, fmt:
     """
     started = time.perf_counter()
     summary = generate_sample(
-        out, months=months, scale=scale, seed=seed, end_month=end_month, fmt=fmt
+        out,
+        months=months,
+        scale=scale,
+        seed=seed,
+        end_month=end_month,
+        fmt=fmt,
+        commitments=commitments,
     )
     print_sample_summary(summary, time.perf_counter() - started)
 
@@ -118,4 +132,6 @@ def print_sample_summary(
     for a in summary.anomalies:
         anomalies.add_row(str(a.date), a.kind, f"{a.dimension}={a.value}", a.description)
     console.print(anomalies)
+    for path in summary.contract_files:
+        console.print(f"Contract commitments: {path}", highlight=False)
     console.print(f"Next: cloudtally ingest {summary.out_dir}", highlight=False)

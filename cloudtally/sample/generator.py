@@ -41,9 +41,10 @@ import duckdb
 from cloudtally.errors import CloudtallyError
 from cloudtally.sample.acme import ACME
 from cloudtally.sample.charges import Charges
+from cloudtally.sample.contracts import write_contract_commitments
 from cloudtally.sample.engine import connect, one
 from cloudtally.sample.organisation import Organisation, Provider
-from cloudtally.sample.tables import create_tables, size_commitments
+from cloudtally.sample.tables import create_tables, size_commitments, size_reservations
 from cloudtally.sample.window import Window, add_months
 from cloudtally.sample.writers import FORMATS, write_rows
 
@@ -88,6 +89,7 @@ class SampleSummary:
     rows: int = 0
     totals: Totals = field(default_factory=dict)
     anomalies: list[PlantedAnomaly] = field(default_factory=list)
+    contract_files: list[Path] = field(default_factory=list)  # with `commitments` only
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ def generate_sample(
     end_month: str = "2024-10",
     fmt: str = "parquet",
     organisation: Organisation = ACME,
+    commitments: bool = False,
 ) -> SampleSummary:
     """Write FOCUS 1.2 Cost and Usage files for a made-up company, one per provider and month.
 
@@ -114,6 +117,10 @@ def generate_sample(
         end_month: the last billing month, YYYY-MM.
         fmt: `parquet` (DECIMAL(38,18) money, UTC timestamps), `csv` or `csv.gz` (text).
         organisation: the company; `acme.ACME` unless a test builds its own.
+        commitments: also the organisation's reservations (unused hours, an upfront purchase)
+            and a FOCUS 1.3 Contract Commitment file per provider with every commitment's
+            term (`<provider>/contract_commitments.csv`). Changes the totals; windows of at
+            most 12 months.
 
     Returns:
         The files written with their rows and exact totals, and the planted anomalies.
@@ -122,6 +129,11 @@ def generate_sample(
         SampleError: an argument is out of range, or `out_dir` is a file.
     """
     _validate(months, scale, seed, fmt)
+    if commitments and months > 12:
+        raise SampleError(
+            f"--commitments writes reservations with 1-year terms that start with the window: "
+            f"use at most 12 --months, not {months}."
+        )
     window = _window(end_month, months, organisation)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -135,15 +147,20 @@ def generate_sample(
     try:
         con = connect(work)
         try:
-            create_tables(con, organisation, window, seed, resources)
-            commitments = size_commitments(con, organisation)
-            charges = Charges(organisation, window, seed, scale, commitments)
+            create_tables(con, organisation, window, seed, resources, reservations=commitments)
+            plans = size_commitments(con, organisation)
+            reserved = size_reservations(con, organisation, window) if commitments else []
+            charges = Charges(organisation, window, seed, scale, plans, tuple(reserved))
             for first in window.months:
                 for provider in organisation.providers:
                     written = _write_file(con, charges, provider, first, out_dir, fmt)
                     summary.files.append(written)
                     summary.rows += written.rows
                     _add_totals(summary.totals, written.totals)
+            if commitments:
+                summary.contract_files = write_contract_commitments(
+                    out_dir, organisation, window, plans, reserved
+                )
         finally:
             con.close()
     finally:
@@ -260,6 +277,7 @@ def _write_file(
     con.execute(f"CREATE OR REPLACE TABLE sample_extra AS {charges.corrections(provider, first)}")
     for query in (
         *charges.commitment_rows(provider, month),
+        *charges.reservation_rows(provider, first),
         charges.support(provider, first),
         charges.taxes(provider),  # taxes the rows above, so it comes after them
         *charges.credits(provider),

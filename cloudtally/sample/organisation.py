@@ -131,6 +131,35 @@ class SavingsPlan:
     coverage: float  # share of eligible always-on prod resources it covers
     utilisation: Decimal  # used / commitment: commitment = covered usage / utilisation
     sku_id: str
+    # Its term, for the Contract Commitment file `--commitments` writes: it started before the
+    # window and ends this many days after the window's last day.
+    ends_after_window_days: int = 150
+    term_days: int = 365
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A usage-based commitment for one SKU (reserved instance, reservation, resource-based
+    CUD): `spare` units an hour beyond the always-on prod resources of that SKU it covers, so
+    some hours go unused. Written only with `--commitments`.
+
+    Covered usage costs ListUnitPrice * rate an hour (its EffectiveCost); `upfront_share` of
+    that is paid by a one-time purchase at the start of the term, the rest by a daily recurring
+    fee. A commitment bought upfront starts on the window's first day (its purchase is in the
+    data); one without upfront started before and ends `ends_after_window_days` after."""
+
+    provider: str
+    id: str
+    name: str
+    account: str  # the sub account that bought it
+    service: str  # the Service.name it covers
+    sku: str  # the Sku.name it covers
+    type: str  # CommitmentDiscountType
+    rate: Decimal
+    upfront_share: Decimal
+    spare: int
+    term_days: int
+    ends_after_window_days: int | None = None  # None: the term starts on the window's first day
 
 
 @dataclass(frozen=True)
@@ -197,6 +226,7 @@ class Organisation:
     services: tuple[Service, ...]
     savings_plans: tuple[SavingsPlan, ...]
     credits: tuple[CreditProgram, ...]
+    reservations: tuple[Reservation, ...] = ()  # written only with `--commitments`
     anomalies: Anomalies = field(default_factory=Anomalies)
     habits: Habits = field(default_factory=Habits)
     # Resources at scale 1 at the end of the window (earlier months have fewer: growth).

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from cloudtally.focus.canonical import CANONICAL_BY_NAME, FOCUS_COLUMNS
 from cloudtally.ingest.formats.base import literal, quote
-from cloudtally.sample.organisation import Organisation, Provider, SavingsPlan, Service
+from cloudtally.sample.organisation import Organisation, Provider, Reservation, SavingsPlan, Service
 
 # What each output column is stored as: the canonical type, except the JSON columns, which
 # exports ship as JSON object text.
@@ -91,6 +91,18 @@ def commitment_columns(sp: SavingsPlan, status: str | None, quantity: str) -> di
         "CommitmentDiscountStatus": literal(status) if status else "NULL",
         "CommitmentDiscountQuantity": quantity,
         "CommitmentDiscountUnit": "'USD'",
+    }
+
+
+def reservation_columns(r: Reservation, status: str | None, hours: str) -> dict[str, str]:
+    return {
+        "CommitmentDiscountId": literal(r.id),
+        "CommitmentDiscountName": literal(r.name),
+        "CommitmentDiscountCategory": "'Usage'",
+        "CommitmentDiscountType": literal(r.type),
+        "CommitmentDiscountStatus": literal(status) if status else "NULL",
+        "CommitmentDiscountQuantity": hours,
+        "CommitmentDiscountUnit": "'Hours'",
     }
 
 

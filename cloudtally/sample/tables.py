@@ -4,14 +4,23 @@ savings plans sized from the usage they cover."""
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import duckdb
 
 from cloudtally.ingest.formats.base import literal
 from cloudtally.sample.engine import RESOURCES, one, table
-from cloudtally.sample.organisation import Account, Organisation, SavingsPlan, Service, sku_id
+from cloudtally.sample.organisation import (
+    Account,
+    Organisation,
+    Reservation,
+    SavingsPlan,
+    Service,
+    sku_id,
+)
 from cloudtally.sample.sql import by_service, name_fields, pattern_sql
 from cloudtally.sample.window import EPOCH, Window, month_days
 
@@ -19,11 +28,76 @@ Commitments = dict[str, tuple[SavingsPlan, Decimal, Decimal]]  # provider -> (pl
 
 
 def create_tables(
-    con: duckdb.DuckDBPyConnection, org: Organisation, window: Window, seed: int, resources: int
+    con: duckdb.DuckDBPyConnection,
+    org: Organisation,
+    window: Window,
+    seed: int,
+    resources: int,
+    *,
+    reservations: bool = False,
 ) -> None:
-    _load_dimensions(con, org)
+    _load_dimensions(con, org, reservations)
     _create_days(con, org, window)
     _create_resources(con, org, window, seed, resources)
+
+
+@dataclass(frozen=True)
+class SizedReservation:
+    """A reservation sized from the resources it covers: `units` an hour, `covered` of them
+    used every hour (always-on resources that exist on every day of any window)."""
+
+    plan: Reservation
+    index: int
+    covered: int
+    units: int
+    price: Decimal  # effective price per unit-hour: the covered rows' committed price
+    upfront_hourly: Decimal  # of which paid upfront
+    start: date  # the term, [start, end)
+    end: date
+
+    @property
+    def recurring_hourly(self) -> Decimal:
+        return self.price - self.upfront_hourly
+
+    @property
+    def term_hours(self) -> int:
+        return (self.end - self.start).days * 24
+
+    @property
+    def upfront(self) -> Decimal:
+        """The one-time purchase: the upfront share of every unit-hour of the term."""
+        return self.upfront_hourly * self.units * self.term_hours
+
+
+def size_reservations(
+    con: duckdb.DuckDBPyConnection, org: Organisation, window: Window
+) -> list[SizedReservation]:
+    """The reservations that cover something, sized: units = covered resources + spare."""
+    sized = []
+    for i, plan in enumerate(org.reservations):
+        covered, price = one(
+            con,
+            f"SELECT count(*), max(committed_price) FROM {RESOURCES} WHERE reserved = {i}",
+        )
+        if not covered:
+            continue
+        upfront = (price * plan.upfront_share).quantize(Decimal("1E-10"), rounding=ROUND_FLOOR)
+        if plan.ends_after_window_days is None:
+            start = window.start
+            end = start + timedelta(days=plan.term_days)
+        else:  # bought before the window: no upfront purchase can be in the data
+            assert not plan.upfront_share, f"{plan.name}: an upfront purchase before the window"
+            end = min(
+                window.end + timedelta(days=plan.ends_after_window_days),
+                window.start + timedelta(days=plan.term_days),
+            )
+            start = end - timedelta(days=plan.term_days)
+        sized.append(
+            SizedReservation(
+                plan, i, int(covered), int(covered) + plan.spare, price, upfront, start, end
+            )
+        )
+    return sized
 
 
 def size_commitments(con: duckdb.DuckDBPyConnection, org: Organisation) -> Commitments:
@@ -46,7 +120,7 @@ def size_commitments(con: duckdb.DuckDBPyConnection, org: Organisation) -> Commi
     return commitments
 
 
-def _load_dimensions(con: duckdb.DuckDBPyConnection, org: Organisation) -> None:
+def _load_dimensions(con: duckdb.DuckDBPyConnection, org: Organisation, reservations: bool) -> None:
     habits = org.habits
     providers = {p.key: p for p in org.providers}
     regions = {(r.provider, r.id): r for r in org.regions}
@@ -128,9 +202,29 @@ def _load_dimensions(con: duckdb.DuckDBPyConnection, org: Organisation) -> None:
                     "desc_standard": f"{s.name}: {k.name} ({s.unit}), on-demand rate",
                     "desc_dynamic": f"{s.name}: {k.name} ({s.unit}), spot rate",
                     "desc_committed": f"{s.name}: {k.name} ({s.unit}), covered by a savings plan",
+                    "price_id_reserved": f"{sid}.Reserved",
+                    "desc_reserved": f"{s.name}: {k.name} ({s.unit}), covered by a reservation",
                 }
             )
     table(con, "sample_skus", skus)
+    # The reservations' SKUs (none unless asked for): which resources they may cover.
+    con.execute(
+        "CREATE TABLE sample_reservations (res_idx INTEGER, service_idx INTEGER, "
+        "sku_idx INTEGER, rate VARCHAR)"
+    )
+    for i, reservation in enumerate(org.reservations if reservations else ()):
+        service_idx = next(
+            n
+            for n, s in enumerate(org.services)
+            if (s.provider, s.name) == (reservation.provider, reservation.service)
+        )
+        sku_idx = next(
+            n for n, k in enumerate(org.services[service_idx].skus) if k.name == reservation.sku
+        )
+        con.execute(
+            "INSERT INTO sample_reservations VALUES (?, ?, ?, ?)",
+            [i, service_idx, sku_idx, str(reservation.rate)],
+        )
     account_slots = _slots([a.weight for a in org.accounts], 10_000)
     table(
         con,
@@ -229,6 +323,7 @@ def _create_resources(
                        AND {u("h_shape", 2)} < s.spot_share AS spot_candidate,
                    s.commitment_eligible AND a.env = 'prod' AND {u("h_birth", 2)} < a.sp_coverage
                        AND {u("h_birth", 0)} < {baseline!r} AS cover_candidate,
+                   {u("h_birth", 0)} < {baseline!r} AS born_early,
                    CASE WHEN s.is_new THEN {intro_number}
                         WHEN {u("h_birth", 0)} < {baseline!r} THEN -1000000
                         ELSE {end_number} - CAST(ceil(ln({u("h_birth", 0)}) / -ln({1 + growth!r}) * 30.4375) AS INTEGER)
@@ -249,16 +344,22 @@ def _create_resources(
                    END AS az,
                    t.cost_center,
                    t.products[1 + CAST(floor(d.u_product_pick * len(t.products)) AS BIGINT)] AS product,
-                   d.always_on AND NOT d.spot_candidate AND d.cover_candidate AS covered,
+                   d.always_on AND NOT d.spot_candidate AND d.cover_candidate
+                       AND rv.res_idx IS NULL AS covered,
+                   rv.res_idx AS reserved, rv.rate AS reserved_rate,
                    d.spot_candidate AND NOT d.always_on AS spot,
                    d.spike_service AND d.team = {literal(plan.spike_team)} AS spike
             FROM described AS d JOIN sample_teams AS t USING (team)
+            -- a reservation covers always-on prod resources of its SKU that exist every day
+            LEFT JOIN sample_reservations AS rv
+              ON rv.service_idx = d.service_idx AND rv.sku_idx = d.sku_idx AND d.env = 'prod'
+             AND d.always_on AND NOT d.spot_candidate AND d.born_early
         ), named AS (
             SELECT *, {names} AS resource_name FROM placed
         )
         SELECT n.rid, n.provider, n.account_idx, n.service_idx, n.birth_number, n.shape,
                n.weekend, n.noise, n.places, n.base, n.growth, n.level_shift, n.ramp_days,
-               n.spike, n.covered, n.region_id, n.region_name, n.az, n.resource_name,
+               n.spike, n.covered, n.reserved, n.region_id, n.region_name, n.az, n.resource_name,
                n.team, n.env, n.stem, n.hex, n.sub_account_id, n.sub_account_name,
                n.sub_account_type, n.invoice_prefix, n.service_name, n.service_category,
                n.service_subcategory, n.resource_type, n.unit,
@@ -268,16 +369,20 @@ def _create_resources(
                CASE WHEN n.always_on THEN 24 ELSE n.we_lo END AS we_lo,
                CASE WHEN n.always_on THEN 0 ELSE n.we_span END AS we_span,
                {ids} AS resource_id,
-               CASE WHEN n.covered THEN 2 WHEN n.spot THEN 1 ELSE 0 END AS pricing,
-               CASE WHEN n.covered THEN k.price_id_committed WHEN n.spot THEN k.price_id_dynamic
+               CASE WHEN n.reserved IS NOT NULL THEN 3 WHEN n.covered THEN 2 WHEN n.spot THEN 1
+                    ELSE 0 END AS pricing,
+               CASE WHEN n.reserved IS NOT NULL THEN k.price_id_reserved
+                    WHEN n.covered THEN k.price_id_committed WHEN n.spot THEN k.price_id_dynamic
                     ELSE k.price_id_standard END AS sku_price_id,
-               CASE WHEN n.covered THEN k.desc_committed WHEN n.spot THEN k.desc_dynamic
+               CASE WHEN n.reserved IS NOT NULL THEN k.desc_reserved
+                    WHEN n.covered THEN k.desc_committed WHEN n.spot THEN k.desc_dynamic
                     ELSE k.desc_standard END AS charge_description,
                CAST(k.list_price AS DECIMAL(18,10)) AS list_price,
                {price("n.contracted_share")} AS standard_price,
                CASE WHEN n.spot THEN {price(repr(str(habits.spot_price)))}
                     ELSE {price("n.contracted_share")} END AS contracted_price,
-               CASE WHEN n.covered THEN {price("n.sp_rate")} END AS committed_price,
+               CASE WHEN n.reserved IS NOT NULL THEN {price("n.reserved_rate")}
+                    WHEN n.covered THEN {price("n.sp_rate")} END AS committed_price,
                {_tags_sql()} AS tags
         FROM named AS n
         JOIN sample_skus AS k USING (service_idx, sku_idx)

@@ -341,6 +341,21 @@ class Store:
 
         Call inside `writing()`, with the catalog it yielded; files come from `staging_for`.
         """
+        return self.commit(
+            self.with_derived(catalog, name, files, rows=rows, parameters=parameters)
+        )
+
+    def with_derived(
+        self,
+        catalog: Catalog,
+        name: str,
+        files: list[Path],
+        *,
+        rows: int,
+        parameters: dict[str, str] | None = None,
+    ) -> Catalog:
+        """`catalog` with derived dataset `name` replaced by `files`, moved into the lake but
+        not yet live: `commit` the result (ingest commits it with the costs, in one swap)."""
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "costs":
             raise StoreError(f"{name!r} is not a valid dataset name.")
         target = self.lake_dir / "_derived" / name
@@ -359,9 +374,7 @@ class Store:
             source_generation=catalog.generation,
             parameters=parameters or {},
         )
-        return self.commit(
-            catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
-        )
+        return catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
 
     @contextmanager
     def state(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -125,8 +125,18 @@ def make_header_only(tmp: Path) -> Path:
     return path
 
 
-def make_contract_commitment(tmp: Path) -> Path:
-    return SAMPLES / "focus" / "1.3" / "aws_contract_commitment.csv"
+def make_contract_commitment_without_end(tmp: Path) -> Path:
+    lines = (
+        (SAMPLES / "focus" / "1.3" / "aws_contract_commitment.csv").read_text("utf-8").splitlines()
+    )
+    header = lines[0].split(",")
+    at = header.index("ContractCommitmentPeriodEnd")
+    fields = lines[3].split(",")
+    fields[at] = ""
+    lines[3] = ",".join(fields)
+    path = tmp / "contract-commitment.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 CASES = {
@@ -178,9 +188,9 @@ CASES = {
         make_header_only,
         "{path}: the file has a header but no rows. Re-download the export.",
     ),
-    "contract commitment dataset": (
-        make_contract_commitment,
-        "{path}: this is a FOCUS Contract Commitment dataset, not Cost and Usage; cloudtally ingests Cost and Usage exports only.",
+    "contract commitment without an end": (
+        make_contract_commitment_without_end,
+        "{path}: data row 3, column ContractCommitmentPeriodEnd is empty; FOCUS requires it on every Contract Commitment row. Fix the export.",
     ),
 }  # fmt: skip
 

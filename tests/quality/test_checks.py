@@ -110,7 +110,7 @@ def test_a_clean_month_passes_every_check(data_dir: Path) -> None:
     assert set(statuses(report).values()) == {"PASS"}
     assert report.rows == 31 and not report.failed
     assert report.summary() == (
-        "10 checks over 31 rows in the lake (today 2026-06-02): 10 passed, 0 warned, 0 failed."
+        "11 checks over 31 rows in the lake (today 2026-06-02): 11 passed, 0 warned, 0 failed."
     )
 
 
@@ -208,6 +208,7 @@ def test_a_null_in_a_mandatory_column_is_an_error_with_its_rule(data_dir: Path) 
         "mandatory-nulls": "FAIL",
         "negative-costs": "PASS",
         "focus-rules": "PASS",
+        "commitment-amortization": "PASS",
     }
     [null] = findings(report, "mandatory-nulls")
     assert (null.count, null.column, null.rule, null.cost) == (
@@ -356,7 +357,7 @@ def test_the_table_shows_every_check_and_a_summary(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     for word in ("check", "level", "status", "count", "detail", "focus-rules", "PASS"):
         assert word in result.stdout
-    assert result.stdout.rstrip().endswith("10 passed, 0 warned, 0 failed.")
+    assert result.stdout.rstrip().endswith("11 passed, 0 warned, 0 failed.")
 
 
 def test_json_lists_every_finding_and_every_passing_check(data_dir: Path) -> None:
@@ -377,6 +378,7 @@ def test_json_lists_every_finding_and_every_passing_check(data_dir: Path) -> Non
         ("mandatory-nulls", "PASS", 0),
         ("negative-costs", "PASS", 0),
         ("focus-rules", "PASS", 0),
+        ("commitment-amortization", "PASS", 0),
     ]
     assert {k: data[2][k] for k in ("cost", "currency", "billing_account", "billing_period")} == {
         "cost": "0.0864",
@@ -384,7 +386,7 @@ def test_json_lists_every_finding_and_every_passing_check(data_dir: Path) -> Non
         "billing_account": "100000000001",
         "billing_period": "2026-05",
     }
-    assert "9 passed, 0 warned, 1 failed." in result.stderr
+    assert "10 passed, 0 warned, 1 failed." in result.stderr
 
 
 def test_csv_has_the_machine_columns(data_dir: Path) -> None:
@@ -493,6 +495,7 @@ def test_the_focus_1_0_sample(sample_reports: dict[str, QualityReport]) -> None:
         "mandatory-nulls": "FAIL",
         "negative-costs": "WARN",
         "focus-rules": "FAIL",
+        "commitment-amortization": "PASS",
     }
     # Its 71 sub accounts have sparse, synthetic usage: 1,684 account-days without charges.
     gaps = findings(report, "missing-days")

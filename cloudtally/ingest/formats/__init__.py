@@ -5,6 +5,7 @@ from cloudtally.ingest.formats import (  # noqa: F401  (each module registers it
     aws_cur2,
     azure,
     focus,
+    focus_contract_commitment,
     gcp,
     oci,
 )

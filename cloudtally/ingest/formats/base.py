@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from cloudtally.errors import IngestError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME
 from cloudtally.ingest.source import SourceFile
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from cloudtally.store import Store
+    from cloudtally.store.catalog import Catalog
 
 
 def quote(name: str) -> str:
@@ -35,6 +42,9 @@ class Converter:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Converter]]] = {}
+    # Where the rows go: the `costs`, or a dataset of their own beside them (a supporting
+    # FOCUS dataset), written by `stage_beside` and `publish_beside`.
+    dataset: ClassVar[str] = "costs"
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +82,22 @@ class Converter:
     def mapping(cls) -> list[tuple[str, str]]:
         """(canonical column, how the source gives it): the converter's documented mapping."""
         return []
+
+    def stage_beside(self, con: duckdb.DuckDBPyConnection, target: Path, ingest_id: str) -> int:
+        """For a dataset beside the costs: read the file into `target`; the rows written."""
+        raise UnsupportedError(f"{self.name} converts cost rows; it has no dataset of its own.")
+
+    @classmethod
+    def publish_beside(
+        cls,
+        store: Store,
+        catalog: Catalog,
+        staged: list[tuple[SourceFile, Path]],
+        ingest_id: str,
+    ) -> tuple[Catalog, int]:
+        """For a dataset beside the costs: `catalog` with the staged files made its new
+        contents (not yet committed), and the dataset's rows."""
+        raise UnsupportedError(f"{cls.name} converts cost rows; it has no dataset of its own.")
 
     # -- shared by every converter ------------------------------------------------------------
 

@@ -6,7 +6,7 @@ columns 1.3 added, and any the spec does not know, are kept as `x_` extension co
 
 from __future__ import annotations
 
-from cloudtally.errors import IngestError, OtherDatasetError
+from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME, CANONICAL_VERSION, DECIMAL, TIMESTAMP
 from cloudtally.focus.spec import allowed_values, columns, detect_version
 from cloudtally.ingest.formats.base import Converter, extension_name, quote
@@ -23,9 +23,6 @@ from cloudtally.ingest.source import SourceFile
 
 UNIT_COLUMNS = ("PricingUnit", "ConsumedUnit", "CommitmentDiscountUnit")
 
-# Columns that mark the FOCUS 1.3 Contract Commitment dataset (a different table).
-_CONTRACT_COMMITMENT_MARKERS = {"ContractCommitmentId", "ContractPeriodStart"}
-
 
 class FocusConverter(Converter):
     """FOCUS Cost and Usage exports of any version from 1.0 to 1.3. The version is detected from
@@ -40,10 +37,7 @@ class FocusConverter(Converter):
     def matches(cls, source: SourceFile) -> bool:
         present = set(source.columns)
         mandatory_1_0 = {c for c, col in columns("1.0").items() if col.mandatory}
-        return (
-            len(present & mandatory_1_0) * 2 >= len(mandatory_1_0)
-            or present >= _CONTRACT_COMMITMENT_MARKERS
-        )
+        return len(present & mandatory_1_0) * 2 >= len(mandatory_1_0)
 
     @property
     def version(self) -> str:
@@ -55,11 +49,6 @@ class FocusConverter(Converter):
 
     def validate(self) -> None:
         present = set(self.source.columns)
-        if present >= _CONTRACT_COMMITMENT_MARKERS and "ChargePeriodStart" not in present:
-            raise OtherDatasetError(
-                f"{self.source.label}: this is a FOCUS Contract Commitment dataset, not Cost and "
-                "Usage; cloudtally ingests Cost and Usage exports only."
-            )
         duplicated = sorted({c for c in self.source.columns if self.source.columns.count(c) > 1})
         if duplicated:
             raise IngestError(

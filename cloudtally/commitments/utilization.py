@@ -1,0 +1,144 @@
+"""Utilization: how much of each commitment was used, per commitment and period.
+
+Following FOCUS 1.2 (CommitmentDiscountStatus, CommitmentDiscountQuantity): in each charge
+period a commitment's amortized cost shows on 'Used' rows (what covered usage consumed) and on
+'Unused' rows (what nothing consumed). So, per commitment and group:
+
+    used      = sum(EffectiveCost) of its Used rows
+    unused    = sum(EffectiveCost) of its Unused rows (and of a fee row carrying the unused
+                part, in sources of that shape: see `rows.UNUSED_ON_PURCHASE`)
+    committed = used + unused               (= the purchases' amortized cost: see `check`)
+
+and for usage-based commitments the same in CommitmentDiscountQuantity. Utilization is
+used / committed, measured in CommitmentDiscountQuantity for usage-based commitments whose
+rows all carry it, in cost otherwise; the `basis` column says which. Unused quantity is read
+from the Unused rows' CommitmentDiscountQuantity, never derived from ConsumedQuantity (which
+FOCUS leaves null on unused rows: dividing by it would read 100%).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cloudtally.commitments.rows import (
+    COMMITMENT_COST,
+    UNUSED,
+    UNUSED_ON_PURCHASE,
+    USED,
+    scope_of,
+)
+from cloudtally.results import Column, Result
+from cloudtally.store import Store
+
+COLUMNS = [
+    Column("commitment_id", "text", "CommitmentDiscountId"),
+    Column("commitment_name", "text", "CommitmentDiscountName", table=False),
+    Column("provider", "text", "x_Provider", table=False),
+    Column("category", "text", "CommitmentDiscountCategory: Spend or Usage"),
+    Column("unit", "text", "CommitmentDiscountUnit of the quantities", table=False),
+    Column("currency", "text", "BillingCurrency of the costs", table=False),
+    Column("committed", "money", "amortized commitment cost: used + unused"),
+    Column("used", "money", "EffectiveCost of the Used rows"),
+    Column("unused", "money", "EffectiveCost of the Unused rows (waste)"),
+    Column(
+        "committed_quantity", "quantity", "used + unused quantity (usage commitments)", table=False
+    ),
+    Column("used_quantity", "quantity", "CommitmentDiscountQuantity of the Used rows", table=False),
+    Column(
+        "unused_quantity", "quantity", "CommitmentDiscountQuantity of the Unused rows", table=False
+    ),
+    Column("utilization", "fraction", "used / committed, 0-1, on the basis named"),
+    Column("basis", "text", "quantity (usage commitments with quantities) or cost"),
+]
+
+
+def utilization_sql(where: str, keys: list[str], group: list[str]) -> str:
+    key_sql = "".join(k + ",\n               " for k in keys)
+    group_sql = "".join(", " + g for g in group)
+    order = "".join(", " + g for g in group)
+    return f"""
+        WITH grouped AS (
+            SELECT CommitmentDiscountId AS commitment_id,
+               {key_sql}max(CommitmentDiscountName) AS commitment_name,
+               max(x_Provider) AS provider,
+               max(CommitmentDiscountCategory) AS category,
+               max(CommitmentDiscountUnit) AS unit,
+               BillingCurrency AS currency,
+               coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0) AS used,
+               coalesce(sum(EffectiveCost) FILTER (WHERE NOT coalesce({USED}, false)), 0) AS unused,
+               coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {USED}), 0) AS used_quantity,
+               coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}), 0)
+                   AS unused_row_quantity,
+               coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED_ON_PURCHASE}), 0)
+                   AS fee_quantity,
+               count(*) FILTER (WHERE CommitmentDiscountQuantity IS NULL AND ChargeClass IS NULL)
+                   AS rows_without_quantity
+            FROM costs
+            WHERE {COMMITMENT_COST} AND {where}
+            GROUP BY commitment_id, currency{group_sql}
+        ), quantified AS (
+            -- A fee row carrying the unused part states the whole commitment's quantity.
+            SELECT * EXCLUDE (unused_row_quantity, fee_quantity),
+                   unused_row_quantity + CASE WHEN fee_quantity > 0
+                       THEN greatest(fee_quantity - used_quantity, 0) ELSE 0 END
+                       AS unused_quantity
+            FROM grouped
+        ), measured AS (
+            SELECT *, used + unused AS committed,
+                   category = 'Usage' AND rows_without_quantity = 0
+                       AND used_quantity + unused_quantity > 0 AS by_quantity
+            FROM quantified
+        )
+        SELECT * EXCLUDE (rows_without_quantity, by_quantity, used_quantity, unused_quantity),
+               CASE WHEN category = 'Usage' THEN used_quantity + unused_quantity END
+                   AS committed_quantity,
+               CASE WHEN category = 'Usage' THEN used_quantity END AS used_quantity,
+               CASE WHEN category = 'Usage' THEN unused_quantity END AS unused_quantity,
+               CAST(round(CASE WHEN by_quantity
+                               THEN used_quantity / (used_quantity + unused_quantity)
+                               ELSE used / nullif(committed, 0) END, 6) AS DECIMAL(18, 6))
+                   AS utilization,
+               CASE WHEN by_quantity THEN 'quantity' ELSE 'cost' END AS basis
+        FROM measured
+        ORDER BY provider, commitment_id{order}"""
+
+
+def utilization(
+    store: Store, *, period: str | None = None, by: str | list[str] | None = None
+) -> Result:
+    """Per commitment and group (`by`, default the billing period): committed, used, unused
+    (cost, and quantity for usage commitments) and utilization as a fraction."""
+    scope = scope_of(store, period, by, default="period")
+    sql = utilization_sql(scope.where, scope.key_columns(), scope.group_by())
+    cursor = store.connect().execute(sql)
+    names = [d[0] for d in cursor.description or []]
+    keys = scope.key_names()
+    order = ["commitment_id", *keys, *[c.name for c in COLUMNS if c.name != "commitment_id"]]
+    at = [names.index(n) for n in order]
+    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
+    key_columns = [Column(k, "text", f"group: {k}") for k in keys]
+    columns = [COLUMNS[0], *key_columns, *COLUMNS[1:]]
+    result = Result(
+        title="Commitment utilization" + (f", {period}" if period else ""),
+        columns=columns,
+        rows=rows,
+        sql=sql,
+    )
+    totals: dict[str, dict[str, Decimal]] = {}
+    for r in result.records():
+        slot = totals.setdefault(r["currency"], {"committed": Decimal(0), "used": Decimal(0)})
+        slot["committed"] += r["committed"]
+        slot["used"] += r["used"]
+    for currency, slot in sorted(totals.items()):
+        share = (slot["used"] / slot["committed"]) if slot["committed"] else None
+        result.fraction_totals.add(f"utilization by cost ({currency})")
+        result.totals[f"utilization by cost ({currency})"] = (
+            share.quantize(Decimal("0.000001")) if share is not None else None
+        )
+        result.totals[f"committed ({currency})"] = slot["committed"]
+        result.totals[f"unused ({currency})"] = slot["committed"] - slot["used"]
+    if not rows:
+        result.notes.append(
+            "No commitment usage rows (CommitmentDiscountStatus Used or Unused) in scope."
+        )
+    return result

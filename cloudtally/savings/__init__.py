@@ -1,0 +1,1 @@
+"""The savings tracker: items in the state database, realized savings measured from the data."""

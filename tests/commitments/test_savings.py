@@ -1,0 +1,73 @@
+"""Savings and the three Effective Savings Rates on the worked example of docs/commitments.md,
+and on the AWS CUR fixture (negotiated discount, savings plan and reservation together)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from cloudtally.commitments.savings import savings
+from tests.commitments.helpers import NATIVE_AWS, builder, pick, store_of
+
+M = builder()
+D = Decimal
+NAMES = ("list_cost", "contracted_cost", "effective_cost", "negotiated_savings",
+         "commitment_savings", "other_savings", "total_savings", "waste", "eligible_on_demand",
+         "esr_finops_toolkit", "esr_finops_foundation", "esr_google_cloud")  # fmt: skip
+
+
+def priced(row: dict[str, str], listed: str, contracted: str, effective: str) -> None:
+    row.update(ListCost=listed, ContractedCost=contracted, EffectiveCost=effective,
+               PricingCurrencyEffectiveCost=effective)  # fmt: skip
+    quantity = D(row["PricingQuantity"])
+    for column, amount in (("ListUnitPrice", listed), ("ContractedUnitPrice", contracted)):
+        row[column] = row["PricingCurrency" + column] = format(D(amount) / quantity, "f")
+
+
+def test_the_worked_example_of_the_docs(tmp_path: Path) -> None:
+    rows = M.Rows()
+    sp = M.SAVINGS_PLAN
+    rows.purchase(sp, D("130"), D("130"))
+    rows.used(sp, "VM_MEDIUM", "vm-covered", D("100"), D("117"))
+    priced(rows.rows[-1], "200", "180", "117")
+    rows.on_demand("VM_MEDIUM", "vm-on-demand", D("50"))
+    priced(rows.rows[-1], "100", "90", "90")
+    rows.rows[-1]["BilledCost"] = "90"
+    rows.on_demand("VM_MEDIUM", "bucket", D("1000"))
+    priced(rows.rows[-1], "100", "90", "90")
+    rows.rows[-1].update(BilledCost="90", ServiceName="Object Storage", ServiceCategory="Storage",
+                         ServiceSubcategory="Object Storage", PricingUnit="GB-Months",
+                         ConsumedUnit="GB-Months", ResourceType="Bucket")  # fmt: skip
+    rows.unused(sp, D("13"), D("13"))
+    store = store_of(tmp_path / "lake", M.write_rows(tmp_path / "example.csv", rows))
+    assert pick(savings(store).records(), *NAMES) == [
+        {"list_cost": "400", "contracted_cost": "360", "effective_cost": "310",
+         "negotiated_savings": "40", "commitment_savings": "50", "other_savings": "0",
+         "total_savings": "90", "waste": "13", "eligible_on_demand": "270",
+         "esr_finops_toolkit": "0.225", "esr_finops_foundation": "0.138889",
+         "esr_google_cloud": "0.185185"}
+    ]  # fmt: skip
+
+
+def test_savings_by_group_add_up_and_name_each_definition(tmp_path: Path) -> None:
+    store = store_of(tmp_path / "lake", NATIVE_AWS)
+    whole = savings(store)
+    (total,) = pick(whole.records(), *NAMES)
+    assert total == {
+        "list_cost": "254.58868", "contracted_cost": "252.15028", "effective_cost": "203.83028",
+        "negotiated_savings": "2.4384", "commitment_savings": "48.32", "other_savings": "0",
+        "total_savings": "50.7584", "waste": "5.56", "eligible_on_demand": "196.592",
+        "esr_finops_toolkit": "0.199374", "esr_finops_foundation": "0.191632",
+        "esr_google_cloud": "0.245788",
+    }  # fmt: skip
+    assert whole.notes == [
+        "esr_finops_toolkit: FinOps toolkit: (ListCost - EffectiveCost) / ListCost.",
+        "esr_finops_foundation: FinOps Foundation: (ContractedCost - EffectiveCost) / ContractedCost.",
+        "esr_google_cloud: Google Cloud: commitment savings / on-demand equivalent of eligible usage.",
+    ]
+    by_service = savings(store, by="service")
+    parts = by_service.records()
+    assert len(parts) > 1
+    for name in ("list_cost", "effective_cost", "total_savings", "waste"):
+        assert sum(r[name] for r in parts) == D(total[name])
+    assert by_service.totals["total_savings (USD)"] == D("50.7584")
