@@ -468,8 +468,8 @@ def _register_commands() -> None:
     from cloudtally.allocate.command import allocate, chargeback, showback
     from cloudtally.anomaly.command import anomalies
     from cloudtally.budgets.command import budgets
-    from cloudtally.forecast.command import forecast
     from cloudtally.commitments.command import commitments
+    from cloudtally.forecast.command import forecast
     from cloudtally.kpis.command import kpis_command
     from cloudtally.models.command import models
     from cloudtally.observe.command import metrics

@@ -211,7 +211,9 @@ def _ingest_files(
                 (source, _stage_beside(store, con, source, converter, ingest_id, index))
             )
             report.stored.append(path)
-            report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
+            report.formats[converter.source_format] = (
+                report.formats.get(converter.source_format, 0) + 1
+            )
             continue
         task = reporter.task(f"ingest {path.name}")
         staged.append(_stage(store, con, source, converter, ingest_id, index, reporter, task))
