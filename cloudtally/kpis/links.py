@@ -1,5 +1,5 @@
-"""KPIs read from other parts of the product, when those parts hold data: the savings
-tracker's evidence and the commitment invariant. Without it they are `no data`."""
+"""KPIs read from other parts of the product: the savings tracker's evidence and the
+commitment invariant. Without their data they are `no data`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from cloudtally.store import Store
 def savings_evidence_share(store: Store) -> float | None:
     """Percent of claimed savings with a measurement, a ticket and an owner (None: no tracker
     data)."""
-    try:
-        from cloudtally.savings.tracker import evidence_share
-    except ImportError:
-        return None
+    from cloudtally.savings.tracker import evidence_share
+
     share = evidence_share(store)
     return None if share is None else float(share) * 100
 
@@ -20,9 +18,7 @@ def savings_evidence_share(store: Store) -> float | None:
 def commitment_invariant_share(store: Store, period: str) -> float | None:
     """Percent of a period's commitments whose amortized purchase equals the effective cost of
     their used and unused rows (None: no commitments in the lake)."""
-    try:
-        from cloudtally.commitments.checks import invariant_share
-    except ImportError:
-        return None
+    from cloudtally.commitments.checks import invariant_share
+
     share = invariant_share(store, period)
     return None if share is None else float(share) * 100

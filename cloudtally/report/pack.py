@@ -44,6 +44,7 @@ class Extras:
     forecast_points: dict[str, list[tuple[str, Decimal, Decimal | None, Decimal | None]]] = field(
         default_factory=dict
     )
+    data: dict[str, str] = field(default_factory=dict)  # more files of `data/`: name -> CSV
 
 
 def money(value: Decimal | None) -> str:
@@ -300,7 +301,7 @@ def write_pack(
     (staging / "data").mkdir(parents=True)
     (staging / "charts").mkdir()
     specs = chart_specs(pack, extras)
-    for name, text in data_files(pack).items():
+    for name, text in {**data_files(pack), **extras.data}.items():
         (staging / "data" / name).write_text(text, encoding="utf-8")
     for currency, spec in zip(sorted(pack.trend), specs["trend"], strict=True):
         (staging / "charts" / f"trend-{currency}.svg").write_text(

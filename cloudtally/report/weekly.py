@@ -128,8 +128,66 @@ def weekly_summary(
         unowned=unowned.total_by_currency.get(currency, Decimal(0)),
         unowned_accounts=[(r[0], r[1], r[3]) for r in unowned.rows[:TOP]],
         anomalies=_open_anomalies(store, when.last),
+        budgets=_budgets_at_risk(store, when.last, rules_dir),
+        actions=_actions_in_progress(store),
         notes=notes,
     )
+
+
+def _budgets_at_risk(store: Store, day: date, rules_dir: Path | None) -> list[dict[str, Any]]:
+    """Budgets of the week's month that are over or forecast to go over (budgets.yaml)."""
+    if rules_dir is None or not (Path(rules_dir) / "budgets.yaml").is_file():
+        return []
+    from cloudtally.budgets.command import load_folder
+    from cloudtally.budgets.status import budget_status
+
+    report = budget_status(store, load_folder(Path(rules_dir)), period=day.strftime("%Y-%m"))
+    return [
+        {
+            "budget": r.name,
+            "status": r.status,
+            "amount": r.amount,
+            "actual_to_date": r.actual_to_date,
+            "forecast": r.forecast,
+            "currency": r.currency,
+            "detail": f"{r.actual_to_date:,.2f} of {r.amount:,.2f} {r.currency} spent, "
+            f"{r.forecast:,.2f} forecast for {r.period}",
+        }
+        for r in report.rows
+        if r.status != "ok"
+    ]
+
+
+def _actions_in_progress(store: Store) -> list[dict[str, Any]]:
+    """Savings items accepted or implemented and not yet realized (the savings tracker)."""
+    import duckdb
+
+    from cloudtally.savings.tracker import items
+
+    path = store.data_dir / "state.duckdb"
+    if not path.exists():
+        return []
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
+        ).fetchone()
+        if not found or not found[0]:
+            return []
+        return [
+            {
+                "id": i.id,
+                "title": i.title,
+                "status": i.status,
+                "owner": i.owner,
+                "ticket": i.ticket,
+                "estimate": i.estimate,
+            }
+            for i in items(con, create=False)
+            if i.status in ("accepted", "implemented")
+        ]
+    finally:
+        con.close()
 
 
 def _open_anomalies(store: Store, today: date) -> list[dict[str, Any]]:

@@ -66,7 +66,11 @@ def _lines(s: WeeklySummary, esc: Any) -> dict[str, list[str]]:
             f"{esc(b['budget'])}: {b['status']}, {b.get('detail', '')}" for b in s.budgets
         ]
     if s.actions:
-        sections["Actions in progress"] = [f"{esc(a['title'])}: {a['status']}" for a in s.actions]
+        sections["Actions in progress"] = [
+            f"{esc(a['title'])} ({esc(a['id'])}): {a['status']}, owner "
+            f"{esc(a['owner'] or 'unknown')}, estimated {_m(a['estimate'])} a month"
+            for a in s.actions
+        ]
     return sections
 
 

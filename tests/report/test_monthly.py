@@ -180,3 +180,69 @@ def test_the_pdf_shows_the_totals_and_its_charts(pack: Path, company: Path, tmp_
         and abs(body[i + 2] - 0x90) < 12
     )
     assert bars > 2000
+
+
+def test_budgets_and_forecasts_are_the_commands_numbers(pack: Path, company: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    status = cli("--data-dir", company, "budgets", "status", "--period", "2024-10", "--rules", RULES, "--format", "json")  # fmt: skip
+    assert status.exit_code == 0, status.stderr
+    expected = [
+        (r["budget"], r["amount"], r["actual_to_date"], r["status"])
+        for r in json.loads(status.stdout)
+    ]
+    with (pack / "data" / "budgets.csv").open() as f:
+        written = [
+            (r["budget"], r["amount"], r["actual_to_date"], r["status"]) for r in csv.DictReader(f)
+        ]
+    assert written == expected
+    assert written[0][:2] == ("acme", "250000")
+    made = cli("--data-dir", company, "forecast", "--as-of", "2024-10-01", "--horizon", "0", "--metric", "EffectiveCost", "--rules", RULES, "--format", "json")  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    [whole] = json.loads(made.stdout)
+    with (pack / "data" / "forecast.csv").open() as f:
+        first = next(csv.DictReader(f))
+    assert (first["made_on"], first["period"], first["forecast"], first["lower_80"]) == (
+        "2024-10-01",
+        "2024-10",
+        str(whole["forecast"]),
+        str(whole["lower_80"]),
+    )
+    assert Decimal(first["actual"]) == _lake_total(company, "2024-10")
+    html = (pack / "pack.html").read_text()
+    assert "Budget: Acme Retail, all clouds, USD" in html
+    assert f"Forecast made on 2024-10-01, USD" in html
+    # The team breakdown carries the forecast and, for teams with a budget, the budget.
+    by_team = cli("--data-dir", company, "forecast", "--by", "team", "--as-of", "2024-10-01", "--horizon", "0", "--metric", "EffectiveCost", "--rules", RULES, "--format", "json")  # fmt: skip
+    payments = next(r for r in json.loads(by_team.stdout) if r["group"] == {"team": "payments"})
+    row = html[html.index("<td>payments</td>") :].split("</tr>")[0]
+    assert f"{Decimal(payments['forecast']):,.2f}" in row
+    assert "32,000.00" in row  # examples/rules/budgets.yaml: payments, 32000 a month
+
+
+def test_commitments_and_savings_show_when_the_lake_has_them(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    generate_sample(tmp_path / "exports", months=2, scale=0.05, seed=5, commitments=True)
+    ingest(Store(tmp_path / "lake"), [tmp_path / "exports"])
+    out = tmp_path / "pack"
+    run = cli("--data-dir", tmp_path / "lake", "report", "monthly", "--period", "2024-10", "--out", out, "--no-pdf")  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    used = cli("--data-dir", tmp_path / "lake", "commitments", "utilization", "--period", "2024-10", "--format", "csv")  # fmt: skip
+    assert (out / "data" / "commitment_utilization.csv").read_text() == used.stdout
+    markdown = (out / "pack.md").read_text()
+    assert "## Commitments and savings" in markdown
+    saved = json.loads(
+        cli(
+            "--data-dir",
+            tmp_path / "lake",
+            "commitments",
+            "savings",
+            "--period",
+            "2024-10",
+            "--format",
+            "json",
+        ).stdout  # fmt: skip
+    )
+    rows = saved["rows"] if isinstance(saved, dict) else saved
+    assert f"{Decimal(str(rows[0]['total_savings'])):,.2f}" in markdown
+    # No budgets.yaml given: no budget card, no budgets section.
+    assert "## Budgets" not in markdown

@@ -166,3 +166,31 @@ def test_send_to_slack_and_email_for_real(  # type: ignore[no-untyped-def]
         "No destination 'nobody' in the monitors file (known: finance, leads, tickets)"
         in unknown.stderr
     )
+
+
+def test_budgets_at_risk_and_actions_in_progress(week, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "budgets.yaml").write_text(
+        "budgets:\n"
+        "  - {id: web, scope: {team: web}, monthly: 100}\n"
+        "  - {id: storage, scope: {service: Storage}, monthly: 1000}\n"
+    )
+    added = week("savings", "add", "Rightsize compute", "--where", "team=web", "--estimate", "30", "--owner", "web", "--on", "2024-10-08")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    week("savings", "add", "Delete old snapshots", "--where", "service=Storage", "--estimate", "2", "--on", "2024-10-08")  # fmt: skip
+    accepted = week("savings", "set", "S1", "--status", "accepted", "--on", "2024-10-09")
+    assert accepted.exit_code == 0, accepted.stderr
+    result = week("report", "weekly", "--rules", rules, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    # October to the 13th: web spent 6 x 10 + 7 x 12 = 144 of its 100; storage 7 of 1,000.
+    assert [(b["budget"], b["status"], b["actual_to_date"]) for b in data["budgets_at_risk"]] == [
+        ("web", "over", "144")
+    ]
+    assert [
+        (a["id"], a["title"], a["status"], a["owner"]) for a in data["actions_in_progress"]
+    ] == [("S1", "Rightsize compute", "accepted", "web")]
+    markdown = week("report", "weekly", "--rules", rules, "-f", "markdown").stdout
+    assert "web: over, 144.00 of 100.00 USD spent" in markdown
+    assert "Rightsize compute (S1): accepted, owner web, estimated 30.00 a month" in markdown
