@@ -11,16 +11,21 @@ dimension by cost, and the rest as `(other)`, so a scrape never creates thousand
 | `cloudtally_open_anomalies` | `owner` |
 | `cloudtally_data_freshness_hours` | `provider` |
 | `cloudtally_lake_generation` | |
+| `cloudtally_budget_used_ratio` | `budget`, `currency`, `period` |
+| `cloudtally_budget_forecast_ratio` | `budget`, `currency`, `period` |
+| `cloudtally_commitment_utilization_ratio` | `commitment`, `provider`, `period` |
 
-Parts of the product that hold more (budgets, commitments) add their own families through
-`FAMILIES`.
+The budget families need the rules folder's `budgets.yaml`; the commitment family, commitments
+in the lake. A part of the product adds a family by registering it in `FAMILIES`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from cloudtally.query.costs import grouped_costs
@@ -31,7 +36,17 @@ TOP = 10
 OTHER = "(other)"
 DIMENSIONS = ("team", "service", "provider")
 
-Family = Callable[[Store, datetime], Iterator[Any]]
+
+@dataclass(frozen=True)
+class Scrape:
+    """What one scrape reads: the lake, the moment, and the rules folder (for budgets)."""
+
+    store: Store
+    now: datetime
+    rules_dir: Path | None = None
+
+
+Family = Callable[[Scrape], Iterator[Any]]
 FAMILIES: list[Family] = []
 
 
@@ -63,8 +78,10 @@ def newest_complete_day(store: Store) -> date | None:
 
 
 @family
-def _daily(store: Store, now: datetime) -> Iterator[Any]:
+def _daily(scrape: Scrape) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
+
+    store = scrape.store
 
     day = newest_complete_day(store)
     gauge = GaugeMetricFamily(
@@ -84,8 +101,10 @@ def _daily(store: Store, now: datetime) -> Iterator[Any]:
 
 
 @family
-def _month_to_date(store: Store, now: datetime) -> Iterator[Any]:
+def _month_to_date(scrape: Scrape) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
+
+    store = scrape.store
 
     span = lake_span(store.connect())
     gauge = GaugeMetricFamily(
@@ -106,8 +125,10 @@ def _month_to_date(store: Store, now: datetime) -> Iterator[Any]:
 
 
 @family
-def _anomalies(store: Store, now: datetime) -> Iterator[Any]:
+def _anomalies(scrape: Scrape) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
+
+    store = scrape.store
 
     gauge = GaugeMetricFamily(
         "cloudtally_open_anomalies", "Open and acknowledged anomalies by owner", labels=["owner"]
@@ -129,8 +150,10 @@ def _anomalies(store: Store, now: datetime) -> Iterator[Any]:
 
 
 @family
-def _freshness(store: Store, now: datetime) -> Iterator[Any]:
+def _freshness(scrape: Scrape) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
+
+    store, now = scrape.store, scrape.now
 
     gauge = GaugeMetricFamily(
         "cloudtally_data_freshness_hours",
@@ -149,15 +172,80 @@ def _freshness(store: Store, now: datetime) -> Iterator[Any]:
 
 
 @family
-def _generation(store: Store, now: datetime) -> Iterator[Any]:
+def _generation(scrape: Scrape) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
+
+    store = scrape.store
 
     gauge = GaugeMetricFamily("cloudtally_lake_generation", "The lake's catalog generation")
     gauge.add_metric([], store.catalog().generation)
     yield gauge
 
 
-def render(store: Store, now: datetime | None = None) -> bytes:
+@family
+def _budgets(scrape: Scrape) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    used = GaugeMetricFamily(
+        "cloudtally_budget_used_ratio",
+        "Actual to date over the month's budget (budgets.yaml), newest month of data",
+        labels=["budget", "currency", "period"],
+    )
+    burn = GaugeMetricFamily(
+        "cloudtally_budget_forecast_ratio",
+        "Month-end forecast over the month's budget: above 1 the budget is at risk",
+        labels=["budget", "currency", "period"],
+    )
+    rules = scrape.rules_dir
+    if (
+        rules is not None
+        and (rules / "budgets.yaml").is_file()
+        and lake_span(scrape.store.connect())
+    ):
+        from cloudtally.budgets.command import load_folder
+        from cloudtally.budgets.status import budget_status
+
+        report = budget_status(scrape.store, load_folder(rules), rules_dir=rules)
+        for row in report.rows:
+            if row.amount:
+                labels = [row.budget, row.currency, row.period]
+                used.add_metric(labels, float(row.actual_to_date / row.amount))
+                burn.add_metric(labels, float(row.forecast / row.amount))
+    yield used
+    yield burn
+
+
+@family
+def _commitments(scrape: Scrape) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    gauge = GaugeMetricFamily(
+        "cloudtally_commitment_utilization_ratio",
+        "Utilization of each commitment in the newest billing period, as `cloudtally "
+        "commitments utilization` gives it (top 10 by committed cost; (other): used over "
+        "committed cost of the rest together)",
+        labels=["commitment", "provider", "period"],
+    )
+    span = lake_span(scrape.store.connect())
+    if span is not None:
+        from cloudtally.commitments.utilization import utilization
+
+        period = span.last_period
+        rows = utilization(scrape.store, period=period, by="period").records()
+        rows.sort(key=lambda r: (-r["committed"], r["commitment_id"]))
+        for r in rows[:TOP]:
+            if r["utilization"] is not None:  # on the basis `commitments utilization` names
+                name = r["commitment_name"] or r["commitment_id"]
+                gauge.add_metric([name, r["provider"], period], float(r["utilization"]))
+        rest = rows[TOP:]
+        committed = sum((r["committed"] for r in rest), Decimal(0))
+        if committed:
+            used = sum((r["used"] for r in rest), Decimal(0))
+            gauge.add_metric([OTHER, "", period], float(used / committed))
+    yield gauge
+
+
+def render(store: Store, now: datetime | None = None, rules_dir: Path | None = None) -> bytes:
     """The OpenMetrics exposition of every family."""
     from prometheus_client.openmetrics.exposition import generate_latest
     from prometheus_client.registry import CollectorRegistry
@@ -167,7 +255,7 @@ def render(store: Store, now: datetime | None = None) -> bytes:
     class Collector:
         def collect(self) -> Iterator[Any]:
             for produce in FAMILIES:
-                yield from produce(store, moment)
+                yield from produce(Scrape(store, moment, rules_dir))
 
     registry = CollectorRegistry()
     registry.register(Collector())

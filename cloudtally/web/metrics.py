@@ -22,4 +22,4 @@ def metrics(viewer: Authenticated) -> Response:
 
     if not viewer.sees_unallocated:
         raise WebError(403, "/metrics holds every team's cost: admin and finops roles only.")
-    return Response(render(viewer.store), media_type=CONTENT_TYPE)
+    return Response(render(viewer.store, rules_dir=viewer.rules_dir), media_type=CONTENT_TYPE)

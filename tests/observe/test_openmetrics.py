@@ -83,3 +83,44 @@ def test_the_grafana_dashboard_reads_series_that_exist(store, tmp_path: Path) ->
         for m in re.findall(r"cloudtally_\w+", t["expr"])
     }
     assert used and used <= names
+
+
+def test_budget_burn_from_the_rules_folder(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    day_store(store, tmp_path, LINES)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "budgets.yaml").write_text(
+        "budgets:\n  - {id: web, scope: {team: web}, monthly: 48}\n"
+    )
+    text = render(store, now=datetime(2024, 10, 5, 0, tzinfo=UTC), rules_dir=rules).decode()
+    # October so far: web 12 of its 48 (the forecast is the model's, so only its presence).
+    assert 'cloudtally_budget_used_ratio{budget="web",currency="USD",period="2024-10"} 0.25' in text
+    assert re.search(
+        r'cloudtally_budget_forecast_ratio\{budget="web",currency="USD",period="2024-10"\} [0-9.]+\n',
+        text,
+    )
+    # Without the rules folder the families are there, empty; the lake has no commitments.
+    bare = render(store, now=datetime(2024, 10, 5, 0, tzinfo=UTC)).decode()
+    assert "# TYPE cloudtally_budget_used_ratio gauge" in bare
+    assert "cloudtally_budget_used_ratio{" not in bare
+    assert "cloudtally_commitment_utilization_ratio{" not in bare
+
+
+def test_commitment_utilization_as_the_command_gives_it(tmp_path: Path) -> None:
+    from cloudtally.commitments.utilization import utilization
+    from cloudtally.ingest.pipeline import ingest
+    from cloudtally.sample import generate_sample
+    from cloudtally.store import Store
+
+    generate_sample(tmp_path / "exports", months=1, scale=0.05, seed=5, commitments=True)
+    store = Store(tmp_path / "lake")
+    ingest(store, [tmp_path / "exports"])
+    text = render(store, now=datetime(2024, 11, 1, tzinfo=UTC)).decode()
+    rows = utilization(store, period="2024-10", by="period").records()
+    assert len(rows) == 3
+    for r in rows:
+        line = (
+            f'cloudtally_commitment_utilization_ratio{{commitment="{r["commitment_name"]}",'
+            f'period="2024-10",provider="{r["provider"]}"}} {float(r["utilization"])}'
+        )
+        assert line in text
