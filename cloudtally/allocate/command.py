@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cloudtally.allocate.sql import DIMENSIONS
-from cloudtally.clikit import format_option, rules_option, store_of
+from cloudtally.clikit import format_option, range_options, rules_option, store_of
 from cloudtally.errors import ExportError
 from cloudtally.output import OutputFormat, echo, exact, render, write_csv
 from cloudtally.store import Store
@@ -165,16 +165,25 @@ def _warn_if_stale(store: Store, stale: Any) -> None:
     show_default=True,
     help="The dimension to show costs by.",
 )
-@click.option("--period", help="Billing period YYYY-MM (default: the latest allocated).")
+@range_options
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
 @format_option
 @click.pass_context
-def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: str) -> None:
+def showback(
+    ctx: click.Context,
+    by: str,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    metric: str,
+    fmt: str,
+) -> None:
     """Showback: direct, shared and total cost per team (or product, cost centre, env).
 
-    Shows each value's share of the total and its change since the previous period, then the
+    For a billing period (default: the latest allocated), several, an ISO week or days.
+    Shows each value's share of the total and its change since the range before it, then the
     totals and the cost with no value of `--by` with its top causes (accounts, services,
     shared pools, missing tag keys). Shared pools are split by product, cost centre and env as
     by team. Reads `allocated_costs`: run `cloudtally allocate` first.
@@ -184,7 +193,7 @@ def showback(ctx: click.Context, by: str, period: str | None, metric: str, fmt: 
 
     store = store_of(ctx)
     _warn_if_stale(store, stale)
-    table = run_showback(store, by, period, metric)
+    table = run_showback(store, by, period, metric, since=since, until=until)
     output = OutputFormat(fmt)
     render(
         table.columns,

@@ -14,6 +14,7 @@ from cloudtally.errors import QueryError
 from cloudtally.query.costs import parse_periods
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import EVERYTHING, Lens, Scope, ScopeError
+from cloudtally.query.periods import DateRange, parse_range, require_data
 from cloudtally.store import Store
 
 UNALLOCATED = "(unallocated)"
@@ -111,14 +112,34 @@ class Showback(Table):
     unallocated: list[Unallocated] = field(default_factory=list)
 
 
+def resolve_range(
+    con: duckdb.DuckDBPyConnection,
+    period: str | None,
+    since: str | None = None,
+    until: str | None = None,
+) -> DateRange:
+    """The range `--period` or `--since/--until` give (billing periods, ISO weeks or days;
+    default: the newest billing period), refused when outside the allocation's data."""
+    when = parse_range(period or None, since=since, until=until)
+    if when is None:
+        when = parse_range(resolve_period(con, None))
+        assert when is not None
+    require_data(con, when, DATASET)
+    return when
+
+
 def showback(
     store: Store,
     by: str,
     period: str | None,
     metric: str = "EffectiveCost",
     scope: Scope = EVERYTHING,
+    *,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Showback:
-    """Direct, shared and total cost per value of `by`, its share and change vs last period.
+    """Direct, shared and total cost per value of `by`, its share and change vs the range
+    before (the previous billing period, week or days).
 
     A scoped viewer's table holds their teams' (or products') lines only, shared costs as
     allocated to them; unallocated cost belongs to no team and is not among them (nor are its
@@ -129,7 +150,7 @@ def showback(
     return showback_of(
         con,
         by,
-        resolve_period(con, period),
+        resolve_range(con, period, since, until),
         metric,
         where=scope_sql(scope),
         causes=scope.unrestricted,
@@ -139,7 +160,7 @@ def showback(
 def showback_of(
     con: duckdb.DuckDBPyConnection,
     by: str,
-    current: str,
+    when: DateRange | str,
     metric: str = "EffectiveCost",
     *,
     relation: str = DATASET,
@@ -150,7 +171,12 @@ def showback_of(
     """`showback` over `relation` (an allocated_costs) on an open connection, for its lines
     that `where` selects; `causes`: also the unallocated cost's `top` causes."""
     value = metric_name(metric)
-    previous = previous_period(current)
+    if isinstance(when, str):
+        found = parse_range(when)
+        assert found is not None
+        when = found
+    before = when.previous()
+    current, previous = when.label(), before.label()
     rows = con.execute(
         f"""
         WITH now AS (
@@ -158,19 +184,18 @@ def showback_of(
                    coalesce(sum({value}) FILTER (WHERE allocation_kind = 'direct'), 0) AS direct,
                    coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0) AS shared,
                    coalesce(sum({value}), 0) AS total
-            FROM {relation} WHERE x_BillingPeriod = ? AND {where} GROUP BY 1, 2
+            FROM {relation} WHERE {when.where()} AND {where} GROUP BY 1, 2
         ), before AS (
             SELECT coalesce({by}, '{UNALLOCATED}') AS k, BillingCurrency AS currency,
                    coalesce(sum({value}), 0) AS total
-            FROM {relation} WHERE x_BillingPeriod = ? AND {where} GROUP BY 1, 2
+            FROM {relation} WHERE {before.where()} AND {where} GROUP BY 1, 2
         )
         SELECT now.k, now.currency, direct, shared, now.total,
                CAST(now.total AS DOUBLE) / nullif(CAST(sum(now.total) OVER (PARTITION BY now.currency) AS DOUBLE), 0),
                before.total, now.total - before.total,
                CAST(now.total - before.total AS DOUBLE) / nullif(abs(CAST(before.total AS DOUBLE)), 0)
         FROM now LEFT JOIN before USING (k, currency)
-        ORDER BY now.currency, now.k = '{UNALLOCATED}', now.total DESC, now.k""",
-        [current, previous],
+        ORDER BY now.currency, now.k = '{UNALLOCATED}', now.total DESC, now.k"""
     ).fetchall()
     columns = [
         by,
@@ -195,7 +220,7 @@ def showback_of(
         previous,
         by=by,
         totals=totals,
-        unallocated=_unallocated(con, relation, by, current, value, totals, top) if causes else [],
+        unallocated=_unallocated(con, relation, by, when, value, totals, top) if causes else [],
     )
 
 
@@ -239,14 +264,14 @@ def unallocated(
     if by not in DIMENSIONS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
     con = allocated(store)
-    return showback_of(con, by, resolve_period(con, period), metric, top=top).unallocated
+    return showback_of(con, by, resolve_range(con, period), metric, top=top).unallocated
 
 
 def _unallocated(
     con: duckdb.DuckDBPyConnection,
     relation: str,
     by: str,
-    current: str,
+    when: DateRange,
     value: str,
     totals: dict[str, tuple[Decimal, Decimal, Decimal]],
     top: int = 5,
@@ -255,8 +280,8 @@ def _unallocated(
     result = []
     for currency, (_, _, total) in sorted(totals.items()):
         rows = f"""(SELECT * FROM {relation}
-                    WHERE x_BillingPeriod = ? AND BillingCurrency = ? AND {by} IS NULL)"""
-        params = [current, currency]
+                    WHERE {when.where()} AND BillingCurrency = ? AND {by} IS NULL)"""
+        params = [currency]
         found = con.execute(f"SELECT coalesce(sum({value}), 0) FROM {rows}", params).fetchone()
         cost = found[0] if found else Decimal(0)
         if cost == 0:
@@ -276,7 +301,7 @@ def _unallocated(
         ).fetchall()
         result.append(
             Unallocated(
-                current,
+                when.label(),
                 currency,
                 cost,
                 float(cost) / float(total) if total else 0.0,

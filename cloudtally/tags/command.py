@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cloudtally.clikit import format_option, format_option_with, rules_option, store_of
+from cloudtally.clikit import (
+    date_range,
+    format_option,
+    format_option_with,
+    range_options,
+    rules_option,
+    store_of,
+)
 from cloudtally.output import OutputFormat, echo, render
 
 policy_option = rules_option("The rules folder whose tags.yaml is the policy (see docs/rules.md).")
@@ -17,6 +25,16 @@ def tags() -> None:
     """Tag compliance: coverage by cost, exceptions to fix, Terraform plan checks in CI."""
 
 
+def _checked_range(store: Any, period: str | None, since: str | None, until: str | None) -> Any:
+    """The range the options give, refused when it is outside the lake's data."""
+    from cloudtally.query.periods import require_data
+
+    when = date_range(period, since, until)
+    if when is not None:
+        require_data(store.connect(), when)
+    return when
+
+
 @tags.command("coverage")
 @policy_option
 @click.option(
@@ -24,14 +42,21 @@ def tags() -> None:
     type=click.Choice(["team", "account", "service", "month", "provider"]),
     help="Break coverage down (month: the trend). Default: overall.",
 )
-@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@range_options
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
 )
 @format_option
 @click.pass_context
 def coverage(
-    ctx: click.Context, rules_dir: Path, by: str | None, period: str | None, metric: str, fmt: str
+    ctx: click.Context,
+    rules_dir: Path,
+    by: str | None,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    metric: str,
+    fmt: str,
 ) -> None:
     """Share of usage cost carrying each required tag key with an allowed value.
 
@@ -40,20 +65,21 @@ def coverage(
     exceptions` lists).
     `--by team|account|service|provider` shows where coverage is low; `--by month` the trend.
     """
-    from cloudtally.query.costs import parse_periods
     from cloudtally.rules.allocation import load_rules
     from cloudtally.tags.compliance import coverage as run_coverage
     from cloudtally.tags.compliance import share_columns, uncovered_columns
 
     rules = load_rules(rules_dir)
-    table = run_coverage(store_of(ctx), rules, by, parse_periods(period), metric)
+    store = store_of(ctx)
+    when = _checked_range(store, period, since, until)
+    table = run_coverage(store, rules, by, when, metric)
     render(
         table.columns,
         table.rows,
         OutputFormat(fmt),
         title=f"Tag coverage by {metric} of usage"
         + (f" per {by}" if by else "")
-        + (f", {period}" if period else ""),
+        + (f", {when.label()}" if when else ""),
         money_columns=["cost", *uncovered_columns(rules)],
         share_columns=[*share_columns(rules), "all_keys"],
     )
@@ -61,7 +87,7 @@ def coverage(
 
 @tags.command("exceptions")
 @policy_option
-@click.option("--period", help="Billing period YYYY-MM, or a range YYYY-MM..YYYY-MM.")
+@range_options
 @click.option("--top", type=click.IntRange(min=0), default=50, show_default=True, help="0: all.")
 @click.option(
     "--metric", default="EffectiveCost", show_default=True, help="EffectiveCost or BilledCost."
@@ -69,7 +95,14 @@ def coverage(
 @format_option
 @click.pass_context
 def exceptions(
-    ctx: click.Context, rules_dir: Path, period: str | None, top: int, metric: str, fmt: str
+    ctx: click.Context,
+    rules_dir: Path,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    top: int,
+    metric: str,
+    fmt: str,
 ) -> None:
     """Resources missing a required tag or carrying a value not allowed, largest cost first.
 
@@ -78,18 +111,19 @@ def exceptions(
     (support fees, corrections) are listed by account, service and charge (kind `no-resource`), so
     the exceptions add up to the uncovered cost of `tags coverage`.
     """
-    from cloudtally.query.costs import parse_periods
     from cloudtally.rules.allocation import load_rules
     from cloudtally.tags.compliance import exceptions as run_exceptions
 
     rules = load_rules(rules_dir)
-    table = run_exceptions(store_of(ctx), rules, parse_periods(period), top or None, metric)
+    store = store_of(ctx)
+    when = _checked_range(store, period, since, until)
+    table = run_exceptions(store, rules, when, top or None, metric)
     output = OutputFormat(fmt)
     render(
         table.columns,
         table.rows,
         output,
-        title=f"Tag exceptions by {metric}" + (f", {period}" if period else ""),
+        title=f"Tag exceptions by {metric}" + (f", {when.label()}" if when else ""),
         money_columns=["cost"],
     )
     if output is OutputFormat.table:

@@ -27,6 +27,7 @@ from cloudtally.errors import QueryError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import ALLOCATED, EVERYTHING, Lens, Scope
+from cloudtally.query.periods import DateRange
 from cloudtally.rules.allocation import RuleSet
 from cloudtally.rules.tags import valid_sql
 from cloudtally.sqltext import identifier, literal
@@ -112,11 +113,16 @@ def usage_lines(
     return lines
 
 
+def range_filter(periods: tuple[str, str] | DateRange | None) -> str:
+    """Billing periods `(first, last)`, or any range (days, weeks) as a condition."""
+    return periods.where() if isinstance(periods, DateRange) else period_filter(periods)
+
+
 def coverage(
     store: Store,
     rules: RuleSet,
     by: str | None = None,
-    periods: tuple[str, str] | None = None,
+    periods: tuple[str, str] | DateRange | None = None,
     metric: str = "EffectiveCost",
     scope: Scope = EVERYTHING,
 ) -> Table:
@@ -125,7 +131,7 @@ def coverage(
     if by is not None and by not in GROUPS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(GROUPS)}.")
     con = store.connect()
-    lines = usage_lines(con, rules, period_filter(periods), scope)
+    lines = usage_lines(con, rules, range_filter(periods), scope)
     return coverage_of(con, rules, lines, by, metric)
 
 
@@ -175,7 +181,7 @@ def coverage_of(
 def exceptions(
     store: Store,
     rules: RuleSet,
-    periods: tuple[str, str] | None = None,
+    periods: tuple[str, str] | DateRange | None = None,
     top: int | None = 50,
     metric: str = "EffectiveCost",
     scope: Scope = EVERYTHING,
@@ -185,7 +191,7 @@ def exceptions(
     tables give) and the rule broken; with the totals of all of them per currency (a scoped
     viewer: of their teams' and products' lines)."""
     con = store.connect()
-    lines = usage_lines(con, rules, period_filter(periods), scope)
+    lines = usage_lines(con, rules, range_filter(periods), scope)
     return exceptions_of(con, rules, lines, top, metric)
 
 

@@ -263,3 +263,26 @@ def test_showback_notes_an_allocation_older_than_the_lake(
         "Note: the lake changed since the last `cloudtally allocate`; run it again for "
         "current figures.\n"
     )
+
+
+def test_showback_for_a_week_or_days_against_the_range_before(run) -> None:  # type: ignore[no-untyped-def]
+    run("allocate", "--rules", "RULES")
+    # The October lines start on 2024-10-01: in ISO week 40, whose week before has no lines.
+    code, out = run("showback", "--period", "2024-W40", "--format", "json")
+    assert code == 0, out
+    assert [(r["team"], r["direct"], r["shared"], r["total"], r["2024-W39"]) for r in json.loads(out)] == [
+        ("web", "40", "4", "44", None),
+        ("ml", "20", "2", "22", None),
+        ("(unallocated)", "5", "0", "5", None),
+    ]  # fmt: skip
+    code, out = run("showback", "--since", "2024-10-01", "--until", "2024-10-01")
+    assert code == 0, out
+    assert "Total 2024-10-01 USD: 71.00 (direct 65.00, shared 6.00)" in out
+    # A period the allocation has no data for is an error naming what it has.
+    code, out = run("showback", "--period", "2025-01")
+    assert code == 1
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Error: No data in 2025-01: the lake holds 2024-09..2024-10")
+    )

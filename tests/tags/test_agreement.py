@@ -161,3 +161,24 @@ def test_coverage_and_exceptions_agree_on_any_lines(lines: list[Line], allowed: 
                 assert problem in ("missing team", "missing env") or problem.startswith(
                     ("team=", "env=")
                 )
+
+
+def test_weeks_and_days_agree_and_add_up(company: tuple[Store, RuleSet]) -> None:
+    from cloudtally.query.periods import parse_range
+
+    store, rules = company
+    keys = rules.tags.required
+    # The five ranges split the days 2024-10-01..2024-11-03 (by charge day, not billing period).
+    whole = coverage(store, rules, periods=parse_range("2024-10-01..2024-11-03"))
+    at = whole.columns.index("cost")
+    parts = ["2024-10-01..2024-10-06", "2024-W41", "2024-W42", "2024-W43", "2024-W44"]
+    total = D(0)
+    for text in parts:
+        when = parse_range(text)
+        cover = coverage(store, rules, periods=when)
+        listed = exceptions(store, rules, when, top=None)
+        assert per_key(listed.rows, listed.columns, keys) == uncovered(
+            cover.rows, cover.columns, keys
+        ), text
+        total += cover.rows[0][at]
+    assert total == whole.rows[0][at]
