@@ -27,8 +27,10 @@ Contributor = Callable[[Store, MonthlyPack, Path | None, Extras], None]
 CONTRIBUTORS: list[Contributor] = []
 FORECAST_MONTHS = 3  # months after the pack's shown on the trend
 # The columns of the commitment tables that fit a page (data/ holds every column).
-UTILIZATION = "commitment_name category currency committed used unused utilization".split()
-SAVINGS = "currency list_cost effective_cost total_savings waste esr_finops_foundation".split()
+UTILIZATION = ["commitment_name", "category", "currency", "committed", "used", "unused"]
+UTILIZATION += ["utilization"]
+SAVINGS = ["currency", "list_cost", "effective_cost", "total_savings", "waste"]
+SAVINGS += ["esr_finops_foundation"]
 
 
 def contributor(function: Contributor) -> Contributor:

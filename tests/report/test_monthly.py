@@ -211,7 +211,7 @@ def test_budgets_and_forecasts_are_the_commands_numbers(pack: Path, company: Pat
     assert Decimal(first["actual"]) == _lake_total(company, "2024-10")
     html = (pack / "pack.html").read_text()
     assert "Budget: Acme Retail, all clouds, USD" in html
-    assert f"Forecast made on 2024-10-01, USD" in html
+    assert "Forecast made on 2024-10-01, USD" in html
     # The team breakdown carries the forecast and, for teams with a budget, the budget.
     by_team = cli("--data-dir", company, "forecast", "--by", "team", "--as-of", "2024-10-01", "--horizon", "0", "--metric", "EffectiveCost", "--rules", RULES, "--format", "json")  # fmt: skip
     payments = next(r for r in json.loads(by_team.stdout) if r["group"] == {"team": "payments"})
@@ -230,18 +230,8 @@ def test_commitments_and_savings_show_when_the_lake_has_them(tmp_path: Path, cli
     assert (out / "data" / "commitment_utilization.csv").read_text() == used.stdout
     markdown = (out / "pack.md").read_text()
     assert "## Commitments and savings" in markdown
-    saved = json.loads(
-        cli(
-            "--data-dir",
-            tmp_path / "lake",
-            "commitments",
-            "savings",
-            "--period",
-            "2024-10",
-            "--format",
-            "json",
-        ).stdout  # fmt: skip
-    )
+    args = ["--data-dir", tmp_path / "lake", "commitments", "savings", "--period", "2024-10"]
+    saved = json.loads(cli(*args, "--format", "json").stdout)
     rows = saved["rows"] if isinstance(saved, dict) else saved
     assert f"{Decimal(str(rows[0]['total_savings'])):,.2f}" in markdown
     # No budgets.yaml given: no budget card, no budgets section.
