@@ -156,6 +156,13 @@ class Builder:
     rules: RuleSet
     prefix: str = "_alloc"
     tag_keys: list[str] | None = None  # the distinct Tags keys of the data, when known
+    # Columns of `costs` beyond the canonical ones (a source's extensions, e.g.
+    # x_SourceValues): direct rows carry them too; shared rows leave them empty.
+    extra_columns: tuple[str, ...] = ()
+
+    @property
+    def line_columns(self) -> tuple[str, ...]:
+        return (*LINE_COLUMNS, *self.extra_columns)
 
     # -- helper tables -----------------------------------------------------------------------
 
@@ -190,6 +197,8 @@ class Builder:
             f"SELECT DISTINCT unnest(map_keys(Tags)) FROM costs WHERE {where}"
         ).fetchall()
         self.tag_keys = sorted(str(r[0]) for r in rows if r[0] is not None)
+        described = con.execute("SELECT column_name FROM (DESCRIBE costs)").fetchall()
+        self.extra_columns = tuple(str(r[0]) for r in described if r[0] not in LINE_COLUMNS)
 
     def helper_tables(self) -> list[str]:
         """Statements creating the small tables the rules read (mappings, metrics, ratios)."""
@@ -612,7 +621,7 @@ class Builder:
 
     def output_sql(self, lines: str) -> str:
         """Direct lines and shared rows with the columns of allocated_costs."""
-        line_cols = ", ".join(identifier(c) for c in LINE_COLUMNS)
+        line_cols = ", ".join(identifier(c) for c in self.line_columns)
         direct = f"""
             SELECT {line_cols}, {", ".join(DIMENSIONS)},
                    'direct' AS allocation_kind, team_source AS allocation_rule,
@@ -662,7 +671,7 @@ class Builder:
             else f"g.{identifier(c)}"
             if c in kept
             else f"NULL AS {identifier(c)}"
-            for c in LINE_COLUMNS
+            for c in self.line_columns
         ]
         return f"""
             SELECT {", ".join(columns)}, {", ".join(dims)},
