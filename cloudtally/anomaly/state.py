@@ -309,13 +309,16 @@ def load(
     scope: Scope = EVERYTHING,
 ) -> list[Anomaly]:
     """Stored anomalies, newest first (for a scoped viewer: those of series of their teams
-    or products only, as the lens decides)."""
+    or products only, as the lens decides). A scoped viewer's open anomalies include the
+    explained ones whose parent lies outside their scope: the event reached them through a
+    series they may see, and the parent they may not see cannot stand for it."""
     ensure_schema(con)
     where: list[str] = ["true"]
     params: list[object] = []
+    orphans = status == "open" and not scope.unrestricted
     if status:
-        where.append("status = ?")
-        params.append(status)
+        where.append("(status = ? OR (? AND status = 'explained'))")
+        params += [status, orphans]
     if monitor:
         where.append("monitor = ?")
         params.append(monitor)
@@ -343,6 +346,9 @@ def load(
     if not scope.unrestricted:
         lens = Lens(scope=scope)
         found = [a for a in found if lens.covers(series_values(a))]
+    if orphans:
+        visible = {a.id for a in found}
+        found = [a for a in found if a.status == "open" or a.parent not in visible]
     return found
 
 
