@@ -4,6 +4,7 @@ render the result. User errors print one message and exit 1; `--debug` shows the
 from __future__ import annotations
 
 import json
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -186,11 +187,49 @@ def ingest(
 
 @app.command()
 @click.argument("query")
+@rules_option("Rules folder whose business metrics (metrics/, metrics.yaml) are views too.")
 @format_option
 @click.pass_context
-def sql(ctx: click.Context, query: str, fmt: str) -> None:
-    """Run a read-only SQL QUERY (DuckDB dialect) over the view `costs`."""
-    result = store_of(ctx).sql(query)
+def sql(ctx: click.Context, query: str, rules_dir: Path, fmt: str) -> None:
+    """Run a read-only SQL QUERY (DuckDB dialect) over the lake's views.
+
+    \b
+    costs            One row per charge line of the live exports: the FOCUS 1.2 columns,
+                     x_Provider, x_BillingPeriod (the folders), x_SourceFormat, x_SourceFile,
+                     x_IngestId and a source's extensions. Lines have no natural key (an
+                     export may repeat a line): sum them, never count distinct.
+    allocated_costs  After `cloudtally allocate`: every line of costs as a `direct` row with
+                     its columns and team, product, cost_center, env, allocation_rule,
+                     missing_tags; plus `shared` rows, one per shared pool, day, group of the
+                     pool's lines and recipient (shared_pool set, line-level columns such as
+                     ResourceId empty). Per billing period and currency its money equals
+                     costs' to the last digit; sum it, never join it to costs line by line.
+    metric_NAME      A business metric of the rules folder (`unit-costs`): day, period,
+                     value and its dimension columns (`network-gb` is metric_network_gb);
+                     unit_metrics holds them all (metric, day, period, value, dimensions).
+
+    Money columns are DECIMAL(38,18): sum them; cast to DOUBLE before multiplying big sums.
+    """
+    from cloudtally.sqltext import identifier, literal
+    from cloudtally.unit.metrics import load_metrics
+
+    folder = rules_dir if rules_dir.is_dir() else None
+    metrics = load_metrics(folder) if folder is not None else None
+
+    def add_metric_views(con: Any) -> None:
+        if metrics is None or not metrics.rows:
+            return
+        metrics.table(con, "unit_metrics")
+        for name in metrics.names():
+            columns = ", ".join(identifier(d) for d in metrics.dimensions(name))
+            view = "metric_" + re.sub(r"\W", "_", name)
+            con.execute(
+                f"CREATE TEMP VIEW {identifier(view)} AS SELECT day, period, value"
+                f"{', ' + columns if columns else ''} FROM unit_metrics "
+                f"WHERE metric = {literal(name)}"
+            )
+
+    result = store_of(ctx).sql(query, prepare=add_metric_views)
     rows, columns = result.rows, result.columns
     if fmt == "table" and len(columns) == 1 and len(rows) == 1:
         value = rows[0][0]

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -183,10 +183,17 @@ class Store:
             f"union_by_name = true, hive_partitioning = true, hive_types = {{{types}}})"
         )
 
-    def sql(self, query: str) -> QueryResult:
-        """Run a user's query against the lake. It may only read: see `store.sandbox`."""
+    def sql(
+        self, query: str, prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    ) -> QueryResult:
+        """Run a user's query against the lake. It may only read: see `store.sandbox`.
+
+        `prepare` adds views of data the command has read itself (business metrics) before
+        the connection is locked down."""
         statements = read_only_statements(query)
         con = self.connect()
+        if prepare is not None:
+            prepare(con)
         lock_down(con, self.lake_dir)
         try:
             for statement in statements[:-1]:

@@ -198,3 +198,25 @@ def store_with_lines(tmp_path_factory):  # type: ignore[no-untyped-def]
 
     tmp = tmp_path_factory.mktemp("unit")
     return day_store(Store(tmp / "lake"), tmp, LINES)
+
+
+def test_metrics_are_views_in_sql(lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, rules = lake
+    (rules / "metrics" / "api-calls.csv").write_text("date,value\n2024-10-01,7\n")
+    per_product = _rows(
+        cli("sql", "SELECT product, period, sum(value) AS orders FROM metric_orders "
+            "GROUP BY ALL ORDER BY ALL", "--rules", rules, "-f", "json")
+    )  # fmt: skip
+    assert per_product == [
+        {"product": "platform", "period": "2024-10", "orders": "3"},
+        {"product": "shop", "period": "2024-09", "orders": "500"},
+        {"product": "shop", "period": "2024-10", "orders": "600"},
+    ]
+    # A name that is not an identifier is spelled with underscores; unit_metrics has them all.
+    calls = cli("sql", "SELECT day, value FROM metric_api_calls", "--rules", rules, "-f", "csv")
+    assert calls.stdout == "day,value\n2024-10-01,7\n"
+    every = cli("sql", "SELECT metric, count(*) FROM unit_metrics GROUP BY 1 ORDER BY 1", "--rules", rules, "-f", "csv")  # fmt: skip
+    assert every.stdout == "metric,count_star()\napi-calls,1\norders,6\n"
+    # The metrics are read, not files: the sandbox still refuses the folder itself.
+    read = cli("sql", f"SELECT * FROM read_csv('{rules}/metrics/orders.csv')", "--rules", rules)
+    assert read.exit_code == 1
