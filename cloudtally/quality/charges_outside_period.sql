@@ -1,7 +1,8 @@
 -- charges-outside-period: rows whose charge period starts before or ends after the billing
 -- period that invoices them. FOCUS lets a correction (ChargeClass 'Correction') fix an earlier
--- period, so corrections are left out; any other such row is either late usage or a row
--- filed under the wrong period.
+-- period, so corrections are left out, and a commitment purchase's charge period is the term
+-- it buys (an all-upfront reservation is charged once for a year), so purchases are too; any
+-- other such row is either late usage or a row filed under the wrong period.
 SELECT
     x_Provider AS provider,
     BillingAccountId AS billing_account,
@@ -16,5 +17,6 @@ SELECT
 FROM checked_costs
 WHERE (ChargePeriodStart < BillingPeriodStart OR ChargePeriodEnd > BillingPeriodEnd)
   AND ChargeClass IS DISTINCT FROM 'Correction'
+  AND ChargeCategory IS DISTINCT FROM 'Purchase'
 GROUP BY ALL
 ORDER BY ALL

@@ -156,6 +156,7 @@ def test_bad_input_is_one_message_and_exit_1(
 
 
 def test_an_empty_lake_says_to_ingest(cli: Callable[..., Run], tmp_path: Path) -> None:
+    (tmp_path / "nothing").mkdir()  # a data dir with no lake yet
     run = cli("forecast", data=tmp_path / "nothing")
     assert run.exit_code == 1
     assert "The lake has no charges to forecast from: ingest data first" in run.stderr
