@@ -197,8 +197,8 @@ class Builder:
             f"SELECT DISTINCT unnest(map_keys(Tags)) FROM costs WHERE {where}"
         ).fetchall()
         self.tag_keys = sorted(str(r[0]) for r in rows if r[0] is not None)
-        described = con.execute("SELECT column_name FROM (DESCRIBE costs)").fetchall()
-        self.extra_columns = tuple(str(r[0]) for r in described if r[0] not in LINE_COLUMNS)
+        names = [d[0] for d in con.execute("SELECT * FROM costs LIMIT 0").description or []]
+        self.extra_columns = tuple(str(n) for n in names if n not in LINE_COLUMNS)
 
     def helper_tables(self) -> list[str]:
         """Statements creating the small tables the rules read (mappings, metrics, ratios)."""

@@ -230,6 +230,10 @@ def _ddl(structure: object) -> str:
         return f"struct<{fields}>"
     if isinstance(structure, str) and structure.upper() in _JSON_TYPES:
         return _JSON_TYPES[structure.upper()]
+    if isinstance(structure, str):
+        found = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", structure.strip().upper())
+        if found:  # exact money from JSON numbers (GCP exports)
+            return f"decimal({found.group(1)},{found.group(2)})"
     raise UnsupportedError(f"from_json structure {structure!r} does not go to Spark.")
 
 

@@ -32,17 +32,19 @@ NATIVE = ROOT / "tests" / "fixtures" / "native"
 RULES = ROOT / "examples" / "rules"
 
 # One delivery per group (an actual and an amortized export of one account-period cannot be
-# given together, and each group is what one `ingest` call would get).
+# given together, nor two FOCUS versions of one: the 1.3 samples restate the 1.2 ones'
+# account-periods, so they come later and replace them; each group is one `ingest` call).
 DELIVERIES = [
-    sorted(p for p in SAMPLES.glob("*/*.csv") if "contract_commitment" not in p.name),
+    sorted(p for p in SAMPLES.glob("1.[02]/*.csv") if "contract_commitment" not in p.name),
+    sorted(p for p in SAMPLES.glob("1.3/*.csv") if "contract_commitment" not in p.name),
     [
         NATIVE / "aws" / "legacy" / "synthetic-2024-03.csv",
-        NATIVE / "aws" / "cur2" / "cur2-2024-03.parquet",
         NATIVE / "azure" / "cost-details-sample.csv",
         NATIVE / "gcp" / "detailed.jsonl",
         NATIVE / "gcp" / "standard.csv",
         NATIVE / "oci" / "cost-report-sample.csv",
     ],
+    [NATIVE / "aws" / "cur2" / "cur2-2024-03.parquet"],  # CUR 2.0 of the same account-period
 ]
 
 pytestmark = pytest.mark.spark

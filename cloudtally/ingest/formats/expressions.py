@@ -81,7 +81,7 @@ def source_values_expr(columns: dict[str, tuple[str, tuple[str, ...]]]) -> str:
     )
     rewritten = f"list_filter([{entries}], lambda e: e.v IS NOT NULL)"
     return (
-        f"CASE WHEN {unusual} THEN CASE WHEN len({rewritten}) > 0 "
+        f"CASE WHEN {unusual} THEN CASE WHEN array_length({rewritten}) > 0 "
         f"THEN CAST(to_json(map_from_entries({rewritten})) AS VARCHAR) END END"
     )
 
