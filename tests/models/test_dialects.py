@@ -21,9 +21,11 @@ RULES = ROOT / "examples" / "rules"
 MODELS = [
     "models/allocation/alloc_groups.sql",
     "models/allocation/alloc_lines.sql",
-    "models/allocation/alloc_map_accounts.sql",
-    "models/allocation/alloc_map_teams.sql",
+    "models/allocation/alloc_map_0.sql",
+    "models/allocation/alloc_map_1.sql",
     "models/allocation/alloc_metric.sql",
+    "models/allocation/alloc_mix.sql",
+    "models/allocation/alloc_parts.sql",
     "models/allocation/alloc_recipients.sql",
     "models/allocation/alloc_shares.sql",
     "models/allocation/alloc_summary.sql",
@@ -47,7 +49,7 @@ def test_every_model_is_written_and_parses_in_its_dialect(tmp_path: Path, dialec
     report = write_models(out, dialect, load_rules(RULES))
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.sql"))
     assert written == MODELS
-    assert len(report.models) == 12
+    assert len(report.models) == 14
     for path in written:
         sql = _plain_sql((out / path).read_text(encoding="utf-8"))
         assert "EXCLUDE" not in sql.upper() or dialect in ("duckdb", "snowflake"), path
@@ -99,8 +101,8 @@ def test_the_command_lists_what_it_wrote(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == f"Wrote a dbt project for duckdb with 12 models to {out}:"
-    assert lines[1:3] == ["  costs", "  alloc_map_accounts"]
+    assert lines[0] == f"Wrote a dbt project for duckdb with 14 models to {out}:"
+    assert lines[1:3] == ["  costs", "  alloc_map_0"]
     again = CliRunner().invoke(
         app, ["models", "--dialect", "duckdb", "--out", str(out), "--rules", str(RULES)]
     )

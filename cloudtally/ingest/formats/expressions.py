@@ -60,7 +60,10 @@ def allowed_value_expr(text: str, allowed: tuple[str, ...]) -> str:
     source too, and cloudtally does not guess). The rewrite runs only on rows whose value is
     not already allowed."""
     listed = ", ".join(literal(v) for v in allowed)
-    spelled = lookup({spelling_key(v): v for v in allowed}, _spelling_key_sql(text), text)
+    # A CASE, not a MAP lookup: it runs only on the rare rows not already allowed, and every
+    # engine and warehouse the models are written for reads a CASE the same way.
+    keyed = " ".join(f"WHEN {literal(spelling_key(v))} THEN {literal(v)}" for v in allowed)
+    spelled = f"CASE {_spelling_key_sql(text)} {keyed} ELSE {text} END"
     return f"CASE WHEN {text} IN ({listed}) THEN {text} ELSE {spelled} END"
 
 
