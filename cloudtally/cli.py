@@ -137,6 +137,13 @@ def app(ctx: click.Context, data_dir: Path, engine: str, spark_master: str, debu
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "forced_format", help="Force a billing format instead of detecting it.")
 @click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read every file through this bill mapping (YAML: FOCUS columns from any CSV or "
+    "Parquet bill; docs/mappings.md).",
+)
+@click.option(
     "--repair",
     is_flag=True,
     help="Verify every live file and rewrite each damaged one from its source (PATHS, or where "
@@ -155,6 +162,7 @@ def ingest(
     ctx: click.Context,
     paths: tuple[Path, ...],
     forced_format: str | None,
+    mapping_file: Path | None,
     repair: bool,
     progress: bool | None,
     follow_symlinks: bool,
@@ -166,14 +174,22 @@ def ingest(
     nothing (unless a live file made from it is missing or damaged: then it is rewritten); a
     new export of a billing period replaces that account's period. The files of one call form
     one delivery: files in different formats (or FOCUS versions) holding the same
-    account-period are versions of one export and are refused together.
+    account-period are versions of one export and are refused together. With --mapping FILE,
+    any CSV or Parquet bill (a SaaS vendor's, an internal platform's) is read through a
+    mapping of its columns to FOCUS, with the same checks.
     """
     if not paths and not repair:
         raise click.UsageError("Give the files or folders to ingest (or --repair).")
+    if mapping_file is not None and forced_format:
+        raise click.UsageError("Give --mapping or --format, not both.")
+    if mapping_file is not None and repair:
+        raise click.UsageError("--repair reads sources in their own formats; drop --mapping.")
+    from cloudtally.ingest.mapping import load_mapping
     from cloudtally.ingest.pipeline import ingest as run_ingest
     from cloudtally.progress import Reporter
     from cloudtally.report.ingest_summary import print_ingest_summary
 
+    mapping = load_mapping(mapping_file) if mapping_file is not None else None
     report = run_ingest(
         store_of(ctx, create=True),
         list(paths),
@@ -181,6 +197,7 @@ def ingest(
         reporter=Reporter(progress),
         repair=repair,
         follow_symlinks=follow_symlinks,
+        mapping=mapping,
     )
     print_ingest_summary(report)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 from rich.progress import TaskID
@@ -43,6 +44,9 @@ from cloudtally.store.catalog import (
 )
 from cloudtally.store.faults import crash_point
 from cloudtally.store.verify import FileProblem, damaged_files, verify_files
+
+if TYPE_CHECKING:
+    from cloudtally.ingest.mapping import BillMapping
 
 
 @dataclass
@@ -89,6 +93,7 @@ def ingest(
     reporter: Reporter | None = None,
     repair: bool = False,
     follow_symlinks: bool = False,
+    mapping: BillMapping | None = None,
 ) -> IngestReport:
     """Ingest billing files and folders into the store; all or nothing.
 
@@ -97,6 +102,7 @@ def ingest(
     `repair`, every live file is verified in full first (as `check` does) and the source of
     each damaged one is read again, from `paths` or from where the manifest says it was.
     Symbolic links in a folder that lead out of it are skipped unless `follow_symlinks`.
+    With a `mapping` (a bill mapping file, ingest/mapping.py), every file is read through it.
     """
     reporter = reporter or Reporter(enabled=False)
     discovery = discover(paths, follow_symlinks=follow_symlinks)
@@ -116,6 +122,7 @@ def ingest(
                 forced_format,
                 reporter,
                 {sha for p in problems if (sha := _source_of(catalog, p.path))},
+                mapping,
             )
             report.skipped[:0] = discovery.skipped
             report.repair, report.damaged = repair, problems if repair else []
@@ -177,6 +184,7 @@ def _ingest_files(
     forced_format: str | None,
     reporter: Reporter,
     damaged: set[str],
+    mapping: BillMapping | None = None,
 ) -> IngestReport:
     report = IngestReport(ingest_id=ingest_id)
     # A source whose live files are damaged is read again, as if new.
@@ -190,6 +198,10 @@ def _ingest_files(
     first_with: dict[str, Path] = {}  # content hash -> the file of this call that had it first
     for index, path in enumerate(discovery.files):
         source = inspect(path)
+        if mapping is not None:
+            from cloudtally.ingest.mapping import mapped_source_id
+
+            source.sha256 = mapped_source_id(source.sha256, mapping)
         if source.sha256 in live:
             unchanged.append(source)
             report.unchanged.append(path)
@@ -200,7 +212,7 @@ def _ingest_files(
             continue
         first_with[source.sha256] = path
         try:
-            converter = detect_converter(source, forced_format)
+            converter = _converter_for(source, forced_format, mapping, check=True)
         except OtherDatasetError as exc:
             if path in named:
                 raise
@@ -224,7 +236,7 @@ def _ingest_files(
     new_catalog = catalog
     if staged:
         _refuse_mixed_cost_views(con, staged)
-        _refuse_versions_of_one_export(catalog, staged, unchanged, forced_format)
+        _refuse_versions_of_one_export(catalog, staged, unchanged, forced_format, mapping)
         report.several = _fed_by_several(staged, discovery.manifested)
         crash_point("after-stage")
         new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
@@ -235,6 +247,23 @@ def _ingest_files(
         report.datasets[kind.dataset] = rows
     store.commit(new_catalog)
     return report
+
+
+def _converter_for(
+    source: SourceFile, forced_format: str | None, mapping: BillMapping | None, *, check: bool
+) -> Converter:
+    """The converter of a file: through the mapping when one is given, else the forced
+    format, else the one its header says; checked (`validate`) when `check`."""
+    if mapping is not None:
+        from cloudtally.ingest.formats.mapped import MappingConverter
+
+        converter: Converter = MappingConverter(source, mapping)
+        if check:
+            converter.validate()
+        return converter
+    if check:
+        return detect_converter(source, forced_format)
+    return find_converter(source, forced_format)
 
 
 def _stage_beside(
@@ -305,6 +334,7 @@ def _stage(
         part.totals[currency] = {"BilledCost": billed, "EffectiveCost": effective}
     if sum(p.rows for p in parts.values()) != rows:
         raise StoreError(f"{source.label}: staged row count differs from rows read; not stored.")
+    converter.reconcile_staged(parts)
     return StagedFile(source=source, converter=converter, rows=rows, parts=parts)
 
 
@@ -586,6 +616,7 @@ def _refuse_versions_of_one_export(
     staged: list[StagedFile],
     unchanged: list[SourceFile],
     forced_format: str | None,
+    mapping: BillMapping | None = None,
 ) -> None:
     """Files of different formats (or FOCUS versions) that hold the same account-period are
     versions of one export, not parts of one delivery (an export is written in one format):
@@ -606,7 +637,9 @@ def _refuse_versions_of_one_export(
         keys = [k for k in fed.get(source.sha256, []) if k in staged_keys]
         if keys:
             try:
-                source_format = find_converter(source, forced_format).source_format
+                source_format = _converter_for(
+                    source, forced_format, mapping, check=False
+                ).source_format
             except CloudtallyError:  # recognised when ingested; not by this version
                 continue
             for key in keys:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from cloudtally.store import Store
-    from cloudtally.store.catalog import Catalog
+    from cloudtally.store.catalog import Catalog, PartitionFile, PartitionKey
 
 
 def quote(name: str) -> str:
@@ -82,6 +82,10 @@ class Converter:
     def mapping(cls) -> list[tuple[str, str]]:
         """(canonical column, how the source gives it): the converter's documented mapping."""
         return []
+
+    def reconcile_staged(self, parts: dict[PartitionKey, PartitionFile]) -> None:
+        """Refuse (StoreError) staged files whose rows or totals differ from what the converter
+        knows of its source; by default the pipeline's own checks are all."""
 
     def stage_beside(self, con: duckdb.DuckDBPyConnection, target: Path, ingest_id: str) -> int:
         """For a dataset beside the costs: read the file into `target`; the rows written."""
