@@ -31,7 +31,7 @@ class SourceFile:
 
     path: Path
     size: int
-    container: str  # csv | parquet | jsonl
+    container: str  # csv | parquet | jsonl | json (one document: an API response)
     compression: str  # none | gzip
     columns: list[str]
     delimiter: str = ","
@@ -227,6 +227,17 @@ def inspect_json_lines(path: Path) -> SourceFile:
     try:
         keys = list(json.loads(first))
     except (json.JSONDecodeError, TypeError):
+        if _one_json_document(path, gzipped):
+            # An API response saved whole (OpenCost's allocation API): one JSON document over
+            # many lines. Its converter reads it; it has no header of columns.
+            return SourceFile(
+                path=path,
+                size=path.stat().st_size,
+                container="json",
+                compression="gzip" if gzipped else "none",
+                columns=[],
+                sha256=file_sha256(path),
+            )
         raise IngestError(
             f"{path}: line 1 is not a JSON object; JSON billing exports (e.g. BigQuery's) have "
             "one object per line. Re-export as newline-delimited JSON and run again."
@@ -239,6 +250,16 @@ def inspect_json_lines(path: Path) -> SourceFile:
         columns=keys,
         sha256=file_sha256(path),
     )
+
+
+def _one_json_document(path: Path, gzipped: bool) -> bool:
+    """Whether a file that starts with `{` is one JSON document with a `data` member (an API
+    response), judged from its first 64 KiB."""
+    if gzipped:
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    return b'"data"' in head
 
 
 def file_sha256(path: Path) -> str:

@@ -8,6 +8,7 @@ from cloudtally.ingest.formats import (  # noqa: F401  (each module registers it
     focus_contract_commitment,
     gcp,
     oci,
+    opencost,
 )
 from cloudtally.ingest.formats.base import (
     Converter,
