@@ -522,6 +522,7 @@ def _register_commands() -> None:
     """Commands that live beside the part of the package they drive."""
     from cloudtally.access.command import access
     from cloudtally.allocate.command import allocate, chargeback, showback
+    from cloudtally.allocate.k8s_command import k8s
     from cloudtally.anomaly.command import anomalies
     from cloudtally.budgets.command import budgets
     from cloudtally.commitments.command import commitments
@@ -562,6 +563,7 @@ def _register_commands() -> None:
         commitments,
         recommend,
         savings,
+        k8s,
     ):
         app.add_command(command)
     # Every command answers -h as well as --help, however it is reached (click caches the
