@@ -288,7 +288,8 @@ class MappingConverter(Converter):
         text = f"CAST({sql} AS VARCHAR)"
         cases = []
         if name in REQUIRED:
-            cases.append(f"WHEN {sql} IS NULL THEN 'empty:'")
+            blank = f" OR trim({text}) = ''" if column.sql_type == "VARCHAR" else ""
+            cases.append(f"WHEN {sql} IS NULL{blank} THEN 'empty:'")
         cases.append(f"WHEN {sql} IS NULL THEN NULL")
         if column.sql_type != TAGS:
             cases.append(

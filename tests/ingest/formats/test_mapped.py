@@ -288,6 +288,18 @@ def test_a_row_where_a_mandatory_column_is_empty_is_named(
     )
 
 
+def test_a_blank_value_in_a_mandatory_column_is_empty(cli, data_dir: Path, tmp_path: Path) -> None:
+    def blank(header: list[str], rows: list[list[str]]) -> None:
+        rows[1][header.index("cost_center")] = "  "
+
+    bill = rewrite_csv(PLATFORM, tmp_path / "bill.csv", blank)
+    message = _refused(cli, data_dir, "--mapping", PLATFORM_MAPPING, bill)
+    assert message.startswith(
+        f"Error: {bill}: data row 2 (line 3), column BillingAccountId: is empty; FOCUS requires "
+        "BillingAccountId on every row."
+    )
+
+
 def test_an_unknown_source_column_is_named_with_its_likely_name(
     cli, data_dir: Path, tmp_path: Path
 ) -> None:
