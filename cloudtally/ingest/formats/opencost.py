@@ -357,25 +357,30 @@ class OpenCostConverter(Converter):
 
     def _check_windows(self, con: duckdb.DuckDBPyConnection, staged: str) -> None:
         """Every window is well formed and inside one calendar month (one billing period)."""
+        # No row numbers: the staged file's order need not be the source's (ingest writes
+        # without preserving insertion order); the allocation, namespace and pod name the row.
         found = con.execute(
             f"""
-            SELECT n, AllocationName, Namespace, WindowStart, WindowEnd, CASE
+            SELECT AllocationName, Namespace, Pod, WindowStart, WindowEnd, CASE
                 WHEN WindowStart IS NULL OR WindowEnd IS NULL THEN 'empty'
                 WHEN WindowEnd <= WindowStart THEN 'backwards'
                 ELSE 'months' END
-            FROM (SELECT row_number() OVER () AS n, * FROM {staged})
+            FROM {staged}
             WHERE WindowStart IS NULL OR WindowEnd IS NULL OR WindowEnd <= WindowStart
                OR date_trunc('month', WindowStart)
                   <> date_trunc('month', WindowEnd - INTERVAL 1 MICROSECOND)
-            ORDER BY n LIMIT 1
+            ORDER BY WindowStart NULLS FIRST, AllocationName, Namespace, Pod LIMIT 1
             """
         ).fetchall()
         if not found:
             return
-        n, name, namespace, start, end, problem = found[0]
-        what = f"allocation {name!r}" if name else f"namespace {namespace!r}"
+        name, namespace, pod, start, end, problem = found[0]
+        if name:
+            what = f"allocation {name!r}"
+        else:
+            what = f"the row of namespace {namespace!r}" + (f", pod {pod!r}" if pod else "")
         if problem == "empty":
-            detail = "has no window"
+            detail = "has no window (an empty Date or window)"
         elif problem == "backwards":
             detail = f"has a window that ends ({end:%Y-%m-%dT%H:%M:%SZ}) before it starts"
         else:
@@ -385,8 +390,7 @@ class OpenCostConverter(Converter):
                 "to be matched with the bill. Query OpenCost with step=1d (or windows inside a "
                 "month)"
             )
-        row = f"data row {n}" if self.source.container == "csv" else f"row {n}"
-        raise IngestError(f"{self.source.label}: {row}, {what} {detail}; nothing was stored.")
+        raise IngestError(f"{self.source.label}: {what} {detail}; nothing was stored.")
 
     @classmethod
     def publish_beside(

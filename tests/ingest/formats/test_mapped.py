@@ -456,3 +456,29 @@ def test_the_docs_list_every_key_and_function() -> None:
         assert f"| `{key}` |" in docs
     listed = ", ".join(sorted([*FUNCTIONS, "ltrim", "rtrim", "try_strptime"]))
     assert " ".join(listed.split()) in " ".join(docs.split())
+
+
+def test_the_same_bill_and_mapping_again_change_nothing(
+    cli, data_dir: Path, tmp_path: Path
+) -> None:
+    assert cli("ingest", "--mapping", SAAS_MAPPING, SAAS).exit_code == 0
+    before = lake_snapshot(data_dir)
+    again = cli("ingest", "--mapping", SAAS_MAPPING, SAAS)
+    assert again.exit_code == 0
+    assert again.stdout == "Nothing to do: 1 file(s) already ingested, unchanged.\n"
+    assert {k: v for k, v in lake_snapshot(data_dir).items() if "manifest" not in k} == {
+        k: v for k, v in before.items() if "manifest" not in k
+    }
+    # The same bill through a changed mapping is a new delivery: it replaces its periods.
+    changed = _write(
+        tmp_path,
+        "saas.yaml",
+        SAAS_MAPPING.read_text(encoding="utf-8").replace(
+            "env: lower(Environment)", "env: Environment"
+        ),
+    )
+    result = cli("ingest", "--mapping", changed, SAAS)
+    assert result.exit_code == 0, result.output
+    assert "Replaced 2 account-period(s) with the new delivery" in result.stdout
+    tags = cli("sql", "SELECT DISTINCT Tags['env'] AS env FROM costs ORDER BY 1", "-f", "csv")
+    assert tags.stdout.split() == ["env", "Dev", "Prod", "Staging", '""']

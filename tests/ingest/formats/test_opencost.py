@@ -187,7 +187,7 @@ def test_a_window_across_two_billing_periods_is_refused(store: Store, tmp_path: 
 
     path = _edited(tmp_path, week)
     assert _refused(store, path) == (
-        f"{path}: row 1, allocation 'payments' has the window "
+        f"{path}: allocation '__idle__' has the window "
         "2026-09-28T00:00:00Z..2026-10-05T00:00:00Z, which spans two billing periods; a window "
         "must lie within one calendar month (UTC) to be matched with the bill. Query OpenCost "
         "with step=1d (or windows inside a month); nothing was stored."
@@ -227,6 +227,18 @@ def test_a_csv_cost_that_is_not_a_number_names_line_and_column(
     )
 
 
+def test_a_csv_row_without_a_date_is_named(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        EXPORT.read_text(encoding="utf-8").replace("2026-10-02,kube-system", ",kube-system"),
+        encoding="utf-8",
+    )
+    assert _refused(store, path) == (
+        f"{path}: the row of namespace 'kube-system', pod 'aws-node-9xq2l' has no window (an "
+        "empty Date or window); nothing was stored."
+    )
+
+
 def test_a_csv_without_a_cost_column_is_refused(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text(
@@ -248,3 +260,25 @@ def test_two_files_with_one_window_are_refused(store: Store, tmp_path: Path) -> 
         "'prod-eu': ingesting both would count it twice. Give one of them."
     )
     assert lake_snapshot(store.data_dir) == {}
+
+
+def test_the_cli_refuses_a_bad_window_without_a_traceback(
+    cli, data_dir: Path, tmp_path: Path
+) -> None:
+    def month_end(document: dict) -> None:
+        for allocation in document["data"][1].values():
+            allocation["window"] = {"start": "2026-10-31T12:00:00Z", "end": "2026-11-01T12:00:00Z"}
+
+    path = _edited(tmp_path, month_end)
+    assert cli("ingest", API).exit_code == 0
+    before = lake_snapshot(data_dir)
+    result = cli("ingest", path)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert " ".join(result.stderr.split()) == (
+        f"Error: {path}: allocation '__idle__' has the window "
+        "2026-10-31T12:00:00Z..2026-11-01T12:00:00Z, which spans two billing periods; a window "
+        "must lie within one calendar month (UTC) to be matched with the bill. Query OpenCost "
+        "with step=1d (or windows inside a month); nothing was stored."
+    )
+    assert lake_snapshot(data_dir) == before
