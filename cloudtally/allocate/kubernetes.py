@@ -51,22 +51,28 @@ def node_costs_sql(period: str, metric: str, cluster_tags: tuple[str, ...]) -> s
         f"WHEN Tags[{literal(t)}] IN (SELECT Cluster FROM clusters) THEN Tags[{literal(t)}]"
         for t in cluster_tags
     )
+    # Equality joins (hash joins), one per way a resource id can name a node: a scan of the
+    # period's lines, whatever the number of nodes.
     return f"""
         WITH clusters AS (
             SELECT DISTINCT Cluster FROM {DATASET} WHERE Cluster IS NOT NULL
         ),
-        nodes AS (
-            SELECT DISTINCT Cluster, lower(ProviderId) AS node,
-                   lower(regexp_extract(ProviderId, '[^/]+$')) AS node_tail
+        node_ids AS (
+            SELECT lower(ProviderId) AS node, min(Cluster) AS Cluster FROM {DATASET}
+            WHERE Cluster IS NOT NULL AND ProviderId IS NOT NULL GROUP BY 1
+        ),
+        node_tails AS (
+            SELECT lower(regexp_extract(ProviderId, '[^/]+$')) AS node, min(Cluster) AS Cluster
             FROM {DATASET} WHERE Cluster IS NOT NULL AND ProviderId IS NOT NULL
+              AND regexp_extract(ProviderId, '[^/]+$') <> '' GROUP BY 1
         ),
         lines AS (
-            SELECT c.*, (
-                SELECT min(n.Cluster) FROM nodes n
-                WHERE c.ResourceId IS NOT NULL AND (lower(c.ResourceId) = n.node
-                   OR lower(regexp_extract(c.ResourceId, '[^/]+$')) = n.node_tail)
-            ) AS by_node
-            FROM costs c WHERE x_BillingPeriod = {literal(period)}
+            SELECT c.*, coalesce(ids.Cluster, tails.Cluster) AS by_node
+            FROM costs c
+            LEFT JOIN node_ids ids ON lower(c.ResourceId) = ids.node
+            LEFT JOIN node_tails tails
+                ON lower(regexp_extract(c.ResourceId, '[^/]+$')) = tails.node
+            WHERE c.x_BillingPeriod = {literal(period)}
         )
         SELECT coalesce(by_node, CASE {tagged or "WHEN false THEN NULL"} END) AS cluster,
                BillingCurrency AS currency, sum({metric}) AS cost,
