@@ -43,7 +43,7 @@ def bill(rows: int) -> Path:
             quantity = rng.randint(1, 5000)
             cost = f"{quantity * float(price):.4f}"
             writer.writerow(
-                [f"org-{n % 50:04d}", f"Org {n % 50}", f"2026-10-{1 + n % 31:02d}", product,
+                [f"org-{n % 2:04d}", f"Org {n % 2}", f"2026-10-{1 + n % 31:02d}", product,
                  usage, quantity, unit, price, cost, cost, f"team-{n % 9}", "Prod"]
             )  # fmt: skip
     return path

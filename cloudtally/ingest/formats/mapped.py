@@ -38,6 +38,7 @@ from cloudtally.ingest.formats.expressions import (
     allowed_value_expr,
     lookup,
     provider_key_expr,
+    spelling_key,
 )
 from cloudtally.ingest.mapping import (
     DEFAULTS,
@@ -163,7 +164,14 @@ class MappingConverter(Converter):
             if name in UNIT_COLUMNS and self.bill_mapping.model.units:
                 text = f"CAST({given} AS VARCHAR)"
                 given = lookup(self.bill_mapping.model.units, text, text)
-            if name in ALLOWED:
+            if name in ALLOWED and name in self.bill_mapping.constants:
+                # A constant is respelled once, here, not on every row.
+                value = self.bill_mapping.constants[name]
+                spelled = {spelling_key(v): v for v in ALLOWED[name]}
+                given = literal(
+                    value if value in ALLOWED[name] else spelled.get(spelling_key(value), value)
+                )
+            elif name in ALLOWED:
                 given = allowed_value_expr(f"CAST({given} AS VARCHAR)", ALLOWED[name])
             exprs[name] = given
         if "ServiceSubcategory" not in exprs and "ServiceCategory" in exprs:

@@ -482,3 +482,17 @@ def test_the_same_bill_and_mapping_again_change_nothing(
     assert "Replaced 2 account-period(s) with the new delivery" in result.stdout
     tags = cli("sql", "SELECT DISTINCT Tags['env'] AS env FROM costs ORDER BY 1", "-f", "csv")
     assert tags.stdout.split() == ["env", "Dev", "Prod", "Staging", '""']
+
+
+def test_allowed_values_are_respelled_as_focus_spells_them(store: Store, tmp_path: Path) -> None:
+    text = (
+        PLATFORM_MAPPING.read_text(encoding="utf-8")
+        .replace("ChargeCategory: Usage", "ChargeCategory: usage")
+        .replace("THEN 'Usage-Based'", "THEN 'usage based'")
+    )
+    mapping = _write(tmp_path, "chargeback.yaml", text)
+    ingest(store, [PLATFORM], mapping=load_mapping(mapping))
+    found = store.sql(
+        "SELECT DISTINCT ChargeCategory, ChargeFrequency FROM costs ORDER BY ALL"
+    ).fetchall()
+    assert found == [("Usage", "Recurring"), ("Usage", "Usage-Based")]
