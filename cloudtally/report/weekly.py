@@ -160,34 +160,20 @@ def _budgets_at_risk(store: Store, day: date, rules_dir: Path | None) -> list[di
 
 def _actions_in_progress(store: Store) -> list[dict[str, Any]]:
     """Savings items accepted or implemented and not yet realized (the savings tracker)."""
-    import duckdb
+    from cloudtally.savings.tracker import read_items
 
-    from cloudtally.savings.tracker import items
-
-    path = store.data_dir / "state.duckdb"
-    if not path.exists():
-        return []
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
-        ).fetchone()
-        if not found or not found[0]:
-            return []
-        return [
-            {
-                "id": i.id,
-                "title": i.title,
-                "status": i.status,
-                "owner": i.owner,
-                "ticket": i.ticket,
-                "estimate": i.estimate,
-            }
-            for i in items(con, create=False)
-            if i.status in ("accepted", "implemented")
-        ]
-    finally:
-        con.close()
+    return [
+        {
+            "id": i.id,
+            "title": i.title,
+            "status": i.status,
+            "owner": i.owner,
+            "ticket": i.ticket,
+            "estimate": i.estimate,
+        }
+        for i in read_items(store)
+        if i.status in ("accepted", "implemented")
+    ]
 
 
 def _open_anomalies(store: Store, today: date) -> list[dict[str, Any]]:

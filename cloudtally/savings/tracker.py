@@ -229,26 +229,29 @@ def set_status(
     return get(con, item_id)
 
 
+def read_items(store: Store) -> list[Item]:
+    """Every item, read-only (beside other readers of the state database: the scorecard, the
+    weekly summary); none when the tracker was never used."""
+    path = store.data_dir / "state.duckdb"
+    if not path.exists():
+        return []
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
+        ).fetchone()
+        return items(con, create=False) if found and found[0] else []
+    finally:
+        con.close()
+
+
 def evidence_share(store: Store) -> Decimal | None:
     """The share (0-1) of claimed savings (the estimates of implemented and realized items)
     whose item has a before/after measurement, a ticket and an owner; None without claims."""
     from cloudtally.savings.measure import measure
     from cloudtally.savings.report import evidence
 
-    # Read-only, so it can run beside other readers of the state database (the scorecard).
-    path = store.data_dir / "state.duckdb"
-    if not path.exists():
-        return None
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
-        ).fetchone()
-        if not found or not found[0]:
-            return None
-        claimed = [i for i in items(con, create=False) if i.status in ("implemented", "realized")]
-    finally:
-        con.close()
+    claimed = [i for i in read_items(store) if i.status in ("implemented", "realized")]
     total = sum((i.estimate for i in claimed), Decimal(0))
     if not total:
         return None
