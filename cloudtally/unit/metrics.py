@@ -14,6 +14,10 @@ Sources, in the rules folder:
     - name: transactions
       database: ../warehouse/app.duckdb    # a DuckDB or SQLite file (relative to the folder)
       query: SELECT day AS date, product, count(*) AS value FROM orders GROUP BY ALL
+    - name: active-users
+      database: postgresql://reporting@db.internal:5432/app   # PostgreSQL (cloudtally.unit.postgres)
+      password_env: APP_DB_PASSWORD                          # else PGPASSWORD; never in this file
+      query: SELECT day AS date, count(DISTINCT user_id) AS value FROM logins GROUP BY 1
   ```
 
 Values are exact decimals. A value that is not a finite number, or two rows for the same
@@ -26,7 +30,7 @@ import csv
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cloudtally.errors import CloudtallyError
 from cloudtally.rules.yaml_loader import load_model
+from cloudtally.unit.postgres import is_postgres_url, query_postgres
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -54,6 +59,7 @@ class QuerySource(_Strict):
     name: str
     database: str
     query: str
+    password_env: str | None = None  # PostgreSQL: the environment variable with the password
 
 
 class MetricsFile(_Strict):
@@ -116,13 +122,14 @@ def load_metrics(rules_dir: Path) -> Metrics:
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() == ".csv":
-                metrics.rows += _rows(path, path.stem, _csv_records(path))
+                metrics.rows += _rows(str(path), path.stem, _csv_records(path))
             elif path.suffix.lower() == ".parquet":
-                metrics.rows += _rows(path, path.stem, _parquet_records(path))
+                metrics.rows += _rows(str(path), path.stem, _parquet_records(path))
     spec = rules_dir / "metrics.yaml"
     if spec.exists():
         for source in load_model(spec, MetricsFile).metrics:
-            metrics.rows += _rows(spec, source.name, _query_records(rules_dir, source))
+            where = f"{spec}: metric {source.name!r}"
+            metrics.rows += _rows(where, source.name, _query_records(rules_dir, source, where))
     _check_overlaps(metrics.rows)
     return metrics
 
@@ -147,9 +154,18 @@ def _parquet_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
         ) from None
 
 
-def _query_records(rules_dir: Path, source: QuerySource) -> list[tuple[str, dict[str, Any]]]:
+def _query_records(
+    rules_dir: Path, source: QuerySource, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    if is_postgres_url(source.database):
+        names, rows = query_postgres(where, source.database, source.query, source.password_env)
+        return _records(where, names, rows)
+    if source.password_env is not None:
+        raise MetricError(
+            f"{where}: password_env is for a PostgreSQL database (postgresql://...); "
+            f"{source.database} is a file: remove password_env."
+        )
     database = (rules_dir / source.database).resolve()
-    where = f"metrics.yaml: metric {source.name!r}"
     if not database.is_file():
         raise MetricError(f"{where}: database {database} does not exist.")
     head = database.read_bytes()[:16]
@@ -172,21 +188,29 @@ def _query_records(rules_dir: Path, source: QuerySource) -> list[tuple[str, dict
                 con.close()
     except (sqlite3.Error, duckdb.Error) as exc:
         raise MetricError(f"{where}: the query failed: {str(exc).splitlines()[0]}") from None
+    return _records(where, names, rows)
+
+
+def _records(
+    where: str, names: list[str], rows: list[tuple[Any, ...]]
+) -> list[tuple[str, dict[str, Any]]]:
     return [
         (f"{where}, row {n}", dict(zip(names, row, strict=True))) for n, row in enumerate(rows, 1)
     ]
 
 
 def _rows(
-    path: Path, default_name: str, records: list[tuple[str, dict[str, Any]]]
+    source: str, default_name: str, records: list[tuple[str, dict[str, Any]]]
 ) -> list[MetricRow]:
+    """Metric rows from one source's records; `source` (a file, or a file and metric) names
+    it in messages."""
     if not records:
         return []
     columns = list(records[0][1])
     times = [c for c in TIME_COLUMNS if c in columns]
     if not times or "value" not in columns:
         raise MetricError(
-            f"{path}: a metric needs a `date` (YYYY-MM-DD) or `period` (YYYY-MM) column and a "
+            f"{source}: a metric needs a `date` (YYYY-MM-DD) or `period` (YYYY-MM) column and a "
             f"`value` column; it has {', '.join(columns)}."
         )
     dims = [c for c in columns if c not in (*TIME_COLUMNS, "value", "metric")]
@@ -211,6 +235,13 @@ def _rows(
 
 def _when(where: str, record: dict[str, Any], column: str) -> tuple[date | None, str]:
     raw = record.get(column)
+    if isinstance(raw, datetime):  # a database's timestamp (PostgreSQL's date_trunc gives one)
+        if raw.time() != datetime.min.time():
+            raise MetricError(
+                f"{where}: {column} {raw.isoformat()} has a time of day; give a date "
+                f"(in SQL: CAST(... AS DATE))."
+            )
+        raw = raw.date()
     if isinstance(raw, date):
         return raw, f"{raw:%Y-%m}"
     text = str(raw or "").strip()

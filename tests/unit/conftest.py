@@ -1,0 +1,3 @@
+from tests.unit.postgres_server import postgres_server
+
+__all__ = ["postgres_server"]
