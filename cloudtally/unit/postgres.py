@@ -113,12 +113,13 @@ def query_postgres(
 
 
 def _connection_params(where: str, url: str) -> dict[str, str]:
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     usage = "write postgresql://USER@HOST:PORT/DBNAME"
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
-    except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
+    except psycopg.Error as exc:  # libpq could not parse it
         raise PostgresMetricError(
             f"{where}: database {url!r} is not a PostgreSQL URL ({_first_line(exc)}); {usage}."
         ) from None

@@ -205,6 +205,10 @@ def _cases(server: PostgresServer) -> list[tuple[str, str, str, str]]:
         (f"postgresql://{USER}@127.0.0.1:port/postgres", QUERY, PASSWORD,
          f"database 'postgresql://{USER}@127.0.0.1:port/postgres' has port 'port', not a number; "
          "write postgresql://USER@HOST:PORT/DBNAME."),
+        ("postgresql://[::1/postgres", QUERY, PASSWORD,
+         "database 'postgresql://[::1/postgres' is not a PostgreSQL URL (end of string reached "
+         'when looking for matching "]" in IPv6 host address in URI: "postgresql://[::1/postgres"); '
+         "write postgresql://USER@HOST:PORT/DBNAME."),
         (f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{server.port}/postgres", QUERY, PASSWORD,
          "the database URL holds a password; remove it and set PGPASSWORD, or name an "
          "environment variable that holds it in `password_env:`."),
