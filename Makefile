@@ -44,6 +44,7 @@ $(DBT_STAMP): dbt-requirements.lock
 dbt: $(DBT_STAMP)
 
 test: install validator dbt
+	@echo "[make test $$(date -u +%H:%M:%S)] venvs ready, running the tests"
 	$(BIN)/pytest
 
 lint: install

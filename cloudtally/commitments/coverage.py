@@ -24,6 +24,7 @@ from cloudtally.commitments.rows import (
     eligible_keys,
     eligible_keys_sql,
     eligible_services,
+    grouped_rows,
     scope_of,
 )
 from cloudtally.results import Column, Result
@@ -87,15 +88,8 @@ def coverage(
     """Eligible usage covered by commitments, by cost and by hours, per group (`by`, default
     service): service, region, account, instance-family, or any cost dimension."""
     scope = scope_of(store, period, by, default="service")
-    con = store.connect()
-    sql = coverage_sql(scope, eligible_keys(con))
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description or []]
-    keys = scope.key_names()
-    order = [*keys, *(c.name for c in VALUE_COLUMNS)]
-    at = [names.index(n) for n in order]
-    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
-    columns = [Column(k, "text", f"group: {k}") for k in keys] + VALUE_COLUMNS
+    sql = coverage_sql(scope, eligible_keys(store.connect()))
+    columns, rows = grouped_rows(store, scope, sql, VALUE_COLUMNS)
     result = Result(
         title="Commitment coverage" + (f", {period}" if period else ""),
         columns=columns,

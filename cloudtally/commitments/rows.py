@@ -18,12 +18,14 @@ row (`UNUSED_ON_PURCHASE`); every question reads both shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import parse_periods, period_filter
 from cloudtally.query.dimensions import Dimension, dimension
+from cloudtally.results import Column
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
 
@@ -266,3 +268,16 @@ def scope_of(
             f"{known[-1]}. Choose a period in that range."
         )
     return Scope(periods=periods, dimensions=dims)
+
+
+def grouped_rows(
+    store: Store, scope: Scope, sql: str, values: list[Column]
+) -> tuple[list[Column], list[tuple[Any, ...]]]:
+    """Run a per-group commitment query: its columns (the scope's keys, then `values`) and its
+    rows in that order, whatever order the SQL selected them in."""
+    cursor = store.connect().execute(sql)
+    names = [d[0] for d in cursor.description or []]
+    keys = scope.key_names()
+    at = [names.index(n) for n in (*keys, *(c.name for c in values))]
+    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
+    return [Column(k, "text", f"group: {k}") for k in keys] + values, rows

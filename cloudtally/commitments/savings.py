@@ -39,6 +39,7 @@ from cloudtally.commitments.rows import (
     Scope,
     eligible_keys,
     eligible_keys_sql,
+    grouped_rows,
     scope_of,
 )
 from cloudtally.results import Column, Result
@@ -136,15 +137,9 @@ def savings(
     """List, contracted and effective cost with the savings, waste and the Effective Savings
     Rate under each published definition, per group (`by`, default none: per currency)."""
     scope = scope_of(store, period, by)
-    con = store.connect()
-    sql = savings_sql(scope, eligible_keys(con))
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description or []]
+    sql = savings_sql(scope, eligible_keys(store.connect()))
+    columns, rows = grouped_rows(store, scope, sql, VALUE_COLUMNS)
     keys = scope.key_names()
-    order = [*keys, *(c.name for c in VALUE_COLUMNS)]
-    at = [names.index(n) for n in order]
-    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
-    columns = [Column(k, "text", f"group: {k}") for k in keys] + VALUE_COLUMNS
     result = Result(
         title="Savings from rates" + (f", {period}" if period else ""),
         columns=columns,
