@@ -25,6 +25,7 @@ the last rounding digit so that the parts of every group add up to its change ex
 from __future__ import annotations
 
 import decimal
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -106,13 +107,18 @@ def decompose(
     filters: Mapping[str, str | Sequence[str]] | None = None,
     per_day: bool = False,
     top_resources: int = 3,
+    owners: bool = True,
 ) -> list[GroupChange]:
-    """The change from `first` to `second` per group of `words`, split into `PARTS`."""
+    """The change from `first` to `second` per group of `words`, split into `PARTS`.
+
+    `owners=False` leaves `GroupChange.owner` empty: read from tags, the owner is the costliest
+    expression of the query (a tag lookup on every line), so callers that do not show it skip it.
+    """
     value = metric(metric_name)
     dims = [lens.dimension(w) for w in words]
     keys = "".join(f"CAST({d.expr} AS VARCHAR) AS k{i}, " for i, d in enumerate(dims))
     key_names = "".join(f"k{i}, " for i in range(len(dims)))
-    owner = lens.dimension("team").expr
+    owner = lens.dimension("team").expr if owners else "CAST(NULL AS VARCHAR)"
     available = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {lens})").fetchall()}
     # An allocation written before quantities were carried has none: its changes are `other`.
     qty = "PricingQuantity" if "PricingQuantity" in available else "CAST(NULL AS DECIMAL(38, 18))"
@@ -153,9 +159,9 @@ def decompose(
         kind, resource, rname, account, aname, sku, unit, covered, who = row[n + 1 : n + 10]
         cost_a, cost_b, qty_a, qty_b = row[n + 10 :]
         items = groups.setdefault((key, currency), {})
-        item = items.setdefault(
-            (kind, resource, sku, unit, account), _Item(kind, resource, rname, account, aname)
-        )
+        item = items.get(ident := (kind, resource, sku, unit, account))
+        if item is None:  # built once per item, not once per row
+            item = items[ident] = _Item(kind, resource, rname, account, aname)
         for side, (cost, qty) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
             item.cost[side] += cost
             item.qty[side] += qty
@@ -236,13 +242,15 @@ def _group_change(
             parts[name] = parts[name].quantize(QUANTUM)
     before, after = before.quantize(QUANTUM), after.quantize(QUANTUM)
     parts["other"] = (after - before) - sum((parts[p] for p in PARTS if p != "other"), ZERO)
-    moved = sorted(
-        (
-            ResourceChange(r, names.get(r), _q(t[0] / days[0]), _q(t[1] / days[1]))
-            for r, t in by_resource.items()
-        ),
-        key=lambda c: (-abs(c.change), c.resource),
-    )
+    # The `top` largest, as sorting them all would give (a group may hold 100,000s).
+    moved = [
+        ResourceChange(r, names.get(r), _q(t[0] / days[0]), _q(t[1] / days[1]))
+        for r, t in heapq.nsmallest(
+            top,
+            by_resource.items(),
+            key=lambda rt: (-abs(_q(rt[1][1] / days[1]) - _q(rt[1][0] / days[0])), rt[0]),
+        )
+    ]
     account_list = sorted(
         ((acc, account_names[acc], _q(c)) for acc, c in account_change.items()),
         key=lambda t: (-abs(t[2]), t[0]),

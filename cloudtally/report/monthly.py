@@ -15,7 +15,7 @@ from cloudtally.errors import QueryError
 from cloudtally.query.bridge import GroupChange, decompose
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.movers import previous_period
-from cloudtally.query.ownership import Lens, allocation_state, lens_for
+from cloudtally.query.ownership import NONE_LABEL, Lens, allocation_state, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
 from cloudtally.store import Store
 
@@ -187,7 +187,7 @@ def monthly_pack(
             g.after,
             [(label, g.parts.get(part, Decimal(0))) for part, label in BRIDGE],
         )
-        for g in decompose(con, costs, [], before, when, metric_name=value)
+        for g in decompose(con, costs, [], before, when, metric_name=value, owners=False)
     ]
     owners = "allocated_costs" if allocation_state(store) == "current" else "tags"
     drivers = _drivers(store, con, before, when, value, rules_dir)
@@ -227,9 +227,44 @@ def _drivers(
     rules_dir: Path | None,
 ) -> list[Driver]:
     lens = lens_for(store, ["service"], rules_dir=rules_dir)
-    groups = decompose(con, lens, ["service"], before, when, metric_name=value)
+    # Only the top groups are decomposed: a group's parts and owner depend on its own lines
+    # alone, and its change (what orders the drivers) is two exact sums, so one grouped sum
+    # picks the groups that decomposing every service would (in decompose's order), and the
+    # costly part (the owner read from the tags of every line, the items in Python) runs on
+    # their lines only.
+    top = _top_changes(con, lens, "service", before, when, value)
+    if top is None:  # a service literally named like the no-value label: decompose them all
+        groups = decompose(con, lens, ["service"], before, when, metric_name=value)
+    else:
+        names = sorted({NONE_LABEL if k is None else k for k, _ in top})
+        found = decompose(
+            con, lens, ["service"], before, when, metric_name=value, filters={"service": names}
+        )
+        groups = [g for g in found if (g.key[0], g.currency) in top]
     groups = [g for g in groups if g.change != 0][:TOP_DRIVERS]
     return [_driver("service", g) for g in groups]
+
+
+def _top_changes(
+    con: Any, lens: Lens, word: str, before: DateRange, when: DateRange, value: str
+) -> set[tuple[str | None, str]] | None:
+    """The (group, currency) pairs of the TOP_DRIVERS largest changes, ordered and tied as
+    `decompose` orders its groups; None when a group's name is the no-value label."""
+    expr = lens.dimension(word).expr
+    in_a, in_b = before.where(), when.where()
+    rows = con.execute(
+        f"""SELECT CAST({expr} AS VARCHAR), BillingCurrency,
+                   coalesce(sum({value}) FILTER (WHERE {in_b}), 0)
+                   - coalesce(sum({value}) FILTER (WHERE {in_a}), 0)
+            FROM {lens} WHERE (({in_a}) OR ({in_b})) AND {lens.filter_sql({})}
+            GROUP BY 1, 2"""
+    ).fetchall()
+    if any(k == NONE_LABEL for k, _, _ in rows):
+        return None
+    moved = sorted(
+        (r for r in rows if r[2] != 0), key=lambda r: (r[1], -abs(r[2]), [str(r[0])])
+    )
+    return {(k, c) for k, c, _ in moved[:TOP_DRIVERS]}
 
 
 def _driver(dimension: str, g: GroupChange) -> Driver:

@@ -238,3 +238,41 @@ def test_commitments_and_savings_show_when_the_lake_has_them(tmp_path: Path, cli
     assert f"{Decimal(str(rows[0]['total_savings'])):,.2f}" in markdown
     # No budgets.yaml given: no budget card, no budgets section.
     assert "## Budgets" not in markdown
+
+
+def test_the_drivers_are_the_largest_changes_of_the_whole_decomposition(company: Path) -> None:
+    """The pack decomposes only the services it shows; they are exactly the first groups of
+    the decomposition of every service, with the same parts and owners."""
+    from cloudtally.query.bridge import decompose
+    from cloudtally.query.ownership import lens_for
+    from cloudtally.query.periods import parse_range
+    from cloudtally.report.monthly import TOP_DRIVERS, monthly_pack
+
+    store = Store(company)
+    shown = monthly_pack(store, "2024-10", rules_dir=RULES).drivers
+    before, after = parse_range("2024-09"), parse_range("2024-10")
+    assert before and after
+    lens = lens_for(store, ["service"], rules_dir=RULES)
+    every = decompose(store.connect(), lens, ["service"], before, after, metric_name="EffectiveCost")
+    expected = [g for g in every if g.change != 0][:TOP_DRIVERS]
+    assert len(every) > TOP_DRIVERS and len(shown) == TOP_DRIVERS
+    assert [(d.group, d.currency, d.before, d.after, d.parts, d.owner) for d in shown] == [
+        (g.key[0], g.currency, g.before, g.after, g.parts, g.owner) for g in expected
+    ]
+    assert any(d.owner for d in shown)
+
+
+def test_the_bridge_skips_owners_without_changing_a_part(company: Path) -> None:
+    from cloudtally.query.bridge import decompose
+    from cloudtally.query.ownership import Lens
+    from cloudtally.query.periods import parse_range
+
+    before, after = parse_range("2024-09"), parse_range("2024-10")
+    assert before and after
+    con = Store(company).connect()
+    with_owner = decompose(con, Lens(), [], before, after, metric_name="EffectiveCost")
+    without = decompose(con, Lens(), [], before, after, metric_name="EffectiveCost", owners=False)
+    assert [g.owner for g in without] == [None] and with_owner[0].owner is not None
+    assert [(g.before, g.after, g.parts) for g in without] == [
+        (g.before, g.after, g.parts) for g in with_owner
+    ]
