@@ -23,7 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import DATA, PYTHON, ROOT, Measure, median_of, python_snippet, run, save
+from _common import DATA, PYTHON, ROOT, Measure, python_snippet, run, save
 from bench_scale import Step, run_step
 from data import benchmark_export
 
@@ -55,13 +55,13 @@ def newest_period(lake: Path) -> str:
     return str(found[0])
 
 
-def grouped_sum(lake: Path, period: str) -> Measure:
+def grouped_sum(lake: Path, period: str) -> Step:
     """The reference: one grouped sum of the period over the lake's live files."""
     from cloudtally.store import Store
 
     store = Store(lake)
     files = ", ".join(f"'{store.data_dir / f}'" for f in store.catalog().live_files())
-    return run(
+    return run_step(
         python_snippet(
             'import duckdb; duckdb.connect().execute("SELECT BillingCurrency, '
             f"sum(EffectiveCost) FROM read_parquet([{files}], hive_partitioning = true, "
@@ -101,7 +101,8 @@ def main() -> None:
     lake, rows = allocated_lake(args.rows)
     period = newest_period(lake)
     out = DATA / "bench-report-out"
-    reference = median_of(args.runs, lambda: grouped_sum(lake, period))
+    references = [grouped_sum(lake, period) for _ in range(args.runs)]
+    reference = sorted(references, key=lambda m: m.seconds)[len(references) // 2]
 
     def pack() -> Step:
         shutil.rmtree(out, ignore_errors=True)
@@ -121,8 +122,10 @@ def main() -> None:
         "pack_peak_rss_mb": round(max(m.peak_rss_mb for m in packs)),
         "pack_files": len(files),
         "reference_grouped_sum_seconds": round(reference.seconds, 2),
+        "reference_cpu_seconds": round(reference.cpu_seconds, 2),
         "reference_peak_rss_mb": round(reference.peak_rss_mb),
         "ratio_to_grouped_sum": round(measure.seconds / reference.seconds, 1),
+        "cpu_ratio_to_grouped_sum": round(measure.cpu_seconds / reference.cpu_seconds, 1),
         "target_seconds": TARGET_SECONDS,
         "target_met": measure.seconds < TARGET_SECONDS,
         "load_average_after": round(os.getloadavg()[0], 1),
