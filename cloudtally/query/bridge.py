@@ -107,18 +107,19 @@ def decompose(
     filters: Mapping[str, str | Sequence[str]] | None = None,
     per_day: bool = False,
     top_resources: int = 3,
-    owners: bool = True,
+    with_owner: bool = True,
 ) -> list[GroupChange]:
     """The change from `first` to `second` per group of `words`, split into `PARTS`.
 
-    `owners=False` leaves `GroupChange.owner` empty: read from tags, the owner is the costliest
-    expression of the query (a tag lookup on every line), so callers that do not show it skip it.
+    `with_owner=False` leaves `GroupChange.owner` empty: read from tags, the owner is the
+    costliest expression of the query (a tag lookup on every line), so callers that do not show
+    it skip it.
     """
     value = metric(metric_name)
     dims = [lens.dimension(w) for w in words]
     keys = "".join(f"CAST({d.expr} AS VARCHAR) AS k{i}, " for i, d in enumerate(dims))
     key_names = "".join(f"k{i}, " for i in range(len(dims)))
-    owner = lens.dimension("team").expr if owners else "CAST(NULL AS VARCHAR)"
+    owner = lens.dimension("team").expr if with_owner else "CAST(NULL AS VARCHAR)"
     available = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {lens})").fetchall()}
     # An allocation written before quantities were carried has none: its changes are `other`.
     qty = "PricingQuantity" if "PricingQuantity" in available else "CAST(NULL AS DECIMAL(38, 18))"

@@ -187,7 +187,7 @@ def monthly_pack(
             g.after,
             [(label, g.parts.get(part, Decimal(0))) for part, label in BRIDGE],
         )
-        for g in decompose(con, costs, [], before, when, metric_name=value, owners=False)
+        for g in decompose(con, costs, [], before, when, metric_name=value, with_owner=False)
     ]
     owners = "allocated_costs" if allocation_state(store) == "current" else "tags"
     drivers = _drivers(store, con, before, when, value, rules_dir)
@@ -261,9 +261,7 @@ def _top_changes(
     ).fetchall()
     if any(k == NONE_LABEL for k, _, _ in rows):
         return None
-    moved = sorted(
-        (r for r in rows if r[2] != 0), key=lambda r: (r[1], -abs(r[2]), [str(r[0])])
-    )
+    moved = sorted((r for r in rows if r[2] != 0), key=lambda r: (r[1], -abs(r[2]), [str(r[0])]))
     return {(k, c) for k, c, _ in moved[:TOP_DRIVERS]}
 
 

@@ -253,7 +253,9 @@ def test_the_drivers_are_the_largest_changes_of_the_whole_decomposition(company:
     before, after = parse_range("2024-09"), parse_range("2024-10")
     assert before and after
     lens = lens_for(store, ["service"], rules_dir=RULES)
-    every = decompose(store.connect(), lens, ["service"], before, after, metric_name="EffectiveCost")
+    every = decompose(
+        store.connect(), lens, ["service"], before, after, metric_name="EffectiveCost"
+    )
     expected = [g for g in every if g.change != 0][:TOP_DRIVERS]
     assert len(every) > TOP_DRIVERS and len(shown) == TOP_DRIVERS
     assert [(d.group, d.currency, d.before, d.after, d.parts, d.owner) for d in shown] == [
@@ -271,7 +273,9 @@ def test_the_bridge_skips_owners_without_changing_a_part(company: Path) -> None:
     assert before and after
     con = Store(company).connect()
     with_owner = decompose(con, Lens(), [], before, after, metric_name="EffectiveCost")
-    without = decompose(con, Lens(), [], before, after, metric_name="EffectiveCost", owners=False)
+    without = decompose(
+        con, Lens(), [], before, after, metric_name="EffectiveCost", with_owner=False
+    )
     assert [g.owner for g in without] == [None] and with_owner[0].owner is not None
     assert [(g.before, g.after, g.parts) for g in without] == [
         (g.before, g.after, g.parts) for g in with_owner
