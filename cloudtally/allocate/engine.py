@@ -46,14 +46,9 @@ def prepare(
     """Build the helper tables and the shares on `con`; the SELECT of the allocated rows."""
     builder = Builder(rules, prefix)
     builder.discover_tag_keys(con)
-    for statement in builder.helper_tables():
-        con.execute(statement)
     lines = builder.lines_sql(period_filter(periods))
-    if rules.allocation.shared_pools:
-        summary = builder.table("summary")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {summary} AS {builder.summary_sql(lines)}")
-        for statement in builder.split_statements(summary):
-            con.execute(statement)
+    for statement in builder.statements(lines):
+        con.execute(statement)
     return builder.output_sql(lines)
 
 

@@ -391,6 +391,20 @@ class Builder:
 
     # -- the split ---------------------------------------------------------------------------
 
+    def statements(self, lines: str) -> list[str]:
+        """Every statement the output needs, in order, over the lines `lines` selects: the
+        helper tables, and with shared pools the summary and the split. `cloudtally allocate`
+        runs them on its connection; `cloudtally models` makes each table they create a model.
+        """
+        statements = self.helper_tables()
+        if self.rules.allocation.shared_pools:
+            summary = self.table("summary")
+            statements.append(
+                f"CREATE OR REPLACE TEMP TABLE {summary} AS {self.summary_sql(lines)}"
+            )
+            statements.extend(self.split_statements(summary))
+        return statements
+
     def summary_sql(self, lines: str) -> str:
         """Lines aggregated by what pools and weights need (materialised once).
 

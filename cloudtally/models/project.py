@@ -27,7 +27,7 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
 from cloudtally.allocate.reports import showback_select
-from cloudtally.allocate.sql import DIMENSIONS, Builder
+from cloudtally.allocate.sql import DIMENSIONS, LINE_COLUMNS, Builder
 from cloudtally.engine.dialect import glob_as_regex, parse, to_spark_tree, union_by_name
 from cloudtally.errors import ExportError, UnsupportedError
 from cloudtally.focus.canonical import FOCUS_COLUMNS
@@ -78,17 +78,21 @@ def canonical_model(source_table: str = SOURCE_TABLE) -> Model:
     )
 
 
-def allocation_models(rules: RuleSet) -> list[Model]:
-    """The allocation builder's statements for `rules`, one model per table it makes."""
-    builder = Builder(rules, "alloc")
-    models: list[Model] = []
-    statements = builder.helper_tables()
-    lines = Model("alloc_lines", "allocation", builder.lines_sql(), "view", "Lines with owners.")
-    summary = builder.table("summary")
-    statements.append(
-        f"CREATE TEMP TABLE {summary} AS {builder.summary_sql('SELECT * FROM alloc_lines')}"
+def allocation_models(rules: RuleSet, canonical: Model) -> list[Model]:
+    """The allocation builder's statements for `rules`, one model per table it makes.
+
+    The builder is given the columns the canonical model has beyond the canonical ones (the
+    converter's extensions, e.g. x_SourceValues), as the CLI gives it those of the lake's
+    `costs`: direct rows carry every column of their line."""
+    select = parse(canonical.sql)[0]
+    assert isinstance(select, exp.Query)
+    columns = select.named_selects
+    builder = Builder(
+        rules, "alloc", extra_columns=tuple(c for c in columns if c not in LINE_COLUMNS)
     )
-    statements.extend(builder.split_statements(summary))
+    models: list[Model] = []
+    lines = Model("alloc_lines", "allocation", builder.lines_sql(), "view", "Lines with owners.")
+    statements = builder.statements(f"SELECT * FROM {lines.name}")
     parts: dict[str, list[str]] = {}
     schemas: dict[str, list[tuple[str, exp.DataType]]] = {}
     for text in statements:
@@ -109,13 +113,15 @@ def allocation_models(rules: RuleSet) -> list[Model]:
             parts[name].append(_typed(statement.expression, schemas[name]))
     for name, selects in parts.items():
         models.append(Model(name, "allocation", "\nUNION ALL\n".join(selects)))
-    lines_at = next(i for i, m in enumerate(models) if m.name == summary)
+    # The lines follow the helper tables they join and precede the split that reads them.
+    summary = builder.table("summary")
+    lines_at = next((i for i, m in enumerate(models) if m.name == summary), len(models))
     models.insert(lines_at, lines)
     models.append(
         Model(
             "allocated_costs",
             "allocation",
-            builder.output_sql("SELECT * FROM alloc_lines"),
+            builder.output_sql(f"SELECT * FROM {lines.name}"),
             "table",
             "Every cost line with team, product, cost_center, env; shared pools split exactly.",
         )
@@ -170,9 +176,10 @@ def report_models(allocated: bool) -> list[Model]:
 
 
 def all_models(rules: RuleSet | None, source_table: str = SOURCE_TABLE) -> list[Model]:
-    models = [canonical_model(source_table)]
+    canonical = canonical_model(source_table)
+    models = [canonical]
     if rules is not None:
-        models.extend(allocation_models(rules))
+        models.extend(allocation_models(rules, canonical))
     models.extend(report_models(rules is not None))
     return models
 

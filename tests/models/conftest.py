@@ -22,7 +22,16 @@ DBT_VENV = ROOT / ".venv-dbt"
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("warehouse-export") / "export"
     generate_sample(folder, months=2, scale=0.02, seed=5, fmt="csv")
+    respell_charge_frequency(folder / "gcp" / "2024-10.csv")
     return folder
+
+
+def respell_charge_frequency(csv: Path) -> None:
+    """FOCUS 1.0 exports spell `Usage-based`: ingest writes the spec's spelling and keeps the
+    source's in x_SourceValues, which the models must carry to allocated_costs as the CLI does."""
+    text = csv.read_text(encoding="utf-8")
+    assert text.count(",Usage-Based,") == 194
+    csv.write_text(text.replace(",Usage-Based,", ",Usage-based,"), encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

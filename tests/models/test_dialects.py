@@ -4,12 +4,14 @@ dialect, and the refusals (a dialect that cannot express a model, an --out in th
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import sqlglot
 from click.testing import CliRunner
 
+from cloudtally.allocate.sql import ALLOCATION_COLUMNS
 from cloudtally.cli import app
 from cloudtally.errors import ExportError, UnsupportedError
 from cloudtally.models import write_models
@@ -60,6 +62,43 @@ def test_every_model_is_written_and_parses_in_its_dialect(tmp_path: Path, dialec
     assert (out / "dbt_project.yml").read_text(encoding="utf-8").splitlines()[1] == (
         "name: cloudtally"
     )
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark", "databricks", "snowflake"])
+def test_allocated_costs_has_every_column_of_costs(tmp_path: Path, dialect: str) -> None:
+    """As the CLI's: the canonical model's columns, the converter's extensions among them
+    (x_SourceValues), then the allocation's."""
+    out = tmp_path / "project"
+    write_models(out, dialect, load_rules(RULES))
+
+    def columns(path: str) -> list[str]:
+        sql = _plain_sql((out / "models" / path).read_text(encoding="utf-8"))
+        return sqlglot.parse_one(sql, read=dialect).named_selects
+
+    costs = columns("canonical/costs.sql")
+    assert costs[-2:] == ["x_IngestId", "x_SourceValues"]
+    assert columns("allocation/allocated_costs.sql") == [*costs, *ALLOCATION_COLUMNS]
+
+
+def test_without_shared_pools_there_is_no_split(tmp_path: Path) -> None:
+    """The models are the statements `cloudtally allocate` runs: no pools, no split tables."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    allocation = (rules / "allocation.yaml").read_text(encoding="utf-8")
+    (rules / "allocation.yaml").write_text(
+        allocation[: allocation.index("shared_pools:")], encoding="utf-8"
+    )
+    report = write_models(tmp_path / "project", "duckdb", load_rules(rules))
+    assert report.models == [
+        "costs",
+        "alloc_map_0",
+        "alloc_map_1",
+        "alloc_metric",
+        "alloc_lines",
+        "allocated_costs",
+        "daily_costs",
+        "showback",
+    ]
 
 
 def test_spark_has_no_star_exclude_and_keeps_exact_decimals(tmp_path: Path) -> None:
