@@ -19,6 +19,14 @@ import duckdb
 from cloudtally.allocate.sql import DIMENSIONS, MONEY, Builder
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import period_filter
+from cloudtally.query.cube import (
+    COSTS_CUBE,
+    policy_sha256,
+    with_allocated_cube,
+    with_costs_cube,
+    with_tags_cube,
+)
+from cloudtally.query.ownership import tag_policy
 from cloudtally.rules.allocation import RuleSet
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
@@ -120,14 +128,24 @@ def allocate(
                 "WHERE team IS NULL GROUP BY 1, 2"
             ).fetchall()
         }
-        con.close()
         parameters = {
             "lake": lake_fingerprint(catalog),
             "rules": str(Path(rules.folder).resolve()),
             "rules_sha256": rules.sha256,
             "periods": "all" if periods is None else f"{periods[0]}..{periods[1]}",
         }
-        store.publish(catalog, DATASET, [target], rows=rows, parameters=parameters)
+        # The daily cubes swap with the allocation they sum, in the same commit.
+        published = with_allocated_cube(store, catalog, con, written, parameters)
+        published = with_tags_cube(store, published, con, rules)
+        con.close()
+        published = store.with_derived(
+            published, DATASET, [target], rows=rows, parameters=parameters
+        )
+        policy = tag_policy(store, Path(rules.folder))
+        costs_cube = published.derived.get(COSTS_CUBE)
+        if costs_cube is None or costs_cube.parameters.get("policy") != policy_sha256(policy):
+            published = with_costs_cube(store, published, policy)
+        store.commit(published)
     totals: Totals = {k: (v[0], v[1]) for k, v in after.items()}
     return AllocationReport(rows, sorted({k[0] for k in totals}), totals, unallocated)
 

@@ -12,6 +12,7 @@ from cloudtally.allocate.engine import DATASET, lake_fingerprint
 from cloudtally.allocate.sql import DIMENSIONS
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import parse_periods
+from cloudtally.query.cube import current_relation
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import EVERYTHING, Lens, Scope, ScopeError
 from cloudtally.query.periods import DateRange, parse_range, require_data
@@ -38,14 +39,16 @@ def previous_period(period: str) -> str:
     return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
-def allocated(store: Store) -> duckdb.DuckDBPyConnection:
+def allocated(store: Store) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A connection to the allocation, and the relation that answers: its daily cube when
+    current (per-day sums of the same lines: the same totals), else `allocated_costs`."""
     catalog = store.catalog()
     if DATASET not in catalog.derived:
         raise QueryError(
             "No allocation yet: run `cloudtally allocate --rules RULES_DIR` first "
             "(see docs/rules.md)."
         )
-    return store.connect(catalog)
+    return store.connect(catalog), current_relation(catalog, DATASET)
 
 
 def stale(store: Store) -> bool:
@@ -55,13 +58,15 @@ def stale(store: Store) -> bool:
     return dataset is not None and dataset.parameters.get("lake") != lake_fingerprint(catalog)
 
 
-def resolve_period(con: duckdb.DuckDBPyConnection, period: str | None) -> str:
+def resolve_period(
+    con: duckdb.DuckDBPyConnection, period: str | None, relation: str = DATASET
+) -> str:
     parsed = parse_periods(period) if period else None
     if parsed is not None:
         if parsed[0] != parsed[1]:
             raise QueryError(f"--period {period}: give one billing period (YYYY-MM).")
         return parsed[0]
-    latest = con.execute(f"SELECT max(x_BillingPeriod) FROM {DATASET}").fetchone()
+    latest = con.execute(f"SELECT max(x_BillingPeriod) FROM {relation}").fetchone()
     if latest is None or latest[0] is None:
         raise QueryError("allocated_costs is empty: ingest data and run `cloudtally allocate`.")
     return str(latest[0])
@@ -117,14 +122,15 @@ def resolve_range(
     period: str | None,
     since: str | None = None,
     until: str | None = None,
+    relation: str = DATASET,
 ) -> DateRange:
     """The range `--period` or `--since/--until` give (billing periods, ISO weeks or days;
     default: the newest billing period), refused when outside the allocation's data."""
     when = parse_range(period or None, since=since, until=until)
     if when is None:
-        when = parse_range(resolve_period(con, None))
+        when = parse_range(resolve_period(con, None, relation))
         assert when is not None
-    require_data(con, when, DATASET)
+    require_data(con, when, relation)
     return when
 
 
@@ -146,12 +152,13 @@ def showback(
     causes)."""
     if by not in DIMENSIONS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
-    con = allocated(store)
+    con, relation = allocated(store)
     return showback_of(
         con,
         by,
-        resolve_range(con, period, since, until),
+        resolve_range(con, period, since, until, relation),
         metric,
+        relation=relation,
         where=scope_sql(scope),
         causes=scope.unrestricted,
     )
@@ -230,8 +237,8 @@ def chargeback(
     """What each cost centre is charged for a period, with the teams behind it (a scoped
     viewer: for their teams' lines only)."""
     value = metric_name(metric)
-    con = allocated(store)
-    current = resolve_period(con, period)
+    con, relation = allocated(store)
+    current = resolve_period(con, period, relation)
     rows = con.execute(
         f"""
         SELECT coalesce(cost_center, '{UNALLOCATED}') AS cc, BillingCurrency AS currency,
@@ -239,7 +246,7 @@ def chargeback(
                coalesce(sum({value}) FILTER (WHERE allocation_kind = 'shared'), 0),
                sum({value}),
                string_agg(DISTINCT team, ' ' ORDER BY team)
-        FROM {DATASET} WHERE x_BillingPeriod = ? AND {scope_sql(scope)}
+        FROM {relation} WHERE x_BillingPeriod = ? AND {scope_sql(scope)}
         GROUP BY 1, 2 ORDER BY currency, cc = '{UNALLOCATED}', cc""",
         [current],
     ).fetchall()
@@ -263,8 +270,9 @@ def unallocated(
         raise ScopeError("Unallocated spend is shown to the admin and finops roles only.")
     if by not in DIMENSIONS:
         raise QueryError(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}.")
-    con = allocated(store)
-    return showback_of(con, by, resolve_range(con, period), metric, top=top).unallocated
+    con, relation = allocated(store)
+    when = resolve_range(con, period, relation=relation)
+    return showback_of(con, by, when, metric, relation=relation, top=top).unallocated
 
 
 def _unallocated(

@@ -33,6 +33,8 @@ from cloudtally.ingest.source import (
     parquet_column_stats,
 )
 from cloudtally.progress import Reporter
+from cloudtally.query.cube import with_costs_cube
+from cloudtally.query.ownership import tag_policy
 from cloudtally.store import Store
 from cloudtally.store.catalog import (
     Catalog,
@@ -245,6 +247,9 @@ def _ingest_files(
     for kind, files in beside.items():
         new_catalog, rows = kind.publish_beside(store, new_catalog, files, ingest_id)
         report.datasets[kind.dataset] = rows
+    if staged:
+        # The daily cube of the costs swaps with the files it sums, in the same commit.
+        new_catalog = with_costs_cube(store, new_catalog, tag_policy(store))
     store.commit(new_catalog)
     return report
 

@@ -1,6 +1,7 @@
 """How current the lake is: per provider, the newest day charged and when data last arrived.
 
-Lake metadata only (days and times, no cost), so every viewer may see it.
+Lake metadata only (days and times, no cost), so every viewer may see it. Read from the daily
+cube of the costs when it is current (the same days).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from cloudtally.query.cube import current_relation
 from cloudtally.store import Store
 
 
@@ -34,7 +36,8 @@ def freshness(store: Store, now: datetime | None = None) -> list[ProviderFreshne
         store.connect(catalog)
         .execute(
             "SELECT x_Provider, CAST(min(ChargePeriodStart) AS DATE), "
-            "CAST(max(ChargePeriodStart) AS DATE) FROM costs GROUP BY 1"
+            f"CAST(max(ChargePeriodStart) AS DATE) FROM {current_relation(catalog, 'costs')} "
+            "GROUP BY 1"
         )
         .fetchall()
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.errors import QueryError
+from cloudtally.query.cube import cube_lens
 from cloudtally.query.dimensions import metric
 from cloudtally.query.ownership import EVERYTHING, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
@@ -52,6 +53,7 @@ def top_movers(
     filters = filters or {}
     value = metric(metric_name)
     lens = lens_for(store, [*by, *filters], rules_dir=rules_dir, scope=scope)
+    lens = cube_lens(store, lens, [*by, *filters], value)
     dims = [lens.dimension(word) for word in by]
     con = store.connect()
     if when is None and period is not None:

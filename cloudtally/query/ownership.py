@@ -14,7 +14,7 @@ SQL text) and how each CLI word becomes SQL over it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -62,6 +62,9 @@ class Lens:
     policy: TagPolicy = field(default_factory=TagPolicy)
     note: str | None = None  # said to the user when the choice is not the obvious one
     scope: Scope = EVERYTHING
+    # The relation holds the owners as columns (allocated_costs, or a cube of sums: see
+    # query/cube.py, whose owner columns were computed by this lens's rules).
+    owner_columns: bool = False
 
     def __str__(self) -> str:
         return self.relation
@@ -70,10 +73,15 @@ class Lens:
     def allocated(self) -> bool:
         return self.relation == ALLOCATED
 
+    def over(self, relation: str) -> Lens:
+        """This lens (scope, policy, note) over `relation`, a cube of sums of its relation
+        whose owners are columns."""
+        return replace(self, relation=relation, owner_columns=True)
+
     def dimension(self, word: str) -> Dimension:
         """A CLI word as SQL over this lens's relation."""
         if word in OWNERSHIP:
-            if self.allocated:
+            if self.allocated or self.owner_columns:
                 return Dimension(word, f'"{word}"')
             return Dimension(word, value_sql(self.policy, word))
         if word.startswith("tag:") and len(word) > 4:

@@ -1,0 +1,293 @@
+"""The daily cubes: per-day sums of every metric at the grain most questions ask about, so the
+API and the pages answer from thousands of rows instead of the lake's millions.
+
+Two cubes, each a derived dataset published in the same catalog swap as the data it sums:
+
+- `costs_cube` sums `costs`; owners (team, product, cost_center, env) are the tags normalised
+  by the tag policy in force when it was built. Ingest rebuilds it with the lake's new files,
+  `allocate` when the policy it was built with is not the allocation's.
+- `allocated_cube` sums `allocated_costs` (owners as allocated, shared costs included);
+  `allocate` writes it with the allocation.
+
+Grain: day (`ChargePeriodStart` truncated to the day, UTC) x billing period x provider x
+billing account x sub account x service (and category) x region x the four owner dimensions x
+charge category x currency, with the exact DECIMAL sums of BilledCost, EffectiveCost, ListCost
+and ContractedCost and the count of lines. The columns keep the lake's names, so the query
+layer's SQL (dimensions, day and period ranges, filters, the viewer's scope) runs unchanged
+over a cube: a sum of per-day sums is the sum of the lines, to the last digit.
+
+A cube is used only when it is current: built from the lake files (and, for
+`allocated_cube`, the allocation) live now and with the tag policy the question uses
+(`parameters`), and only for questions whose dimensions, filters and metric are all in it.
+Anything else reads the lake (`cube_lens` returns the lens unchanged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from cloudtally.query.dimensions import METRICS
+from cloudtally.query.ownership import ALLOCATED, OWNERSHIP, Lens, Scope
+from cloudtally.query.periods import DateRange
+from cloudtally.rules.tags import TagPolicy, value_sql
+from cloudtally.sqltext import identifier, literal
+from cloudtally.store import Store
+from cloudtally.store.catalog import Catalog
+
+if TYPE_CHECKING:
+    from cloudtally.rules.allocation import RuleSet
+
+COSTS_CUBE = "costs_cube"
+ALLOCATED_CUBE = "allocated_cube"
+CUBES = {"costs": COSTS_CUBE, ALLOCATED: ALLOCATED_CUBE}
+
+# The lake columns a cube keeps (its grain, besides the day and the owners).
+KEY_COLUMNS = (
+    "x_BillingPeriod",
+    "x_Provider",
+    "BillingAccountId",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "RegionName",
+    "ChargeCategory",
+    "BillingCurrency",
+)
+# CLI words a cube answers (their SQL in `dimensions.DIMENSIONS` reads only the columns above
+# and ChargePeriodStart, which a cube holds truncated to the day).
+WORDS = frozenset(
+    {
+        "provider",
+        "billing-account",
+        "account",
+        "service",
+        "service-category",
+        "charge-category",
+        "region",
+        "period",
+        "month",
+        "week",
+        "day",
+        "currency",
+        *OWNERSHIP,
+        *KEY_COLUMNS,
+    }
+)
+
+
+def policy_sha256(policy: TagPolicy) -> str:
+    """A fingerprint of a tag policy (owners read from tags depend on it)."""
+    return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]
+
+
+# What an allocated cube keeps besides (showback's direct and shared parts, the unallocated
+# cost's causes).
+ALLOCATION_COLUMNS = ("allocation_kind", "shared_pool", "missing_tags")
+
+
+def cube_sql(relation: str, policy: TagPolicy | None) -> str:
+    """The SELECT that sums `relation` into a cube: owners are columns of `allocated_costs`
+    (with ALLOCATION_COLUMNS), else read from the tags by `policy`."""
+    if policy is None:
+        owners = [identifier(word) for word in (*OWNERSHIP, *ALLOCATION_COLUMNS)]
+    else:
+        owners = [f"{value_sql(policy, word)} AS {identifier(word)}" for word in OWNERSHIP]
+    keys = ", ".join(identifier(c) for c in KEY_COLUMNS)
+    sums = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
+    return f"""
+        SELECT date_trunc('day', ChargePeriodStart) AS ChargePeriodStart, {keys},
+               {", ".join(owners)}, {sums}, count(*) AS lines
+        FROM {relation}
+        GROUP BY ALL"""
+
+
+def write_cube(
+    con: duckdb.DuckDBPyConnection, relation: str, policy: TagPolicy | None, target: Path
+) -> int:
+    """Write the cube of `relation` on `con` to `target` (Parquet); its row count."""
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(
+        f"COPY ({cube_sql(relation, policy)}) TO {literal(str(target))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+    found = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()
+    return int(found[0]) if found else 0
+
+
+def with_costs_cube(store: Store, catalog: Catalog, policy: TagPolicy) -> Catalog:
+    """`catalog` with `costs_cube` rebuilt from its live files (not yet committed: the caller
+    commits it with the files it sums, in one swap)."""
+    from cloudtally.allocate.engine import lake_fingerprint
+
+    if not catalog.live_files():
+        return catalog.model_copy(
+            update={"derived": {k: v for k, v in catalog.derived.items() if k != COSTS_CUBE}}
+        )
+    con = store.connect(catalog)
+    try:
+        target = store.staging_for(COSTS_CUBE) / "cube.parquet"
+        rows = write_cube(con, "costs", policy, target)
+    finally:
+        con.close()
+    return store.with_derived(
+        catalog,
+        COSTS_CUBE,
+        [target],
+        rows=rows,
+        parameters={"lake": lake_fingerprint(catalog), "policy": policy_sha256(policy)},
+    )
+
+
+def with_allocated_cube(
+    store: Store,
+    catalog: Catalog,
+    con: duckdb.DuckDBPyConnection,
+    allocated: str,
+    parameters: dict[str, str],
+) -> Catalog:
+    """`catalog` with `allocated_cube` summing `allocated` (the allocation's written rows, a
+    relation on `con`), stamped with the allocation's `parameters` (not yet committed)."""
+    target = store.staging_for(ALLOCATED_CUBE) / "cube.parquet"
+    rows = write_cube(con, allocated, None, target)
+    return store.with_derived(
+        catalog,
+        ALLOCATED_CUBE,
+        [target],
+        rows=rows,
+        parameters={"lake": parameters["lake"], "rules_sha256": parameters["rules_sha256"]},
+    )
+
+
+def cube_is_current(catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSHIP) -> bool:
+    """Whether the cube of `lens`'s relation sums exactly what the relation holds now (for a
+    question about `words`: the tag policy matters only when owners are read from tags)."""
+    from cloudtally.allocate.engine import lake_fingerprint
+
+    name = CUBES.get(lens.relation)
+    cube = catalog.derived.get(name) if name else None
+    if cube is None or cube.parameters.get("lake") != lake_fingerprint(catalog):
+        return False
+    if lens.relation == ALLOCATED:
+        source = catalog.derived.get(ALLOCATED)
+        return source is not None and source.parameters.get("rules_sha256") == (
+            cube.parameters.get("rules_sha256")
+        )
+    if lens.scope.unrestricted and not any(word in OWNERSHIP for word in words):
+        return True
+    return cube.parameters.get("policy") == policy_sha256(lens.policy)
+
+
+def current_relation(catalog: Catalog, relation: str) -> str:
+    """`relation` (`costs` or `allocated_costs`), or its cube when the cube is current in
+    `catalog`, for a question about the cube's columns only (no owners from tags)."""
+    name = CUBES.get(relation)
+    if name is None or not cube_is_current(catalog, Lens(relation), ()):
+        return relation
+    return name
+
+
+def answerable(words: Iterable[str], metric_name: str | None = None) -> bool:
+    """Whether dimensions and filters `words` (and the metric) are all in a cube."""
+    if metric_name is not None and metric_name not in METRICS:
+        return False
+    return all(word in WORDS for word in words)
+
+
+def cube_lens(
+    store: Store, lens: Lens, words: Sequence[str], metric_name: str | None = None
+) -> Lens:
+    """The lens over the cube of `lens`'s relation when the cube is current and holds every
+    word (dimensions and filters) and the metric; else `lens` itself (the lake answers).
+
+    The scope, tag policy and note carry over: the viewer's scope is applied over the cube's
+    owner columns by the same `Lens.filter_sql`.
+    """
+    if not answerable(words, metric_name) or not cube_is_current(store.catalog(), lens, words):
+        return lens
+    return lens.over(CUBES[lens.relation])
+
+
+# -- tag compliance ------------------------------------------------------------------------------
+
+TAGS_CUBE = "tags_cube"
+# What coverage, exceptions and a viewer's scope read of a usage line (tags.compliance).
+TAG_LINE_COLUMNS = (
+    "x_BillingPeriod",
+    "x_Provider",
+    "SubAccountId",
+    "SubAccountName",
+    "ServiceName",
+    "BillingCurrency",
+    "ResourceId",
+    "ResourceName",
+    "ChargeDescription",
+    "team",
+    "team_source",
+    "product",
+)
+
+
+def with_tags_cube(
+    store: Store, catalog: Catalog, con: duckdb.DuckDBPyConnection, rules: RuleSet
+) -> Catalog:
+    """`catalog` with `tags_cube`: the usage lines tag compliance reads (`usage_lines`), summed
+    per billing period and resource (and, for lines without one, account, service and charge),
+    keeping every column coverage and exceptions group or check by; the latest charge day of
+    each row as its ChargePeriodStart. Rules without required keys: no cube."""
+    from cloudtally.allocate.engine import lake_fingerprint
+    from cloudtally.allocate.sql import tag_column
+    from cloudtally.tags.compliance import usage_lines
+
+    if not rules.tags.required:
+        return catalog
+    keys = [identifier(c) for c in TAG_LINE_COLUMNS]
+    keys += [tag_column(key) for key in rules.tags.required]
+    sums = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
+    target = store.staging_for(TAGS_CUBE) / "cube.parquet"
+    con.execute(
+        f"""COPY (SELECT {", ".join(keys)}, {sums},
+                         max(ChargePeriodStart) AS ChargePeriodStart, count(*) AS lines
+                  FROM ({usage_lines(con, rules)}) GROUP BY ALL)
+            TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"""
+    )
+    found = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()
+    return store.with_derived(
+        catalog,
+        TAGS_CUBE,
+        [target],
+        rows=int(found[0]) if found else 0,
+        parameters={"lake": lake_fingerprint(catalog), "rules_sha256": rules.sha256},
+    )
+
+
+def tags_cube_lines(
+    store: Store, rules: RuleSet, periods: tuple[str, str] | DateRange | None, scope: Scope
+) -> str | None:
+    """The usage lines of `periods` (whole billing periods) as rows of `tags_cube`, for
+    `coverage` and `exceptions`, when the cube is current (the lake and the rules it was built
+    from are those of now); None otherwise (a range of days, or no current cube)."""
+    from cloudtally.allocate.engine import lake_fingerprint
+
+    if isinstance(periods, DateRange):
+        if periods.grain != "month":
+            return None
+        periods = periods.periods
+    catalog = store.catalog()
+    cube = catalog.derived.get(TAGS_CUBE)
+    if cube is None or cube.parameters.get("lake") != lake_fingerprint(catalog):
+        return None
+    if cube.parameters.get("rules_sha256") != rules.sha256:
+        return None
+    where = "true"
+    if periods is not None:
+        where = f"x_BillingPeriod BETWEEN {literal(periods[0])} AND {literal(periods[1])}"
+    lens = Lens(ALLOCATED, rules.tags, scope=scope)
+    return f"SELECT * FROM {TAGS_CUBE} WHERE {where} AND {lens.filter_sql({})}"
