@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cloudtally.query.cube import cube_lens
+from cloudtally.query.cube import cube_lens, known_span
 from cloudtally.query.dimensions import metric
 from cloudtally.query.ownership import EVERYTHING, Lens, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_periods, require_data
@@ -59,7 +59,7 @@ def grouped_costs(
     lens = cube_lens(store, lens, [*by, *filters], value)
     dims = [lens.dimension(word) for word in by]
     con = store.connect()
-    require_data(con, when, str(lens))
+    require_data(con, when, str(lens), known_span(store, lens))
     where = [when.where() if when else period_filter(periods), lens.filter_sql(filters)]
     keys = [f"{d.expr} AS {identifier(d.word)}" for d in dims]
     labels = [

@@ -25,7 +25,9 @@ Anything else reads the lake (`cube_lens` returns the lens unchanged).
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +35,7 @@ import duckdb
 
 from cloudtally.query.dimensions import METRICS
 from cloudtally.query.ownership import ALLOCATED, OWNERSHIP, Lens, Scope
-from cloudtally.query.periods import DateRange
+from cloudtally.query.periods import DateRange, LakeSpan, lake_span
 from cloudtally.rules.tags import TagPolicy, value_sql
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
@@ -122,6 +124,31 @@ def write_cube(
     return int(found[0]) if found else 0
 
 
+def span_of(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, str]:
+    """The billing periods and charge days a written cube covers, as parameters to record (a
+    cube's span is then known without a query: `known_span`)."""
+    span = lake_span(con, f"read_parquet({literal(str(target))})")
+    if span is None:
+        return {}
+    days = f"{span.first_day.isoformat()}..{span.last_day.isoformat()}"
+    return {"periods": f"{span.first_period}..{span.last_period}", "days": days}
+
+
+def known_span(store: Store, lens: Lens) -> LakeSpan | None:
+    """The span of the cube `lens` reads, as recorded when it was written (None for a relation
+    that is not a cube, or a cube written before spans were recorded)."""
+    if lens.relation not in CUBES.values():
+        return None
+    cube = store.catalog().derived.get(lens.relation)
+    if cube is None or "periods" not in cube.parameters or "days" not in cube.parameters:
+        return None
+    first_period, last_period = cube.parameters["periods"].split("..")
+    first_day, last_day = cube.parameters["days"].split("..")
+    return LakeSpan(
+        first_period, last_period, date.fromisoformat(first_day), date.fromisoformat(last_day)
+    )
+
+
 def with_costs_cube(store: Store, catalog: Catalog, policy: TagPolicy) -> Catalog:
     """`catalog` with `costs_cube` rebuilt from its live files (not yet committed: the caller
     commits it with the files it sums, in one swap)."""
@@ -135,14 +162,16 @@ def with_costs_cube(store: Store, catalog: Catalog, policy: TagPolicy) -> Catalo
     try:
         target = store.staging_for(COSTS_CUBE) / "cube.parquet"
         rows = write_cube(con, "costs", policy, target)
+        span = span_of(con, target)
     finally:
         con.close()
-    return store.with_derived(
+    return _published(
+        store,
         catalog,
         COSTS_CUBE,
-        [target],
-        rows=rows,
-        parameters={"lake": lake_fingerprint(catalog), "policy": policy_sha256(policy)},
+        target,
+        rows,
+        {"lake": lake_fingerprint(catalog), "policy": policy_sha256(policy), **span},
     )
 
 
@@ -157,13 +186,33 @@ def with_allocated_cube(
     relation on `con`), stamped with the allocation's `parameters` (not yet committed)."""
     target = store.staging_for(ALLOCATED_CUBE) / "cube.parquet"
     rows = write_cube(con, allocated, None, target)
-    return store.with_derived(
+    return _published(
+        store,
         catalog,
         ALLOCATED_CUBE,
-        [target],
-        rows=rows,
-        parameters={"lake": parameters["lake"], "rules_sha256": parameters["rules_sha256"]},
+        target,
+        rows,
+        {
+            "lake": parameters["lake"],
+            "rules_sha256": parameters["rules_sha256"],
+            **span_of(con, target),
+        },
     )
+
+
+def _published(
+    store: Store,
+    catalog: Catalog,
+    name: str,
+    target: Path,
+    rows: int,
+    parameters: dict[str, str],
+) -> Catalog:
+    """`catalog` with derived dataset `name` = the file `target` (moved into the lake; its
+    staging folder removed), not yet committed."""
+    found = store.with_derived(catalog, name, [target], rows=rows, parameters=parameters)
+    shutil.rmtree(target.parent, ignore_errors=True)
+    return found
 
 
 def cube_is_current(catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSHIP) -> bool:
@@ -259,12 +308,13 @@ def with_tags_cube(
             TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"""
     )
     found = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()
-    return store.with_derived(
+    return _published(
+        store,
         catalog,
         TAGS_CUBE,
-        [target],
-        rows=int(found[0]) if found else 0,
-        parameters={"lake": lake_fingerprint(catalog), "rules_sha256": rules.sha256},
+        target,
+        int(found[0]) if found else 0,
+        {"lake": lake_fingerprint(catalog), "rules_sha256": rules.sha256},
     )
 
 

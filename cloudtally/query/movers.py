@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.errors import QueryError
-from cloudtally.query.cube import cube_lens
+from cloudtally.query.cube import cube_lens, known_span
 from cloudtally.query.dimensions import metric
 from cloudtally.query.ownership import EVERYTHING, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
@@ -58,7 +58,7 @@ def top_movers(
     con = store.connect()
     if when is None and period is not None:
         when = parse_range(period)
-    span = require_data(con, when, str(lens))
+    span = require_data(con, when, str(lens), known_span(store, lens))
     if when is None:
         when = parse_range(span.last_period)
         assert when is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -182,9 +183,19 @@ def tag_policy(store: Store, rules_dir: Path | None = None) -> TagPolicy:
             candidates.append(Path(dataset.parameters["rules"]))
         candidates.append(Path("rules"))
     for folder in candidates:
-        if (folder / "tags.yaml").exists():
-            return load_tag_policy(folder / "tags.yaml")
+        path = folder / "tags.yaml"
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        return _policy_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     return TagPolicy()
+
+
+@lru_cache(maxsize=32)
+def _policy_of(path: str, mtime_ns: int, size: int) -> TagPolicy:
+    """A tags.yaml's policy, parsed once per version of the file (a server asks per request)."""
+    return load_tag_policy(Path(path))
 
 
 def allocation_state(store: Store) -> str:

@@ -172,10 +172,14 @@ def lake_span(con: duckdb.DuckDBPyConnection, relation: str = "costs") -> LakeSp
 
 
 def require_data(
-    con: duckdb.DuckDBPyConnection, wanted: DateRange | None, relation: str = "costs"
+    con: duckdb.DuckDBPyConnection,
+    wanted: DateRange | None,
+    relation: str = "costs",
+    known: LakeSpan | None = None,
 ) -> LakeSpan:
-    """The lake's span; an error naming it when the lake is empty or `wanted` lies outside it."""
-    span = lake_span(con, relation)
+    """The lake's span (`known`, when the caller has it: a cube records its own); an error
+    naming it when the lake is empty or `wanted` lies outside it."""
+    span = known or lake_span(con, relation)
     if span is None:
         raise QueryError("The lake is empty: ingest data first with `cloudtally ingest PATH`.")
     if wanted is None:

@@ -58,7 +58,7 @@ def test_kill_at_each_step(tmp_path: Path, point: str) -> None:
     assert total(data_dir) == AFTER
     store = Store(data_dir)
     catalog = store.catalog()
-    assert parquet_files(data_dir) == set(catalog.live_files()) | set(catalog.retired_files)
+    assert parquet_files(data_dir) == set(catalog.all_files()) | set(catalog.retired_files)
     assert not store.staging_dir.exists() or not any(store.staging_dir.iterdir())
 
 
@@ -87,7 +87,7 @@ def test_kill_at_random_moments(tmp_path: Path) -> None:
     assert run_ingest(data_dir, big).wait() == 0
     assert total(data_dir) == big_total
     catalog = Store(data_dir).catalog()
-    assert parquet_files(data_dir) == set(catalog.live_files()) | set(catalog.retired_files)
+    assert parquet_files(data_dir) == set(catalog.all_files()) | set(catalog.retired_files)
 
 
 def test_a_second_writer_is_refused_while_one_runs(tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ def lake_cli(cli: Callable[..., Run]) -> Callable[..., Run]:
         (
             "SELECT team, sum(BilledCost) FROM allocated_costs GROUP BY 1",
             "The view allocated_costs does not exist yet: `cloudtally allocate --rules DIR` "
-            "creates it. The views now: costs.",
+            "creates it. The views now: costs, costs_cube.",
         ),
         (
             "SELECT * FROM cost",
-            "There is no view cost. Did you mean costs? The views: costs.",
+            "There is no view cost. Did you mean costs? The views: costs, costs_cube.",
         ),
         (
             "SELECT ServiceNme, sum(BiledCost) FROM costs GROUP BY 1",

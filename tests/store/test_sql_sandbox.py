@@ -222,7 +222,7 @@ READS = {
         [(942,)],
     ),
     "the lake's files read directly": (
-        "SELECT count(*) FROM read_parquet('{lake}/**/*.parquet', union_by_name = true)",
+        "SELECT count(*) FROM read_parquet('{lake}/x_Provider=*/**/*.parquet', union_by_name = true)",
         [(1000,)],
     ),
     "a settings lookup": (

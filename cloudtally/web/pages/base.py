@@ -146,13 +146,14 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def latest_period(viewer: Any) -> str:
     """The newest billing period the viewer's data holds."""
-    from cloudtally.query.cube import cube_lens
+    from cloudtally.query.cube import cube_lens, known_span
     from cloudtally.query.ownership import lens_for
     from cloudtally.query.periods import require_data
 
     lens = lens_for(viewer.store, rules_dir=viewer.rules_dir, scope=viewer.scope)
     lens = cube_lens(viewer.store, lens, [])
-    return require_data(viewer.store.connect(), None, str(lens)).last_period
+    span = known_span(viewer.store, lens)
+    return require_data(viewer.store.connect(), None, str(lens), span).last_period
 
 
 def rules_of(viewer: Any) -> Any:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from cloudtally.charts.series import cost_trend
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import CostTable, grouped_costs
-from cloudtally.query.cube import cube_lens
+from cloudtally.query.cube import cube_lens, known_span
 from cloudtally.query.dimensions import METRICS
 from cloudtally.query.ownership import NONE_LABEL, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
@@ -103,7 +103,8 @@ def read_view(request: Request, viewer: Viewer) -> View:
     when = parse_range(period, since=since, until=until)
     if when is None:
         lens = lens_for(viewer.store, rules_dir=viewer.rules_dir, scope=viewer.scope)
-        span = require_data(viewer.store.connect(), None, str(cube_lens(viewer.store, lens, [])))
+        lens = cube_lens(viewer.store, lens, [])
+        span = require_data(viewer.store.connect(), None, str(lens), known_span(viewer.store, lens))
         period = span.last_period
         when = parse_range(period)
         assert when is not None

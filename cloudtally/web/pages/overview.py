@@ -12,7 +12,7 @@ from starlette.requests import Request
 from cloudtally.charts.ranked import ranked_bars
 from cloudtally.charts.series import cost_trend
 from cloudtally.query.costs import grouped_costs
-from cloudtally.query.cube import cube_lens
+from cloudtally.query.cube import cube_lens, known_span
 from cloudtally.query.movers import top_movers
 from cloudtally.query.ownership import lens_for
 from cloudtally.query.periods import parse_range, require_data
@@ -43,7 +43,7 @@ def overview(
     check_known(request, ("metric",), filters=False)
     store, scope = viewer.store, viewer.scope
     lens = cube_lens(store, lens_for(store, rules_dir=viewer.rules_dir, scope=scope), [])
-    span = require_data(store.connect(), None, str(lens))
+    span = require_data(store.connect(), None, str(lens), known_span(store, lens))
     latest = span.last_period
     previous = month_before(latest, 1)
     months = grouped_costs(
