@@ -11,20 +11,6 @@ from click.testing import CliRunner
 from cloudtally.cli import app
 from cloudtally.store import Store
 
-# Tests that share one expensive process-wide resource run on one worker under pytest-xdist
-# (`make test` runs two): the local Spark session of tests/engine, the dbt warehouses of
-# tests/models. Each folder's session fixtures are then built once, not once per worker.
-_GROUPS = {"engine": "spark", "models": "dbt"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = item.path.relative_to(Path(__file__).parent).parts
-        group = _GROUPS.get(parts[0]) if len(parts) > 1 else None
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FOCUS_10 = SAMPLES / "focus" / "1.0" / "focus10_sample_1000.csv"

@@ -88,14 +88,16 @@ class TagPolicy(_Model):
         """The normalised value of canonical key `name` in a tag dict, or None."""
         if not tags:
             return None
-        folded: dict[str, str] = {}
-        for key, value in tags.items():
-            folded.setdefault(key.strip().lower(), value)
-        for spelling in self.spellings(name):
-            if spelling in folded:
-                found = self.normalise_value(name, folded[spelling])
-                if found is not None:
-                    return found
+        order = self.spellings(name)
+        # The order of `raw_value_sql`: the spelling's rank, an exact lower-case key first, the
+        # key; the first non-empty value wins.
+        matching = sorted(
+            (k for k in tags if k.strip().lower() in order),
+            key=lambda k: (order.index(k.strip().lower()), k != k.strip().lower(), k),
+        )
+        for key in matching:
+            if tags[key] is not None and tags[key].strip():
+                return self.normalise_value(name, tags[key])
         return None
 
     def invalid(self, name: str, value: str | None) -> bool:
@@ -137,7 +139,9 @@ def raw_value_sql(
     return (
         f"(list_sort(list_transform(list_filter(map_entries({tags}), "
         f"lambda e: list_contains({spellings}, lower(trim(e.key))) AND nullif(trim(e.value), '') IS NOT NULL), "
-        f"lambda e: {{'p': list_position({spellings}, lower(trim(e.key))), 'v': e.value}}))[1]).v"
+        # Ordered as with `present`: the spelling's rank, an exact lower-case key first, the key.
+        f"lambda e: {{'p': list_position({spellings}, lower(trim(e.key))), "
+        f"'c': e.key <> lower(trim(e.key)), 'k': e.key, 'v': e.value}}))[1]).v"
     )
 
 

@@ -122,21 +122,35 @@ def _spark_warehouse(root: Path, export: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
+@pytest.fixture(scope="module")
+def warehouses(
+    tmp_path_factory: pytest.TempPathFactory, export: Path
+) -> Iterator[dict[str, duckdb.DuckDBPyConnection]]:
+    """Each flavour's warehouse, built once for the module whatever order the tests run in
+    (under pytest-xdist a worker may interleave the flavours' tests)."""
+    built: dict[str, duckdb.DuckDBPyConnection] = {}
+    yield built
+    for con in built.values():
+        con.close()
+
+
+@pytest.fixture(params=["duckdb", "spark"])
 def run(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     export: Path,
     cli_store: Store,
-) -> Iterator[tuple[Store, duckdb.DuckDBPyConnection]]:
+    warehouses: dict[str, duckdb.DuckDBPyConnection],
+) -> tuple[Store, duckdb.DuckDBPyConnection]:
     flavour = request.param
     _require(flavour)
-    root = tmp_path_factory.mktemp(f"warehouse-{flavour}")
-    make = _duckdb_warehouse if flavour == "duckdb" else _spark_warehouse
-    con = make(root, export)
-    con.execute("SET TimeZone = 'UTC'")
-    yield cli_store, con
-    con.close()
+    if flavour not in warehouses:
+        root = tmp_path_factory.mktemp(f"warehouse-{flavour}")
+        make = _duckdb_warehouse if flavour == "duckdb" else _spark_warehouse
+        con = make(root, export)
+        con.execute("SET TimeZone = 'UTC'")
+        warehouses[flavour] = con
+    return cli_store, warehouses[flavour]
 
 
 def _cli(store: Store, sql: str) -> list[tuple[Any, ...]]:

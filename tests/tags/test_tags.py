@@ -191,6 +191,9 @@ def test_python_and_sql_normalisation_agree() -> None:
         {"team": "  "},
         {},
         {"cost-center": "cc-1"},
+        # Two spellings of the canonical key: the exact lower-case one wins on every path.
+        {"Team": "a", "team": "b"},
+        {"TEAM": "c", "Team": "a"},
     ]
     con = duckdb.connect()
     present = sorted({k for t in samples for k in t})
@@ -203,3 +206,4 @@ def test_python_and_sql_normalisation_agree() -> None:
                 sql = f"SELECT {normalise_sql(policy, key, raw)} FROM (SELECT CAST(? AS MAP(VARCHAR, VARCHAR)) AS t)"
                 assert con.execute(sql, [tags_]).fetchone()[0] == expected, (tags_, keys)
     assert [policy.find("team", t) for t in samples[:5]] == ["web", "web", "y", "data", None]
+    assert [policy.find("team", t) for t in samples[-2:]] == ["b", "c"]
