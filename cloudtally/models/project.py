@@ -91,7 +91,9 @@ def allocation_models(rules: RuleSet, canonical: Model) -> list[Model]:
         rules, "alloc", extra_columns=tuple(c for c in columns if c not in LINE_COLUMNS)
     )
     models: list[Model] = []
-    lines = Model("alloc_lines", "allocation", builder.lines_sql(), "view", "Lines with owners.")
+    # A table, not a view: on Spark the view's text (a tag lookup per rule key) can pass the
+    # 32,700 characters a Hive metastore keeps of a view.
+    lines = Model("alloc_lines", "allocation", builder.lines_sql(), "table", "Lines with owners.")
     statements = builder.statements(f"SELECT * FROM {lines.name}")
     parts: dict[str, list[str]] = {}
     schemas: dict[str, list[tuple[str, exp.DataType]]] = {}
