@@ -172,6 +172,9 @@ def _query_records(
     try:
         if head.startswith(b"SQLite format 3"):
             with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as sqlite:
+                # Read-only file, one statement (sqlite3 runs no more), and only reading
+                # actions: ATTACH (which would create a file), PRAGMA and the rest are denied.
+                sqlite.set_authorizer(_sqlite_reads_only)
                 cursor = sqlite.execute(source.query)
                 names = [d[0] for d in cursor.description or []]
                 rows = cursor.fetchall()
@@ -189,6 +192,15 @@ def _query_records(
     except (sqlite3.Error, duckdb.Error) as exc:
         raise MetricError(f"{where}: the query failed: {str(exc).splitlines()[0]}") from None
     return _records(where, names, rows)
+
+
+_SQLITE_READS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+
+
+def _sqlite_reads_only(action: int, *_: str | None) -> int:
+    return sqlite3.SQLITE_OK if action in _SQLITE_READS else sqlite3.SQLITE_DENY
 
 
 def _records(

@@ -88,6 +88,33 @@ def test_a_tenant_split_conserves_the_cost(lake) -> None:  # type: ignore[no-unt
     assert [r["EffectiveCost"] for r in thirds] == ["40", "60"]
 
 
+def test_a_sqlite_query_may_only_read(store, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    day_store(store, tmp_path, LINES)
+    with sqlite3.connect(tmp_path / "app.sqlite") as db:
+        db.execute("CREATE TABLE orders (day TEXT, product TEXT)")
+    for n, query in enumerate(
+        [
+            f"ATTACH '{tmp_path / 'made.sqlite'}' AS m",
+            "PRAGMA user_version = 7",
+            "DELETE FROM orders",
+        ]
+    ):
+        rules = write_rules(
+            tmp_path / f"rules{n}",
+            {
+                "metrics.yaml": f"metrics:\n  - name: orders\n    database: ../app.sqlite\n    query: {query}\n"
+            },
+        )
+        result = cli("unit-costs", "--metric", "orders", "--rules", rules)
+        assert result.exit_code == 1
+        assert result.stderr.strip() == (
+            f"Error: {rules / 'metrics.yaml'}: metric 'orders': the query failed: not authorized"
+        )
+    assert not (tmp_path / "made.sqlite").exists()
+    with sqlite3.connect(tmp_path / "app.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+
+
 def test_metrics_from_a_sqlite_and_a_duckdb_database(store, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     day_store(store, tmp_path, LINES)
     with sqlite3.connect(tmp_path / "app.sqlite") as db:
