@@ -119,3 +119,15 @@ def test_evidence_numbers_are_not_shown_as_shares(shared_client, company: Compan
     for value in numbers:
         assert f">{value:,.6g}<" in evidence
     assert "%" not in evidence
+
+
+def test_the_tags_cards_show_shares_and_uncovered_cost_as_money(
+    shared_client, company: Company
+) -> None:  # type: ignore[no-untyped-def]
+    page = shared_client.get("/tags?period=2024-10", headers=bearer(company, "alice")).text
+    cards = dict(
+        re.findall(r'<div class="label">([^<]+) · USD</div><div class="value">([^<]+)</div>', page)
+    )
+    assert cards["tag:team"] == "83.3%"
+    assert cards["uncovered:team"] == "12,389.70"
+    assert "%" not in cards["uncovered"]
