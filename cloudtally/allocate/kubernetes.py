@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Context, Decimal
 
 from cloudtally.errors import QueryError, StoreError
+from cloudtally.query.dimensions import latest
 from cloudtally.results import Column, Result, fraction
 from cloudtally.sqltext import literal
 from cloudtally.store import Store
@@ -107,9 +108,7 @@ def split_cluster_costs(
     sql = node_costs_sql(period, metric, cluster_tags)
     nodes = con.execute(sql).fetchall()
     label_values = ", ".join(
-        f"arg_max(NamespaceLabels[{literal(k)}], WindowStart) "
-        f"FILTER (WHERE NamespaceLabels[{literal(k)}] IS NOT NULL)"
-        for k in labels
+        latest(f"NamespaceLabels[{literal(k)}]", "WindowStart") for k in labels
     )
     start = f"CAST({literal(period + '-01')} AS DATE)"
     in_period = (

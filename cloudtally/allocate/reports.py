@@ -13,6 +13,7 @@ from cloudtally.allocate.sql import DIMENSIONS
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import parse_periods
 from cloudtally.query.cube import current_relation
+from cloudtally.query.dimensions import latest
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import EVERYTHING, Lens, Scope, ScopeError
 from cloudtally.query.periods import DateRange, parse_range, require_data
@@ -303,7 +304,7 @@ def _unallocated(
             ).fetchall()
 
         accounts = con.execute(
-            f"""SELECT SubAccountId, any_value(SubAccountName), sum({value}) AS c FROM {rows}
+            f"""SELECT SubAccountId, {latest("SubAccountName")}, sum({value}) AS c FROM {rows}
                 WHERE SubAccountId IS NOT NULL GROUP BY 1 ORDER BY c DESC, 1 LIMIT {top}""",
             params,
         ).fetchall()

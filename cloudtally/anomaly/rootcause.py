@@ -134,7 +134,7 @@ def root_causes(
             f"""
             WITH rows AS (SELECT *, CAST(ChargePeriodStart AS DATE) AS d FROM {source} WHERE {where})
             SELECT ResourceId, ServiceName, SkuId, ChargeDescription,
-                   CAST(sum(ConsumedQuantity) AS DOUBLE), any_value(ConsumedUnit),
+                   CAST(sum(ConsumedQuantity) AS DOUBLE), min(ConsumedUnit),
                    sum(CAST({metric} AS DOUBLE)) AS cost
             FROM rows WHERE d = DATE '{day}'
             GROUP BY 1, 2, 3, 4 ORDER BY cost DESC, 1 NULLS LAST LIMIT {TOP_LINE_ITEMS}

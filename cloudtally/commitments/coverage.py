@@ -48,7 +48,7 @@ HOURS = "ConsumedUnit IN ('Hours', 'Hour', 'hours', 'Hrs')"
 def coverage_sql(scope: Scope, eligible: list[str]) -> str:
     # Two stages: the lake's rows summed once per group and (provider, service, pricing unit),
     # then eligibility decided on those few sums (summing DECIMAL(38,18) is what costs).
-    stage_one = "".join(k + ", " for k in scope.key_columns())
+    stage_one = "".join(k + ", " for k in scope.key_columns(staged=True))
     stage_two = "".join(k + ", " for k in scope.regroup())
     group = "".join(g + ", " for g in scope.group_by())
     order = "".join(", " + g for g in scope.group_by())

@@ -24,7 +24,7 @@ import duckdb
 
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import parse_periods, period_filter
-from cloudtally.query.dimensions import Dimension, dimension
+from cloudtally.query.dimensions import NAME_SEEN, Dimension, dimension, latest
 from cloudtally.results import Column
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
@@ -212,13 +212,18 @@ class Scope:
     def where(self) -> str:
         return period_filter(self.periods)
 
-    def key_columns(self, prefix: str = "") -> list[str]:
-        """`expr AS "word"` for each dimension (and its name beside it, when it has one)."""
+    def key_columns(self, prefix: str = "", *, staged: bool = False) -> list[str]:
+        """`expr AS "word"` for each dimension (and its name beside it, when it has one); a
+        first stage that `regroup` sums again (`staged`) also keeps the day each name was
+        seen, so the second stage names a key as one stage would."""
         keys = []
         for d in self.dimensions:
             keys.append(f"{prefix}{d.expr} AS {identifier(d.word)}")
             if d.label_expr:
-                keys.append(f"any_value({d.label_expr}) AS {identifier(d.word + '_name')}")
+                keys.append(f"{latest(d.label_expr)} AS {identifier(d.word + '_name')}")
+                if staged:
+                    seen = f"max({NAME_SEEN}) FILTER (WHERE {d.label_expr} IS NOT NULL)"
+                    keys.append(f"{seen} AS {identifier(d.word + '_name_seen')}")
         return keys
 
     def key_names(self) -> list[str]:
@@ -239,7 +244,8 @@ class Scope:
             keys.append(identifier(d.word))
             if d.label_expr:
                 name = identifier(d.word + "_name")
-                keys.append(f"any_value({name}) AS {name}")
+                seen = identifier(d.word + "_name_seen")
+                keys.append(f"{latest(name, seen)} AS {name}")
         return keys
 
 

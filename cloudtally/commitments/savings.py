@@ -83,7 +83,7 @@ _SUMS = (
 def savings_sql(scope: Scope, eligible: list[str]) -> str:
     # Two stages: the rows summed once per group, flags and (provider, service, pricing unit);
     # then every figure from those few sums.
-    stage_one = "".join(k + ", " for k in scope.key_columns())
+    stage_one = "".join(k + ", " for k in scope.key_columns(staged=True))
     stage_two = "".join(k + ", " for k in scope.regroup())
     group = "".join(g + ", " for g in scope.group_by())
     order = "".join(", " + g for g in scope.group_by())

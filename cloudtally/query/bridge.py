@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import duckdb
 
-from cloudtally.query.dimensions import metric
+from cloudtally.query.dimensions import ACCOUNT_NAME, NAME_SEEN, latest, metric
 from cloudtally.query.ownership import Lens
 from cloudtally.query.periods import DateRange
 
@@ -133,16 +133,16 @@ def decompose(
                         WHEN ChargeCategory = 'Usage' THEN 'usage' ELSE 'other' END AS kind,
                    ResourceId AS resource, ResourceName AS resource_name,
                    coalesce(SubAccountId, BillingAccountId) AS account,
-                   coalesce(SubAccountName, BillingAccountName) AS account_name,
+                   {ACCOUNT_NAME} AS account_name,
                    SkuId, PricingUnit, CommitmentDiscountStatus = 'Used' AS covered,
-                   {owner} AS owner, {value} AS cost, {qty} AS qty,
+                   {owner} AS owner, {value} AS cost, {qty} AS qty, {NAME_SEEN} AS seen,
                    ({in_a}) AS in_a, ({in_b}) AS in_b
             FROM {lens}
             WHERE (({in_a}) OR ({in_b})) AND {lens.filter_sql(filters or {})}
         )
-        SELECT {key_names}currency, kind, resource, any_value(resource_name), account,
-               any_value(account_name), SkuId, PricingUnit, coalesce(covered, false),
-               arg_max(owner, abs(cost)),
+        SELECT {key_names}currency, kind, resource, {latest("resource_name", "seen")}, account,
+               {latest("account_name", "seen")}, SkuId, PricingUnit, coalesce(covered, false),
+               arg_max(owner, (abs(cost), owner)),
                coalesce(sum(cost) FILTER (WHERE in_a), 0), coalesce(sum(cost) FILTER (WHERE in_b), 0),
                coalesce(sum(qty) FILTER (WHERE in_a), 0), coalesce(sum(qty) FILTER (WHERE in_b), 0)
         FROM lines

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.query.cube import cube_lens, known_span
-from cloudtally.query.dimensions import metric
+from cloudtally.query.dimensions import latest, metric
 from cloudtally.query.ownership import EVERYTHING, Lens, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_periods, require_data
 from cloudtally.sqltext import identifier, literal
@@ -63,7 +63,7 @@ def grouped_costs(
     where = [when.where() if when else period_filter(periods), lens.filter_sql(filters)]
     keys = [f"{d.expr} AS {identifier(d.word)}" for d in dims]
     labels = [
-        f"any_value({d.label_expr}) AS {identifier(d.word + '_name')}" for d in dims if d.label_expr
+        f"{latest(d.label_expr)} AS {identifier(d.word + '_name')}" for d in dims if d.label_expr
     ]
     group = ", ".join(str(i + 1) for i in range(len(dims) + 1))
     order = ", ".join(f"{identifier(d.word)} NULLS LAST" for d in dims)

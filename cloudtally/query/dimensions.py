@@ -13,6 +13,24 @@ from cloudtally.errors import QueryError
 from cloudtally.focus.canonical import CANONICAL_BY_NAME
 from cloudtally.sqltext import identifier, literal
 
+# The day a name was seen on (a day, not the instant, so the daily cubes name a key as the lake
+# does).
+NAME_SEEN = "date_trunc('day', ChargePeriodStart)"
+
+
+def latest(expr: str, at: str = NAME_SEEN) -> str:
+    """SQL for the value of `expr` on the latest row a group holds (NULLs skipped; between
+    values seen on the same day, the greatest): a renamed account shows its newest name, the
+    same on every run. `any_value` would pick any of them, and two runs could differ.
+
+    >>> latest("ResourceName", "at")
+    'arg_max(ResourceName, (at, ResourceName)) FILTER (WHERE ResourceName IS NOT NULL)'
+    """
+    return f"arg_max({expr}, ({at}, {expr})) FILTER (WHERE {expr} IS NOT NULL)"
+
+
+ACCOUNT_NAME = "CASE WHEN SubAccountId IS NULL THEN BillingAccountName ELSE SubAccountName END"
+
 
 @dataclass(frozen=True)
 class Dimension:
@@ -29,7 +47,8 @@ DIMENSIONS = {
         Dimension(
             "account",
             "coalesce(SubAccountId, BillingAccountId)",
-            "coalesce(SubAccountName, BillingAccountName)",
+            # The name of the id shown: a sub account without a name is not the payer.
+            ACCOUNT_NAME,
         ),
         Dimension("service", "ServiceName"),
         Dimension("service-category", "ServiceCategory"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from cloudtally.errors import QueryError
 from cloudtally.query.cube import cube_lens, known_span
-from cloudtally.query.dimensions import metric
+from cloudtally.query.dimensions import latest, metric
 from cloudtally.query.ownership import EVERYTHING, Scope, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
 from cloudtally.sqltext import identifier
@@ -67,9 +67,7 @@ def top_movers(
         raise QueryError("--by needs at least one dimension.")
     keys = ", ".join(f"{d.expr} AS {identifier(d.word)}" for d in dims)
     labels = "".join(
-        f"any_value({d.label_expr}) AS {identifier(d.word + '_name')}, "
-        for d in dims
-        if d.label_expr
+        f"{latest(d.label_expr)} AS {identifier(d.word + '_name')}, " for d in dims if d.label_expr
     )
     names = ", ".join(identifier(d.word) for d in dims)
     label_names = "".join(f"{identifier(d.word + '_name')}, " for d in dims if d.label_expr)

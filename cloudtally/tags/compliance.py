@@ -30,6 +30,7 @@ from cloudtally.allocate.sql import Builder, tag_column
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.cube import tags_cube_lines
+from cloudtally.query.dimensions import latest
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import ALLOCATED, EVERYTHING, Lens, Scope
 from cloudtally.query.periods import DateRange
@@ -41,7 +42,7 @@ from cloudtally.store import Store
 # `--by` words: the columns they add to coverage (name, SQL over the lines).
 GROUPS: dict[str, list[tuple[str, str]]] = {
     "team": [("team", "coalesce(team, '(unallocated)')")],
-    "account": [("account_id", "SubAccountId"), ("account_name", "any_value(SubAccountName)")],
+    "account": [("account_id", "SubAccountId"), ("account_name", latest("SubAccountName"))],
     "service": [("service", "ServiceName")],
     "month": [("month", "x_BillingPeriod")],
     "provider": [("provider", "x_Provider")],
@@ -254,7 +255,7 @@ def exceptions_of(
             -- A charge without a resource (a support fee, a correction): one row per account,
             -- service and charge, so the exceptions add up to the uncovered cost.
             SELECT 'no-resource', NULL, ChargeDescription, SubAccountId,
-                   any_value(SubAccountName), ServiceName, BillingCurrency, sum(cost), keys,
+                   {latest("SubAccountName")}, ServiceName, BillingCurrency, sum(cost), keys,
                    arg_max(owner, {latest}), arg_max(team_source, {latest}), broken
             FROM bad WHERE ResourceId IS NULL
             GROUP BY ChargeDescription, SubAccountId, ServiceName, BillingCurrency, keys, broken"""

@@ -30,6 +30,7 @@ class Day:
     account: str = "111"
     provider: str = "aws"
     currency: str = "USD"
+    account_name: str | None = None  # default: acct-<account>; "" for none
 
 
 def write_days(path: Path, lines: list[Day]) -> Path:
@@ -65,7 +66,9 @@ def write_days(path: Path, lines: list[Day]) -> Path:
                     "ServiceCategory": "Compute",
                     "Tags": json.dumps(line.tags),
                     "SubAccountId": line.account,
-                    "SubAccountName": f"acct-{line.account}",
+                    "SubAccountName": (
+                        f"acct-{line.account}" if line.account_name is None else line.account_name
+                    ),
                     "RegionId": "us-east-1",
                     "ResourceId": line.resource or "",
                     "ResourceName": line.resource or "",

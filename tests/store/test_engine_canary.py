@@ -281,3 +281,20 @@ def test_map_access_on_tags(lake: Store) -> None:
         "SELECT count(*) FROM costs WHERE element_at(Tags, 'team') IS NOT NULL "
         "AND cardinality(Tags) = 1",
     ) == [(4,)]
+
+
+def test_the_latest_name_of_a_key_is_one_answer(lake: Store) -> None:
+    # `query.dimensions.latest`: arg_max over a (day, value) struct, NULLs filtered out. aws
+    # has Compute and Storage on its latest day (2024-10-01): the greater, Storage; azure's
+    # latest row is Compute; gcp's latest day holds Compute and Network: Network.
+    assert rows(
+        lake,
+        "SELECT x_Provider, arg_max(ServiceName, (date_trunc('day', ChargePeriodStart), "
+        "ServiceName)) FILTER (WHERE ServiceName IS NOT NULL) FROM costs GROUP BY 1",
+    ) == [("aws", "Storage"), ("azure", "Compute"), ("gcp", "Network")]
+    # A key never named gets NULL, not an error.
+    assert rows(
+        lake,
+        "SELECT arg_max(CAST(NULL AS VARCHAR), (ChargePeriodStart, CAST(NULL AS VARCHAR))) "
+        "FILTER (WHERE false) FROM costs",
+    ) == [(None,)]
