@@ -241,15 +241,21 @@ def _drivers(
             con, lens, ["service"], before, when, metric_name=value, filters={"service": names}
         )
         groups = [g for g in found if (g.key[0], g.currency) in top]
-    groups = [g for g in groups if g.change != 0][:TOP_DRIVERS]
-    return [_driver("service", g) for g in groups]
+    # The largest changes of each currency (decompose orders by currency, then change): a
+    # pack in two currencies names the drivers of both.
+    shown: dict[str, list[GroupChange]] = {}
+    for g in groups:
+        if g.change != 0 and len(shown.setdefault(g.currency, [])) < TOP_DRIVERS:
+            shown[g.currency].append(g)
+    return [_driver("service", g) for kept in shown.values() for g in kept]
 
 
 def _top_changes(
     con: Any, lens: Lens, word: str, before: DateRange, when: DateRange, value: str
 ) -> set[tuple[str | None, str]] | None:
-    """The (group, currency) pairs of the TOP_DRIVERS largest changes, ordered and tied as
-    `decompose` orders its groups; None when a group's name is the no-value label."""
+    """The (group, currency) pairs of the TOP_DRIVERS largest changes of each currency,
+    ordered and tied as `decompose` orders its groups; None when a group's name is the
+    no-value label."""
     expr = lens.dimension(word).expr
     in_a, in_b = before.where(), when.where()
     rows = con.execute(
@@ -262,7 +268,13 @@ def _top_changes(
     if any(k == NONE_LABEL for k, _, _ in rows):
         return None
     moved = sorted((r for r in rows if r[2] != 0), key=lambda r: (r[1], -abs(r[2]), [str(r[0])]))
-    return {(k, c) for k, c, _ in moved[:TOP_DRIVERS]}
+    kept: dict[str, int] = {}
+    top = set()
+    for k, c, _ in moved:
+        kept[c] = kept.get(c, 0) + 1
+        if kept[c] <= TOP_DRIVERS:
+            top.add((k, c))
+    return top
 
 
 def _driver(dimension: str, g: GroupChange) -> Driver:

@@ -280,3 +280,33 @@ def test_the_bridge_skips_owners_without_changing_a_part(company: Path) -> None:
     assert [(g.before, g.after, g.parts) for g in without] == [
         (g.before, g.after, g.parts) for g in with_owner
     ]
+
+
+def test_each_currency_has_its_own_drivers(tmp_path: Path) -> None:
+    """Two currencies: the largest changes of each, not five of the first alphabetically."""
+    from cloudtally.report.monthly import monthly_pack
+    from tests.query.lake import Day, day_store
+
+    lines = []
+    for n in range(1, 7):  # USD: s1..s6 rise by 1..6
+        lines += [
+            Day("2024-09-10", "10", service=f"s{n}"),
+            Day("2024-10-10", str(10 + n), service=f"s{n}"),
+        ]
+    lines += [
+        Day("2024-09-10", "100", service="e1", currency="EUR"),
+        Day("2024-10-10", "40", service="e1", currency="EUR"),
+        Day("2024-10-10", "0.5", service="e2", currency="EUR"),
+    ]  # fmt: skip
+    store = day_store(Store(tmp_path / "lake"), tmp_path, lines)
+    drivers = monthly_pack(store, "2024-10").drivers
+    assert [(d.currency, d.group, d.after - d.before) for d in drivers] == [
+        ("EUR", "e1", Decimal(-60)),
+        ("EUR", "e2", Decimal("0.5")),
+        ("USD", "s6", Decimal(6)),
+        ("USD", "s5", Decimal(5)),
+        ("USD", "s4", Decimal(4)),
+        ("USD", "s3", Decimal(3)),
+        ("USD", "s2", Decimal(2)),
+    ]
+    assert drivers[0].sentence.startswith("e1 fell by 60.00 EUR (-60.0%) to 40.00")
