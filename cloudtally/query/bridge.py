@@ -124,7 +124,7 @@ def decompose(
     # An allocation written before quantities were carried has none: its changes are `other`.
     qty = "PricingQuantity" if "PricingQuantity" in available else "CAST(NULL AS DECIMAL(38, 18))"
     in_a, in_b = first.where(), second.where()
-    rows = con.execute(
+    cursor = con.execute(
         f"""
         WITH lines AS (
             SELECT {keys}BillingCurrency AS currency,
@@ -147,127 +147,163 @@ def decompose(
                coalesce(sum(qty) FILTER (WHERE in_a), 0), coalesce(sum(qty) FILTER (WHERE in_b), 0)
         FROM lines
         GROUP BY ALL
+        -- A group's items arrive together, and a resource's items one after the other: only
+        -- the resource being read is held, whatever the number of lines.
+        ORDER BY {key_names}currency, resource NULLS LAST, kind, SkuId NULLS FIRST,
+                 PricingUnit NULLS FIRST, account NULLS FIRST, 9
         """
-    ).fetchall()
+    )
     n = len(dims)
     days = (Decimal(first.days), Decimal(second.days)) if per_day else (Decimal(1), Decimal(1))
-    groups: dict[tuple[tuple[str | None, ...], str], dict[tuple[object, ...], _Item]] = {}
-    # team -> (the change it carries, its cost): the owner of a change is who carries most of
-    # it, else who has most of the cost.
-    owners: dict[tuple[tuple[str | None, ...], str], dict[str, tuple[Decimal, Decimal]]] = {}
-    for row in rows:
-        key, currency = tuple(row[:n]), row[n]
-        kind, resource, rname, account, aname, sku, unit, covered, who = row[n + 1 : n + 10]
-        cost_a, cost_b, qty_a, qty_b = row[n + 10 :]
-        items = groups.setdefault((key, currency), {})
-        item = items.get(ident := (kind, resource, sku, unit, account))
-        if item is None:  # built once per item, not once per row
-            item = items[ident] = _Item(kind, resource, rname, account, aname)
-        for side, (cost, qty) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
-            item.cost[side] += cost
-            item.qty[side] += qty
-            if covered:
-                item.covered_cost[side] += cost
-                item.covered_qty[side] += qty
-        if who is not None:
-            weights = owners.setdefault((key, currency), {})
-            change, cost = weights.get(who, (ZERO, ZERO))
-            weights[who] = (change + abs(cost_b - cost_a), cost + abs(cost_a) + abs(cost_b))
+    result: list[GroupChange] = []
+    group: _Group | None = None
+    items: dict[tuple[object, ...], _Item] = {}  # the current resource's (or resource-less item)
+    resource: object = None
     with decimal.localcontext(CONTEXT):
-        result = [
-            _group_change(key, currency, items, days, owners.get((key, currency)), top_resources)
-            for (key, currency), items in groups.items()
-        ]
+        while batch := cursor.fetchmany(BATCH):
+            for row in batch:
+                key, currency = tuple(row[:n]), row[n]
+                kind, rid, rname, account, aname, sku, unit, covered, who = row[n + 1 : n + 10]
+                cost_a, cost_b, qty_a, qty_b = row[n + 10 :]
+                ident = (kind, sku, unit, account)
+                # What is classified as a whole: a resource (all its items), else one item.
+                unit_of = rid if rid is not None else ident
+                if group is None or group.key != key or group.currency != currency:
+                    if group is not None:
+                        group.add_resource(resource, items)
+                        result.append(group.finish())
+                    group = _Group(key, currency, days, top_resources)
+                    items, resource = {}, unit_of
+                elif unit_of != resource:
+                    group.add_resource(resource, items)
+                    items, resource = {}, unit_of
+                item = items.get(ident)
+                if item is None:  # built once per item, not once per row
+                    item = items[ident] = _Item(kind, rid, rname, account, aname)
+                for side, (cost, qty) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
+                    item.cost[side] += cost
+                    item.qty[side] += qty
+                    if covered:
+                        item.covered_cost[side] += cost
+                        item.covered_qty[side] += qty
+                if who is not None:
+                    group.weigh_owner(who, cost_a, cost_b)
+        if group is not None:
+            group.add_resource(resource, items)
+            result.append(group.finish())
     result.sort(key=lambda g: (g.currency, -abs(g.change), [str(k) for k in g.key]))
     return result
 
 
-def _group_change(
-    key: tuple[str | None, ...],
-    currency: str,
-    items: dict[tuple[object, ...], _Item],
-    days: tuple[Decimal, Decimal],
-    owners: dict[str, tuple[Decimal, Decimal]] | None,
-    top: int,
-) -> GroupChange:
-    parts = dict.fromkeys(PARTS, ZERO)
-    before = after = ZERO
-    # A resource is new (removed) when nothing of it was billed in the first (second) range.
-    by_resource: dict[str, list[Decimal]] = {}
-    names: dict[str, str | None] = {}
-    for item in items.values():
-        if item.resource is not None:
-            totals = by_resource.setdefault(item.resource, [ZERO, ZERO])
-            totals[0] += item.cost[0]
-            totals[1] += item.cost[1]
-            names.setdefault(item.resource, item.name)
-    account_names: dict[str, str | None] = {}
-    account_change: dict[str, Decimal] = {}
-    for item in items.values():
-        a, b = item.cost[0] / days[0], item.cost[1] / days[1]
-        before += a
-        after += b
-        if item.account is not None:
-            account_names.setdefault(item.account, item.account_name)
-            account_change[item.account] = account_change.get(item.account, ZERO) + (b - a)
-        if item.kind in ("credits", "tax"):
-            parts[item.kind] += b - a
-            continue
-        if item.resource is not None:
-            totals = by_resource[item.resource]
-            if totals[0] == 0 and totals[1] != 0:
-                parts["new"] += b - a
+BATCH = 50_000
+
+
+class _Group:
+    """One group's running sums while its items stream by, a resource at a time."""
+
+    def __init__(
+        self, key: tuple[str | None, ...], currency: str, days: tuple[Decimal, Decimal], top: int
+    ) -> None:
+        self.key, self.currency, self.days, self.top = key, currency, days, top
+        self.parts = dict.fromkeys(PARTS, ZERO)
+        self.before = self.after = ZERO
+        self.new_resources = self.removed_resources = 0
+        # The `top` largest resource changes so far, as sorting them all would give.
+        self.moved: list[tuple[tuple[Decimal, str], ResourceChange]] = []
+        self.account_names: dict[str, str | None] = {}
+        self.account_change: dict[str, Decimal] = {}
+        # team -> (the change it carries, its cost): the owner of a change is who carries most
+        # of it, else who has most of the cost.
+        self.owners: dict[str, tuple[Decimal, Decimal]] = {}
+
+    def weigh_owner(self, who: str, cost_a: Decimal, cost_b: Decimal) -> None:
+        change, cost = self.owners.get(who, (ZERO, ZERO))
+        self.owners[who] = (change + abs(cost_b - cost_a), cost + abs(cost_a) + abs(cost_b))
+
+    def add_resource(self, resource: object, items: dict[tuple[object, ...], _Item]) -> None:
+        """Add the items of one resource (all of them), or of one resource-less item."""
+        if not items:
+            return
+        days = self.days
+        total = [ZERO, ZERO]
+        name: str | None = None
+        for item in items.values():
+            total[0] += item.cost[0]
+            total[1] += item.cost[1]
+            if name is None:
+                name = item.name
+        # A resource is new (removed) when nothing of it was billed in the first (second) range.
+        state = None
+        if isinstance(resource, str):
+            if total[0] == 0 and total[1] != 0:
+                state = "new"
+                self.new_resources += 1
+            elif total[1] == 0 and total[0] != 0:
+                state = "removed"
+                self.removed_resources += 1
+            change = ResourceChange(resource, name, _q(total[0] / days[0]), _q(total[1] / days[1]))
+            self.moved.append(((-abs(change.after - change.before), resource), change))
+            if len(self.moved) > 4 * self.top + 64:
+                self.moved = heapq.nsmallest(self.top, self.moved, key=lambda m: m[0])
+        parts = self.parts
+        for item in items.values():
+            a, b = item.cost[0] / days[0], item.cost[1] / days[1]
+            self.before += a
+            self.after += b
+            if item.account is not None:
+                self.account_names.setdefault(item.account, item.account_name)
+                self.account_change[item.account] = self.account_change.get(item.account, ZERO) + (
+                    b - a
+                )
+            if item.kind in ("credits", "tax"):
+                parts[item.kind] += b - a
                 continue
-            if totals[1] == 0 and totals[0] != 0:
-                parts["removed"] += b - a
+            if state is not None:
+                parts[state] += b - a
                 continue
-        if item.cost[0] == 0 and item.cost[1] != 0 and item.resource is None:
-            parts["new"] += b
-            continue
-        if item.cost[1] == 0 and item.cost[0] != 0 and item.resource is None:
-            parts["removed"] -= a
-            continue
-        qa, qb = item.qty[0] / days[0], item.qty[1] / days[1]
-        if item.kind != "usage" or qa <= 0 or qb <= 0:
-            parts["other"] += b - a
-            continue
-        unit_a = a / qa
-        volume = (qb - qa) * unit_a
-        coverage = qb * (_mixed_unit_cost(item, days) - unit_a)
-        parts["volume"] += volume
-        parts["coverage"] += coverage
-        parts["price"] += (b - a) - volume - coverage
-    # Quantise every part to 18 places; `other` takes the rounding so the parts add up.
-    for name in PARTS:
-        if name != "other":
-            parts[name] = parts[name].quantize(QUANTUM)
-    before, after = before.quantize(QUANTUM), after.quantize(QUANTUM)
-    parts["other"] = (after - before) - sum((parts[p] for p in PARTS if p != "other"), ZERO)
-    # The `top` largest, as sorting them all would give (a group may hold 100,000s).
-    moved = [
-        ResourceChange(r, names.get(r), _q(t[0] / days[0]), _q(t[1] / days[1]))
-        for r, t in heapq.nsmallest(
-            top,
-            by_resource.items(),
-            key=lambda rt: (-abs(_q(rt[1][1] / days[1]) - _q(rt[1][0] / days[0])), rt[0]),
+            if item.resource is None and item.cost[0] == 0 and item.cost[1] != 0:
+                parts["new"] += b
+                continue
+            if item.resource is None and item.cost[1] == 0 and item.cost[0] != 0:
+                parts["removed"] -= a
+                continue
+            qa, qb = item.qty[0] / days[0], item.qty[1] / days[1]
+            if item.kind != "usage" or qa <= 0 or qb <= 0:
+                parts["other"] += b - a
+                continue
+            unit_a = a / qa
+            volume = (qb - qa) * unit_a
+            coverage = qb * (_mixed_unit_cost(item, days) - unit_a)
+            parts["volume"] += volume
+            parts["coverage"] += coverage
+            parts["price"] += (b - a) - volume - coverage
+
+    def finish(self) -> GroupChange:
+        parts = self.parts
+        # Quantise every part to 18 places; `other` takes the rounding so the parts add up.
+        for name in PARTS:
+            if name != "other":
+                parts[name] = parts[name].quantize(QUANTUM)
+        before, after = self.before.quantize(QUANTUM), self.after.quantize(QUANTUM)
+        parts["other"] = (after - before) - sum((parts[p] for p in PARTS if p != "other"), ZERO)
+        moved = [m for _, m in heapq.nsmallest(self.top, self.moved, key=lambda m: m[0])]
+        accounts = sorted(
+            ((acc, self.account_names[acc], _q(c)) for acc, c in self.account_change.items()),
+            key=lambda t: (-abs(t[2]), t[0]),
         )
-    ]
-    account_list = sorted(
-        ((acc, account_names[acc], _q(c)) for acc, c in account_change.items()),
-        key=lambda t: (-abs(t[2]), t[0]),
-    )
-    return GroupChange(
-        key=key,
-        currency=currency,
-        before=before,
-        after=after,
-        parts=parts,
-        owner=max(owners, key=lambda t: (owners[t], t)) if owners else None,
-        new_resources=sum(1 for t in by_resource.values() if t[0] == 0 and t[1] != 0),
-        removed_resources=sum(1 for t in by_resource.values() if t[1] == 0 and t[0] != 0),
-        top_resources=[m for m in moved[:top] if m.change != 0],
-        accounts=account_list[:3],
-    )
+        owners = self.owners
+        return GroupChange(
+            key=self.key,
+            currency=self.currency,
+            before=before,
+            after=after,
+            parts=parts,
+            owner=max(owners, key=lambda t: (owners[t], t)) if owners else None,
+            new_resources=self.new_resources,
+            removed_resources=self.removed_resources,
+            top_resources=[m for m in moved if m.change != 0],
+            accounts=accounts[:3],
+        )
 
 
 def _q(value: Decimal) -> Decimal:

@@ -30,7 +30,7 @@ from cloudtally.allocate.sql import Builder, tag_column
 from cloudtally.errors import QueryError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.cube import tags_cube_lines
-from cloudtally.query.dimensions import latest
+from cloudtally.query.dimensions import NAME_SEEN, latest
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.ownership import ALLOCATED, EVERYTHING, Lens, Scope
 from cloudtally.query.periods import DateRange
@@ -231,7 +231,9 @@ def exceptions_of(
         broken_keys.append(f"CASE WHEN NOT {valid} THEN {literal(key)} END")
     broken = f"nullif(concat_ws('; ', {', '.join(problems)}), '')"
     keys = f"nullif(concat_ws(',', {', '.join(broken_keys)}), '')"
-    latest = "ChargePeriodStart"
+    # A resource's names are its latest (`latest`); its likely owner and where that came from
+    # are read from one line, the latest (on a tie, the greatest owner).
+    newest = f"({NAME_SEEN}, owner, team_source)"
     table = "_tags_exceptions"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
@@ -243,12 +245,12 @@ def exceptions_of(
             ),
             bad AS (SELECT * FROM checked WHERE keys IS NOT NULL)
             SELECT 'resource' AS kind, ResourceId AS resource_id,
-                   arg_max(ResourceName, {latest}) AS name,
-                   arg_max(SubAccountId, {latest}) AS account_id,
-                   arg_max(SubAccountName, {latest}) AS account_name,
-                   arg_max(ServiceName, {latest}) AS service, BillingCurrency AS currency,
-                   sum(cost) AS cost, keys, arg_max(owner, {latest}) AS likely_owner,
-                   arg_max(team_source, {latest}) AS owner_from, broken AS rule_broken
+                   {latest("ResourceName")} AS name,
+                   {latest("SubAccountId")} AS account_id,
+                   {latest("SubAccountName")} AS account_name,
+                   {latest("ServiceName")} AS service, BillingCurrency AS currency,
+                   sum(cost) AS cost, keys, arg_max(owner, {newest}) AS likely_owner,
+                   arg_max(team_source, {newest}) AS owner_from, broken AS rule_broken
             FROM bad WHERE ResourceId IS NOT NULL
             GROUP BY ResourceId, BillingCurrency, keys, broken
             UNION ALL
@@ -256,7 +258,7 @@ def exceptions_of(
             -- service and charge, so the exceptions add up to the uncovered cost.
             SELECT 'no-resource', NULL, ChargeDescription, SubAccountId,
                    {latest("SubAccountName")}, ServiceName, BillingCurrency, sum(cost), keys,
-                   arg_max(owner, {latest}), arg_max(team_source, {latest}), broken
+                   arg_max(owner, {newest}), arg_max(team_source, {newest}), broken
             FROM bad WHERE ResourceId IS NULL
             GROUP BY ChargeDescription, SubAccountId, ServiceName, BillingCurrency, keys, broken"""
     )
