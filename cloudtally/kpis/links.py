@@ -3,6 +3,8 @@ commitment invariant. Without their data they are `no data`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cloudtally.store import Store
 
 
@@ -18,7 +20,14 @@ def savings_evidence_share(store: Store) -> float | None:
 def commitment_invariant_share(store: Store, period: str) -> float | None:
     """Percent of a period's commitments whose amortized purchase equals the effective cost of
     their used and unused rows (None: no commitments in the lake)."""
-    from cloudtally.commitments.checks import invariant_share
+    return commitment_invariant_shares(store, [period])[period]
 
-    share = invariant_share(store, period)
-    return None if share is None else float(share) * 100
+
+def commitment_invariant_shares(store: Store, periods: Sequence[str]) -> dict[str, float | None]:
+    """`commitment_invariant_share` of each period, in one pass."""
+    from cloudtally.commitments.checks import invariant_shares
+
+    return {
+        p: None if share is None else float(share) * 100
+        for p, share in invariant_shares(store, periods).items()
+    }

@@ -19,6 +19,7 @@ from cloudtally.kpis.docs import REQUIRED_DOCS, documentation_problems
 from cloudtally.kpis.targets import KpiTargets, Target
 from cloudtally.query.movers import previous_period
 from cloudtally.rules.allocation import RuleSet
+from cloudtally.sqltext import literals
 from cloudtally.store import Store
 
 TREND_PERIODS = 6
@@ -144,9 +145,7 @@ def scorecard(
 ) -> list[KpiResult]:
     """Every KPI for billing period `period`, with its trend over the six periods to it."""
     ctx = Context(store, rules_dir, docs_dir, targets, now or datetime.now(UTC))
-    periods = [period]
-    for _ in range(TREND_PERIODS - 1):
-        periods.insert(0, previous_period(periods[0]))
+    periods = _trend_of(period)
     results = []
     try:
         for item in KPIS:
@@ -196,23 +195,39 @@ def _unallocated(ctx: Context, period: str) -> float | None:
 
     if allocation_state(ctx.store) == "missing":
         return None
-    row = ctx.con.execute(
-        "SELECT sum(EffectiveCost) FILTER (WHERE team IS NULL), sum(EffectiveCost) "
-        "FROM allocated_costs WHERE x_BillingPeriod = ?",
-        [period],
-    ).fetchone()
-    if row is None or row[1] is None:
-        return None
-    return _pct(row[0] or 0, row[1])
+    key = ("unallocated", period)
+    if key not in ctx.cache:
+        # The first call is for the scorecard's period: its whole trend in one query.
+        trend = _trend_of(period)
+        for p in trend:
+            ctx.cache.setdefault(("unallocated", p), None)
+        for p, unowned, total in ctx.con.execute(
+            "SELECT x_BillingPeriod, sum(EffectiveCost) FILTER (WHERE team IS NULL), "
+            "sum(EffectiveCost) FROM allocated_costs "
+            f"WHERE x_BillingPeriod IN ({literals(trend)}) GROUP BY 1"
+        ).fetchall():
+            ctx.cache[("unallocated", p)] = None if total is None else _pct(unowned or 0, total)
+    return ctx.cache[key]  # type: ignore[return-value]
 
 
 def _rules(ctx: Context) -> RuleSet | None:
+    """The rules folder's rules when its tag policy requires keys (read once per scorecard)."""
     from cloudtally.rules.allocation import load_rules
 
     if ctx.rules_dir is None or not (ctx.rules_dir / "tags.yaml").exists():
         return None
-    rules = load_rules(ctx.rules_dir)
+    if "rules" not in ctx.cache:
+        ctx.cache["rules"] = load_rules(ctx.rules_dir)
+    rules: RuleSet = ctx.cache["rules"]  # type: ignore[assignment]
     return rules if rules.tags.required else None
+
+
+def _trend_of(period: str) -> list[str]:
+    """The TREND_PERIODS billing periods to `period`, oldest first."""
+    periods = [period]
+    for _ in range(TREND_PERIODS - 1):
+        periods.insert(0, previous_period(periods[0]))
+    return periods
 
 
 @kpi(
@@ -230,10 +245,7 @@ def _coverage(ctx: Context, period: str) -> float | None:
         return None
     if "coverage" not in ctx.cache:
         # One query for every period of the trend: coverage per billing period.
-        first = period
-        for _ in range(TREND_PERIODS - 1):
-            first = previous_period(first)
-        ctx.cache["coverage"] = coverage(ctx.store, rules, "month", (first, period))
+        ctx.cache["coverage"] = coverage(ctx.store, rules, "month", (_trend_of(period)[0], period))
     table: Table = ctx.cache["coverage"]  # type: ignore[assignment]
     month_at, cost_at = table.columns.index("month"), table.columns.index("cost")
     all_at = table.columns.index("all_keys")
@@ -436,9 +448,14 @@ def _evidence(ctx: Context, period: str) -> float | None:
     per_period=True,
 )
 def _commitments(ctx: Context, period: str) -> float | None:
-    from cloudtally.kpis.links import commitment_invariant_share
+    from cloudtally.kpis.links import commitment_invariant_shares
 
-    return commitment_invariant_share(ctx.store, period)
+    key = ("commitments", period)
+    if key not in ctx.cache:
+        # The first call is for the scorecard's period: read its whole trend in one pass.
+        for p, share in commitment_invariant_shares(ctx.store, _trend_of(period)).items():
+            ctx.cache.setdefault(("commitments", p), share)
+    return ctx.cache[key]  # type: ignore[return-value]
 
 
 @kpi(

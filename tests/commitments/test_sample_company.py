@@ -89,3 +89,11 @@ def test_the_kpi_scorecard_reads_the_invariant_share(store: Store) -> None:
     from cloudtally.kpis.links import commitment_invariant_share
 
     assert commitment_invariant_share(store, "2024-10") == 100.0
+    # Read for several periods in one pass (the scorecard's trend): the same share each.
+    from cloudtally.kpis.links import commitment_invariant_shares
+
+    periods = ["2024-05", "2024-08", "2024-09", "2024-10"]
+    assert commitment_invariant_shares(store, periods) == {
+        p: commitment_invariant_share(store, p) for p in periods
+    }
+    assert commitment_invariant_shares(store, periods)["2024-05"] is None  # before the data
