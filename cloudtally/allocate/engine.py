@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from cloudtally.allocate.sql import DIMENSIONS, MONEY, Builder
+from cloudtally.allocate.sql import DIMENSIONS, K8S_DATASET, MONEY, Builder
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import period_filter
 from cloudtally.query.cube import (
@@ -97,6 +97,13 @@ def allocate(
         if not store.catalog().live_files():
             raise StoreError(
                 f"The lake in {store.data_dir} is empty: run `cloudtally ingest` first."
+            )
+        kubernetes = [p.id for p in rules.allocation.shared_pools if p.split == "kubernetes"]
+        if kubernetes and K8S_DATASET not in catalog.derived:
+            raise QueryError(
+                f"Shared pool {kubernetes[0]!r} splits by OpenCost's allocations, but the lake "
+                "holds none: ingest OpenCost's allocation data (`cloudtally ingest "
+                "allocation.json`, docs/kubernetes.md) first."
             )
         output = prepare(con, rules, periods)
         folder = store.staging_for(DATASET)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cloudtally.allocate.kubernetes import CLUSTER_TAGS
 from cloudtally.focus.canonical import CANONICAL
 from cloudtally.rules.allocation import DIMENSIONS, Match, RuleSet, SharedPool
 from cloudtally.rules.tags import normalise_sql, raw_value_sql
@@ -87,6 +88,11 @@ OUTPUT_COLUMNS = (*LINE_COLUMNS, *ALLOCATION_COLUMNS)
 # HUGEINT (about 1.7 x 10^38) holds amount x weight x 10^15: amounts and weights up to about
 # 10^11 each; beyond that DuckDB raises an overflow error rather than rounding.
 STORED = "DECIMAL(38,18)"
+# split: kubernetes reads OpenCost's allocations (the `k8s_allocations` dataset); its two
+# recipients that are nobody's: the cluster's idle capacity, and namespaces without the label.
+K8S_DATASET = "k8s_allocations"
+K8S_IDLE = "(idle)"
+K8S_UNLABELLED = "(unlabelled)"
 
 
 def _units(amount: str) -> str:
@@ -241,7 +247,30 @@ class Builder:
         ]
         if metric_rows:
             statements.append(f"INSERT INTO {self.table('metric')} VALUES {', '.join(metric_rows)}")
+        if any(p.split == "kubernetes" for p in self.rules.allocation.shared_pools):
+            # Each cluster's nodes as OpenCost names them: the whole provider id and its last
+            # path segment (`i-0abc` of `aws:///eu-west-1a/i-0abc`), lower case.
+            tail = "lower(regexp_extract(ProviderId, '[^/]+$'))"
+            statements.append(
+                f"""CREATE OR REPLACE TEMP TABLE {self.table("k8s_nodes")} AS
+                    SELECT DISTINCT Cluster AS cluster, lower(ProviderId) AS node
+                    FROM {K8S_DATASET} WHERE Cluster IS NOT NULL AND ProviderId IS NOT NULL
+                    UNION
+                    SELECT DISTINCT Cluster, {tail} FROM {K8S_DATASET}
+                    WHERE Cluster IS NOT NULL AND ProviderId IS NOT NULL AND {tail} <> ''"""
+            )
         return statements
+
+    def _cluster_sql(self, pool: SharedPool) -> str:
+        """A line is a node of the pool's cluster: its resource id (whole, or its last path
+        segment) is one of the cluster's nodes in OpenCost's data, or a cluster tag names it."""
+        cluster = literal(pool.cluster or "")
+        nodes = f"(SELECT node FROM {self.table('k8s_nodes')} WHERE cluster = {cluster})"
+        tagged = " OR ".join(f"Tags[{literal(t)}] = {cluster}" for t in CLUSTER_TAGS)
+        return (
+            f"(lower(ResourceId) IN {nodes} "
+            f"OR lower(regexp_extract(ResourceId, '[^/]+$')) IN {nodes} OR {tagged})"
+        )
 
     # -- lines -------------------------------------------------------------------------------
 
@@ -385,7 +414,10 @@ class Builder:
         if not pools:
             return "CAST(NULL AS VARCHAR)"
         whens = " ".join(
-            f"WHEN {match_sql(p.match, p.window, p.by)} THEN {literal(p.id)}" for p in pools
+            f"WHEN {match_sql(p.match, p.window, p.by)}"
+            f"{' AND ' + self._cluster_sql(p) if p.split == 'kubernetes' else ''} "
+            f"THEN {literal(p.id)}"
+            for p in pools
         )
         return f"CASE {whens} END"
 
@@ -507,7 +539,8 @@ class Builder:
                        x.w2 IS NOT NULL AS mixed
                 FROM {shares} s LEFT JOIN ({weighted_mix}) x
                   ON x.pool = s.shared_pool AND x.period = s.x_BillingPeriod
-                 AND x.currency = s.BillingCurrency AND x.recipient = s.recipient
+                 AND (x.currency IS NULL OR x.currency = s.BillingCurrency)
+                 AND x.recipient = s.recipient
                  AND (x.commitment IS NULL OR x.commitment = s.CommitmentDiscountId)
             )
             {self._exact_split("joined", "s_", "gid, share", "w2", ", ".join(f"x_{d}" for d in DIMENSIONS), units=False)}"""
@@ -564,8 +597,9 @@ class Builder:
             fixed AS (SELECT *, {fixed} FROM decimals)
             SELECT * EXCLUDE ({dropped}){in_units} FROM fixed"""
 
-    def _weights(self, pool: SharedPool, summary: str) -> str:
-        """SELECT pool, period, currency, commitment, recipient, weight for one pool."""
+    def _weights(self, pool: SharedPool, summary: str, labels: bool = False) -> str:
+        """SELECT pool, period, currency, commitment, recipient, weight for one pool (for a
+        Kubernetes pool with `labels`, each namespace's labels of the dimensions too)."""
         by = pool.by
         pid = literal(pool.id)
         among = f" AND {by} IN ({literals(pool.among)})" if pool.among is not None else ""
@@ -602,6 +636,27 @@ class Builder:
                 SELECT {pid}, period, NULL, NULL, recipient, sum(value)
                 FROM {self.table("metric")} WHERE pool = {pid}{among_metric}
                 GROUP BY ALL HAVING sum(value) > 0"""
+        if pool.split == "kubernetes":
+            # OpenCost's cost of each namespace of the cluster in the period, to the value of
+            # its label; idle capacity and namespaces without the label are recipients of their
+            # own, which the output leaves unallocated (a label value cannot hold brackets).
+            label = f"NamespaceLabels[{literal(pool.label or by)}]"
+            listed = (
+                f" AND (IsIdle OR {label} IS NULL OR {label} IN ({literals(pool.among)}))"
+                if pool.among is not None
+                else ""
+            )
+            labelled = "".join(
+                f"NamespaceLabels[{literal(d)}] AS {d}_label, " for d in DIMENSIONS if labels
+            )
+            return f"""
+                SELECT {pid}, strftime(WindowStart, '%Y-%m') AS period, NULL, NULL,
+                       CASE WHEN IsIdle THEN {literal(K8S_IDLE)}
+                            ELSE coalesce({label}, {literal(K8S_UNLABELLED)}) END AS recipient,
+                       {labelled}sum(TotalCost) AS weight
+                FROM {K8S_DATASET}
+                WHERE Cluster = {literal(pool.cluster or "")}{listed}
+                GROUP BY ALL HAVING sum(TotalCost) > 0"""
         # commitment_usage: the purchase goes to whoever used the commitment, by amortized cost.
         return f"""
             SELECT {pid}, x_BillingPeriod, BillingCurrency, CommitmentDiscountId, {by},
@@ -616,6 +671,14 @@ class Builder:
         recipient's direct cost (for a commitment pool: its use of the commitment) spreads over
         its values of the other dimensions."""
         by, dims = pool.by, ", ".join(DIMENSIONS)
+        if pool.split == "kubernetes":
+            # A namespace's labels name its other dimensions (`cost_center: cc-1200`), in
+            # proportion to OpenCost's cost of the namespaces of each recipient.
+            return f"""
+                SELECT {literal(pool.id)}, period, NULL, NULL, recipient,
+                       {", ".join(f"{d}_label" for d in DIMENSIONS)}, sum(weight)
+                FROM ({self._weights(pool, summary, labels=True)})
+                GROUP BY ALL HAVING sum(weight) > 0"""
         if pool.split == "commitment_usage":
             return f"""
                 SELECT {literal(pool.id)}, x_BillingPeriod, BillingCurrency,
@@ -658,10 +721,18 @@ class Builder:
         split_of = self._per_pool({p.id: p.split for p in pools.values()})
         dims = []
         team_maps = self._team_maps()
+        # A Kubernetes pool's idle and unlabelled shares stay unallocated, named as such.
+        nobody = (
+            f"({split_of} = 'kubernetes' AND s.recipient IN "
+            f"({literals([K8S_IDLE, K8S_UNLABELLED])}))"
+        )
+        label_of = self._per_pool(
+            {p.id: p.label or p.by for p in pools.values() if p.split == "kubernetes"}
+        )
         for dim in DIMENSIONS:
             # The recipient for the pool's own dimension; the recipient's mix for the others,
             # else (a recipient without direct cost) the team-keyed mapping tables.
-            own = f"CASE WHEN {by_of} = {literal(dim)} THEN s.recipient END"
+            own = f"CASE WHEN {by_of} = {literal(dim)} AND NOT {nobody} THEN s.recipient END"
             filled = [own, f"CASE WHEN s.mixed THEN s.x_{dim} END"]
             if dim != "team":
                 for source in self.rules.allocation.precedence(dim):
@@ -691,6 +762,11 @@ class Builder:
             SELECT {", ".join(columns)}, {", ".join(dims)},
                    'shared' AS allocation_kind,
                    'pool:' || s.shared_pool || ' (' || {split_of} || CASE WHEN s.recipient IS NULL
-                       THEN ', no recipients: unallocated' ELSE '' END || ')' AS allocation_rule,
+                       THEN ', no recipients: unallocated'
+                       WHEN {nobody} AND s.recipient = {literal(K8S_IDLE)}
+                       THEN ', idle: unallocated'
+                       WHEN {nobody}
+                       THEN ', namespaces without label ' || {label_of} || ': unallocated'
+                       ELSE '' END || ')' AS allocation_rule,
                    s.shared_pool, CAST(NULL AS VARCHAR) AS missing_tags
             FROM {self.table("parts")} s JOIN {self.table("groups")} g USING (gid) {joins}"""

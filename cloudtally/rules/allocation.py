@@ -99,12 +99,16 @@ class ConditionalRule(Dated):
 class SharedPool(Dated):
     id: str
     match: Match
-    split: Literal["even", "direct_cost", "metric", "fixed", "commitment_usage"]
+    split: Literal["even", "direct_cost", "metric", "fixed", "commitment_usage", "kubernetes"]
     by: Dim = "team"
     among: list[str] | None = None  # recipients (default: every value with direct cost)
     # split: fixed; each 0..100, adding up to 100
     percentages: dict[str, Annotated[Decimal, Field(ge=0, le=100)]] | None = None
     metric: str | None = None  # split: metric; CSV path relative to the rules folder
+    # split: kubernetes; the OpenCost cluster whose namespaces share the pool, and the namespace
+    # label that names each namespace's recipient (default: the pool's `by`)
+    cluster: str | None = None
+    label: str | None = None
 
 
 class AllocationRules(_Model):
@@ -315,6 +319,15 @@ def _check_allocation(rules: RuleSet, problems: Problems, node: Any) -> None:
                     rules.metrics[pool.id] = rows
         elif pool.metric is not None:
             report((*where, "metric"), f"only split: metric takes a metric file, not {pool.split}")
+        if pool.split == "kubernetes":
+            if not pool.cluster:
+                report(
+                    (*where, "split"), "split: kubernetes needs cluster: (OpenCost's cluster name)"
+                )
+        else:
+            for key in ("cluster", "label"):
+                if getattr(pool, key) is not None:
+                    report((*where, key), f"only split: kubernetes takes {key}, not {pool.split}")
 
 
 def _check_window(rule: Dated, where: tuple[str | int, ...], report: Any) -> None:

@@ -138,3 +138,76 @@ def test_the_split_conserves_the_amount_exactly(amount: Decimal, weights: list[D
     parts = _split(amount, [_Weight("c", f"n{i}", False, w, ()) for i, w in enumerate(weights)])
     assert sum(parts, Decimal(0)) == amount
     assert all(p.as_tuple().exponent >= -18 for p in parts)  # type: ignore[operator]
+
+
+K8S_POOL = """\
+shared_pools:
+  - id: prod-eu
+    match: {}
+    split: kubernetes
+    cluster: prod-eu
+"""
+
+
+def test_allocate_splits_the_nodes_over_the_namespaces_labels(cli, tmp_path: Path) -> None:
+    """A `split: kubernetes` pool: the cluster's node lines (by resource id or cluster tag) are
+    shared by OpenCost's cost per namespace; the namespace labels name the team and the other
+    dimensions; idle and unlabelled namespaces stay unallocated, each named; nothing is lost."""
+    from tests.allocate.lake import write_rules
+
+    rules = write_rules(tmp_path / "rules", {"allocation.yaml": K8S_POOL})
+    assert cli("ingest", API, BILL).exit_code == 0
+    result = cli("allocate", "--rules", rules)
+    assert result.exit_code == 0, result.output
+    rows = cli(
+        "sql",
+        "SELECT allocation_kind, team, cost_center, allocation_rule, sum(BilledCost) "
+        "FROM allocated_costs GROUP BY ALL ORDER BY ALL",
+        "-f", "csv",
+    ).stdout  # fmt: skip
+    # Weights in units of 10^-3 (docs/rules.md): payments 6.235, search 10.371, kube-system
+    # 0.908 (no team label), idle 10.315; each day's nodes split, the remainder to search.
+    assert rows.splitlines() == [
+        "allocation_kind,team,cost_center,allocation_rule,sum(BilledCost)",
+        "direct,data,,tag:team,3",
+        "shared,payments,cc-1200,pool:prod-eu (kubernetes),4.24434367027",
+        "shared,search,,pool:prod-eu (kubernetes),7.059837723244",
+        'shared,,,"pool:prod-eu (kubernetes, idle: unallocated)",7.021716914008',
+        'shared,,,"pool:prod-eu (kubernetes, namespaces without label team: unallocated)",'
+        "0.618101692478",
+    ]
+    # payments: per day, the EC2 nodes (9.216) and the volume (0.256) are each split.
+    assert Decimal("4.24434367027") == 2 * sum(
+        (Decimal(cost) * 6235 / 27829).quantize(Decimal("1e-12"), rounding=ROUND_DOWN)
+        for cost in ("9.216", "0.256")
+    )
+    shared = cli(
+        "sql", "SELECT sum(BilledCost) FROM allocated_costs WHERE shared_pool = 'prod-eu'",
+        "-f", "csv",
+    ).stdout  # fmt: skip
+    assert shared.splitlines()[1] == str(NODES)
+    showback = cli("showback", "--by", "team", "--period", "2026-10", "-f", "csv").stdout
+    assert "payments," in showback and "search," in showback
+
+
+def test_a_kubernetes_pool_needs_opencost_data_and_a_cluster(cli, tmp_path: Path) -> None:
+    from tests.allocate.lake import write_rules
+
+    rules = write_rules(tmp_path / "rules", {"allocation.yaml": K8S_POOL})
+    assert cli("ingest", BILL).exit_code == 0
+    result = cli("allocate", "--rules", rules)
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        "Error: Shared pool 'prod-eu' splits by OpenCost's allocations, but the lake holds "
+        "none: ingest OpenCost's allocation data (`cloudtally ingest allocation.json`, "
+        "docs/kubernetes.md) first."
+    )
+    bad = write_rules(
+        tmp_path / "bad",
+        {"allocation.yaml": K8S_POOL.replace("    cluster: prod-eu\n", "")
+         + "  - id: tax\n    match: {charge_category: Tax}\n    split: even\n    label: team\n"},
+    )  # fmt: skip
+    result = cli("allocate", "--rules", bad)
+    assert result.exit_code == 1
+    assert "split: kubernetes needs cluster: (OpenCost's cluster name)" in result.stderr
+    assert "only split: kubernetes takes label, not even" in result.stderr

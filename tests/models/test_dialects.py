@@ -149,3 +149,19 @@ def test_the_command_lists_what_it_wrote(tmp_path: Path) -> None:
     assert again.output.strip() == (
         f"Error: {out} exists and is not empty: choose another --out or give --overwrite."
     )
+
+
+def test_a_kubernetes_pool_is_refused_by_name(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    with open(rules / "allocation.yaml", "a", encoding="utf-8") as fh:
+        fh.write("  - id: prod-eu\n    match: {}\n    split: kubernetes\n    cluster: prod-eu\n")
+    out = tmp_path / "project"
+    with pytest.raises(UnsupportedError) as raised:
+        write_models(out, "duckdb", load_rules(rules))
+    assert str(raised.value) == (
+        "Shared pool 'prod-eu' splits by OpenCost's allocations, which the models do not read "
+        "yet: run `cloudtally allocate` for it, or leave the pool out of the rules folder given "
+        "to `cloudtally models`."
+    )
+    assert not out.exists()
