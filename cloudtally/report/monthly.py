@@ -15,8 +15,9 @@ from cloudtally.errors import QueryError
 from cloudtally.query.bridge import GroupChange, decompose
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.movers import previous_period
-from cloudtally.query.ownership import NONE_LABEL, Lens, allocation_state, lens_for
+from cloudtally.query.ownership import ALLOCATED, NONE_LABEL, Lens, allocation_state, lens_for
 from cloudtally.query.periods import DateRange, parse_range, require_data
+from cloudtally.sqltext import literals
 from cloudtally.store import Store
 
 # The bridge's parts, named for finance, in the order the waterfall shows them.
@@ -227,6 +228,9 @@ def _drivers(
     rules_dir: Path | None,
 ) -> list[Driver]:
     lens = lens_for(store, ["service"], rules_dir=rules_dir)
+    # Owners as the rest of the pack has them: the allocation's when it is current (read
+    # below), else the tags' (read by decompose on every line).
+    allocated = allocation_state(store) == "current"
     # Only the top groups are decomposed: a group's parts and owner depend on its own lines
     # alone, and its change (what orders the drivers) is two exact sums, so one grouped sum
     # picks the groups that decomposing every service would (in decompose's order), and the
@@ -234,11 +238,20 @@ def _drivers(
     # their lines only.
     top = _top_changes(con, lens, "service", before, when, value)
     if top is None:  # a service literally named like the no-value label: decompose them all
-        groups = decompose(con, lens, ["service"], before, when, metric_name=value)
+        groups = decompose(
+            con, lens, ["service"], before, when, metric_name=value, with_owner=not allocated
+        )
     else:
         names = sorted({NONE_LABEL if k is None else k for k, _ in top})
         found = decompose(
-            con, lens, ["service"], before, when, metric_name=value, filters={"service": names}
+            con,
+            lens,
+            ["service"],
+            before,
+            when,
+            metric_name=value,
+            filters={"service": names},
+            with_owner=not allocated,
         )
         groups = [g for g in found if (g.key[0], g.currency) in top]
     # The largest changes of each currency (decompose orders by currency, then change): a
@@ -247,7 +260,42 @@ def _drivers(
     for g in groups:
         if g.change != 0 and len(shown.setdefault(g.currency, [])) < TOP_DRIVERS:
             shown[g.currency].append(g)
-    return [_driver("service", g) for kept in shown.values() for g in kept]
+    drivers = [g for kept in shown.values() for g in kept]
+    if allocated and drivers:
+        owners = _allocated_owners(con, drivers, before, when, value)
+        for g in drivers:
+            g.owner = owners.get((g.key[0], g.currency))
+    return [_driver("service", g) for g in drivers]
+
+
+def _allocated_owners(
+    con: Any, groups: list[GroupChange], before: DateRange, when: DateRange, value: str
+) -> dict[tuple[str | None, str], str]:
+    """The team of `allocated_costs` that carries most of each service's change (the sum of
+    the absolute changes of its items), else most of its cost; ties: the greater name. The
+    same rule `decompose` applies to owners read from tags."""
+    in_a, in_b = before.where(), when.where()
+    named = sorted({str(g.key[0]) for g in groups if g.key[0] is not None})
+    services = [f"ServiceName IN ({literals(named)})"] if named else []
+    if any(g.key[0] is None for g in groups):
+        services.append("ServiceName IS NULL")
+    rows = con.execute(
+        f"""SELECT service, currency, team, sum(abs(b - a)), sum(abs(a) + abs(b)) FROM (
+                SELECT ServiceName AS service, BillingCurrency AS currency, team, ResourceId,
+                       SkuId, PricingUnit, coalesce(SubAccountId, BillingAccountId),
+                       ChargeCategory, coalesce(sum({value}) FILTER (WHERE {in_a}), 0) AS a,
+                       coalesce(sum({value}) FILTER (WHERE {in_b}), 0) AS b
+                FROM {ALLOCATED}
+                WHERE (({in_a}) OR ({in_b})) AND team IS NOT NULL
+                  AND ({" OR ".join(services) or "false"})
+                GROUP BY ALL)
+            GROUP BY ALL"""
+    ).fetchall()
+    best: dict[tuple[str | None, str], tuple[Decimal, Decimal, str]] = {}
+    for service, currency, team, change, cost in rows:
+        if (service, currency) not in best or (change, cost, team) > best[(service, currency)]:
+            best[(service, currency)] = (change, cost, team)
+    return {k: v[2] for k, v in best.items()}
 
 
 def _top_changes(
