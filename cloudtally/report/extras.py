@@ -250,6 +250,10 @@ def budgets(store: Store, pack: MonthlyPack, rules_dir: Path | None, extras: Ext
 # Forecasts ---------------------------------------------------------------------------------
 
 
+# Days of charges before a month that a forecast made at its start needs to be shown.
+FORECAST_HISTORY_DAYS = 28
+
+
 @contributor
 def forecasts(store: Store, pack: MonthlyPack, rules_dir: Path | None, extras: Extras) -> None:
     """The forecast made at the start of the month against the actual, the months after it,
@@ -262,6 +266,15 @@ def forecasts(store: Store, pack: MonthlyPack, rules_dir: Path | None, extras: E
         made = forecast(store, [], metric=pack.metric, horizon=0, as_of=start, rules_dir=rules_dir)
     except CloudtallyError:
         return  # no history before the month: nothing to say
+    history = (start - made.data_from).days
+    if history < FORECAST_HISTORY_DAYS:
+        # A few stray days (a credit dated before the first export) are not a history: a
+        # number made from them would read as a forecast.
+        pack.notes.append(
+            f"No forecast made on {start}: the lake holds {history} day(s) of charges before "
+            f"it, and a forecast needs {FORECAST_HISTORY_DAYS}."
+        )
+        made.rows = []
     actual = {
         h.currency: h.effective if pack.metric == "EffectiveCost" else h.billed
         for h in pack.headlines
@@ -326,7 +339,7 @@ def forecasts(store: Store, pack: MonthlyPack, rules_dir: Path | None, extras: E
                 )
             )
     for word in BREAKDOWNS:
-        if not pack.breakdowns.get(word):
+        if not pack.breakdowns.get(word) or history < FORECAST_HISTORY_DAYS:
             continue
         try:
             grouped = forecast(

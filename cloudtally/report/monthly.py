@@ -341,7 +341,9 @@ def _driver(dimension: str, g: GroupChange) -> Driver:
             sentence += f": {g.new_resources} new resource(s)"
     if g.accounts:
         sentence += "; largest in account " + (g.accounts[0][1] or g.accounts[0][0])
-    sentence += f". Most of the change is {g.owner}'s." if g.owner else ". No owner on record."
+    sentence += (
+        f". Most of the change belongs to {g.owner}." if g.owner else ". No owner on record."
+    )
     return Driver(
         dimension, name, g.currency, g.before, g.after, g.parts, g.owner, g.new_resources, sentence
     )

@@ -352,4 +352,22 @@ def test_a_drivers_owner_is_the_allocations_when_it_is_current(tmp_path: Path) -
     # The rule gives every Search line to search, r2's web tag too (a dimension's sources are
     # rules, then tag, unless `dimensions` says otherwise).
     assert [(d.group, d.owner) for d in after] == [("Search", "search"), ("Cache", "web")]
-    assert after[0].sentence.endswith("Most of the change is search's.")
+    assert after[0].sentence.endswith("Most of the change belongs to search.")
+
+
+def test_a_few_stray_days_are_not_a_forecast(store: Store, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A credit dated a week before the first export: no forecast card made from that week (it
+    read "-20.00 forecast, off by -100.6%"), a note that says why instead."""
+    day_store(store, tmp_path, [
+        Day("2024-09-24", "-20", service="Support", resource=None, category="Credit"),
+        *(Day(f"2024-10-{d:02d}", "100") for d in range(1, 32)),
+    ])  # fmt: skip
+    out = tmp_path / "pack"
+    result = cli("report", "monthly", "--period", "2024-10", "--out", out)
+    assert result.exit_code == 0, result.output
+    markdown = (out / "pack.md").read_text(encoding="utf-8")
+    assert "Forecast made on" not in markdown
+    assert (
+        "> No forecast made on 2024-10-01: the lake holds 7 day(s) of charges before it, and a "
+        "forecast needs 28." in markdown
+    )
