@@ -212,12 +212,12 @@ def _unallocated(ctx: Context, period: str) -> float | None:
 
 def _rules(ctx: Context) -> RuleSet | None:
     """The rules folder's rules when its tag policy requires keys (read once per scorecard)."""
-    from cloudtally.rules.allocation import load_rules
+    from cloudtally.rules.allocation import load_rules_cached
 
     if ctx.rules_dir is None or not (ctx.rules_dir / "tags.yaml").exists():
         return None
     if "rules" not in ctx.cache:
-        ctx.cache["rules"] = load_rules(ctx.rules_dir)
+        ctx.cache["rules"] = load_rules_cached(ctx.rules_dir)
     rules: RuleSet = ctx.cache["rules"]  # type: ignore[assignment]
     return rules if rules.tags.required else None
 

@@ -192,6 +192,32 @@ def content_sha256(folder: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+_LOADED: dict[Path, tuple[tuple[tuple[str, int, int], ...], RuleSet]] = {}
+
+
+def load_rules_cached(folder: Path) -> RuleSet:
+    """`load_rules`, reused while no file of the folder changed (same paths, sizes and
+    modification times): for a server, which needs the rules on every request and would
+    otherwise parse and check every file each time."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        return load_rules(folder)  # its message
+    stamp = tuple(
+        sorted(
+            (str(path), stat.st_size, stat.st_mtime_ns)
+            for path in folder.rglob("*")
+            if path.is_file()
+            for stat in (path.stat(),)
+        )
+    )
+    found = _LOADED.get(folder)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    rules = load_rules(folder)
+    _LOADED[folder] = (stamp, rules)
+    return rules
+
+
 def load_rules(folder: Path) -> RuleSet:
     """Load and validate a rules folder; all problems are raised together as one RuleError.
 

@@ -341,8 +341,10 @@ def tags_coverage(
     from cloudtally.tags.compliance import coverage
 
     check_known(request, ("by", "period", "metric"), filters=False)
-    result = coverage(
-        viewer.store, _rules(viewer), by, parse_periods(period), metric, scope=viewer.scope
+    rules, periods = _rules(viewer), parse_periods(period)
+    result = viewer.remembered(
+        ("tags coverage", rules.sha256, by, periods, metric, viewer.scope),
+        lambda: coverage(viewer.store, rules, by, periods, metric, scope=viewer.scope),
     )
     return table(result.columns, result.rows)
 
@@ -360,10 +362,11 @@ def tags_exceptions(
     from cloudtally.tags.compliance import exceptions
 
     check_known(request, ("period", "top", "metric"), filters=False)
-    result = exceptions(
-        viewer.store, _rules(viewer), parse_periods(period), top or None, metric,
-        scope=viewer.scope,
-    )  # fmt: skip
+    rules, periods = _rules(viewer), parse_periods(period)
+    result = viewer.remembered(
+        ("tags exceptions", rules.sha256, periods, top, metric, viewer.scope),
+        lambda: exceptions(viewer.store, rules, periods, top or None, metric, scope=viewer.scope),
+    )
     return table(result.columns, result.rows)
 
 

@@ -5,8 +5,10 @@ every authenticated request is written to the audit log before it is served."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from starlette.requests import Request
 
@@ -16,10 +18,12 @@ from cloudtally.access.users import User, user_for_token
 from cloudtally.query.ownership import Scope, tag_policy
 from cloudtally.store import Store
 from cloudtally.web.errors import WebError
-from cloudtally.web.serving import Serving
+from cloudtally.web.serving import Serving, ServingStore
 
 SESSION_COOKIE = "ct_session"
 CSRF_HEADER = "x-csrf-token"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +40,14 @@ class Viewer:
     @property
     def name(self) -> str:
         return self.user.name
+
+    def remembered(self, question: Hashable, answer: Callable[[], T]) -> T:
+        """`answer()`, kept for the live generation of the lake when the server holds one
+        (`ServingStore.remembered`); `question` must name everything the answer depends on
+        besides the lake, the viewer's scope included."""
+        if isinstance(self.store, ServingStore):
+            return self.store.remembered(question, answer)
+        return answer()
 
     @property
     def sees_unallocated(self) -> bool:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -24,6 +27,10 @@ from cloudtally.web.security import SignInLimiter
 # server holds the cubes of the live generation in memory (a few hundred thousand rows each
 # for a 10M-line lake): a query then scans no Parquet. Anything else reads the lake's files.
 IN_MEMORY = (COSTS_CUBE, ALLOCATED_CUBE, TAGS_CUBE)
+# Answers kept per generation (`ServingStore.remembered`): tag compliance, which groups every
+# usage line of a period by resource, is the same for every view of a page until new data.
+REMEMBERED = 256
+T = TypeVar("T")
 
 
 class ServingStore(Store):
@@ -35,6 +42,29 @@ class ServingStore(Store):
         self._lock = threading.Lock()
         self._key: tuple[int, int, int] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._answers_key: tuple[int, int, int] | None = None
+
+    def remembered(self, question: Hashable, answer: Callable[[], T]) -> T:
+        """`answer()` for `question`, computed once per catalog generation (the last
+        REMEMBERED questions are kept). Only for answers that depend on the lake and the
+        question alone: a new ingest or allocation is a new generation, which starts afresh;
+        what the state database holds (anomalies, users) can change within one."""
+        key = self._catalog_key(self.catalog())
+        with self._lock:
+            if self._answers_key != key:
+                self._answers.clear()
+                self._answers_key = key
+            if question in self._answers:
+                self._answers.move_to_end(question)
+                return self._answers[question]
+        found = answer()
+        with self._lock:
+            if self._answers_key == key:
+                self._answers[question] = found
+                while len(self._answers) > REMEMBERED:
+                    self._answers.popitem(last=False)
+        return found
 
     def _catalog_key(self, catalog: Catalog) -> tuple[int, int, int]:
         try:

@@ -159,7 +159,7 @@ def latest_period(viewer: Any) -> str:
 def rules_of(viewer: Any) -> Any:
     """The rules folder the server was given, else the one the allocation used."""
     from cloudtally.errors import QueryError
-    from cloudtally.rules.allocation import load_rules
+    from cloudtally.rules.allocation import load_rules_cached
 
     folder = viewer.rules_dir
     if folder is None:
@@ -171,4 +171,4 @@ def rules_of(viewer: Any) -> Any:
             "Tag compliance needs the rules folder's tags.yaml: start the server with "
             "`cloudtally serve --rules RULES_DIR`."
         )
-    return load_rules(folder)
+    return load_rules_cached(folder)

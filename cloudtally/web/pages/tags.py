@@ -32,9 +32,15 @@ def tags(
     period = period or latest_period(viewer)
     periods = parse_periods(period)
     store, scope = viewer.store, viewer.scope
-    overall = coverage(store, rules, None, periods, metric, scope=scope)
-    by_team = coverage(store, rules, "team", periods, metric, scope=scope)
-    trend = coverage(store, rules, "month", None, metric, scope=scope)
+    overall, by_team, trend, found = viewer.remembered(
+        ("tags page", rules.sha256, periods, metric, scope),
+        lambda: (
+            coverage(store, rules, None, periods, metric, scope=scope),
+            coverage(store, rules, "team", periods, metric, scope=scope),
+            coverage(store, rules, "month", None, metric, scope=scope),
+            exceptions(store, rules, periods, 50, metric, scope=scope),
+        ),
+    )
     keys = [c for c in trend.columns if c.startswith("tag:")] + ["all_keys"]
     points = [
         (row[0], key, row[trend.columns.index(key)] or 0.0) for row in trend.rows for key in keys
@@ -43,7 +49,6 @@ def tags(
     chart["encoding"]["y"]["axis"] = {"format": ".0%"}
     chart["encoding"]["y"]["scale"] = {"domain": [0, 1]}
     chart["encoding"]["tooltip"][2]["format"] = ".1%"
-    found = exceptions(store, rules, periods, 50, metric, scope=scope)
     return render(
         request,
         "tags.html",
