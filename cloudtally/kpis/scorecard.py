@@ -8,10 +8,11 @@ is `no data`, never a made-up zero. Each KPI says how it is computed.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -24,6 +25,8 @@ from cloudtally.store import Store
 
 TREND_PERIODS = 6
 
+T = TypeVar("T")
+
 
 @dataclass
 class Context:
@@ -35,6 +38,13 @@ class Context:
     _con: duckdb.DuckDBPyConnection | None = None
     _state: duckdb.DuckDBPyConnection | None = None
     cache: dict[object, object] = field(default_factory=dict)  # work shared between KPIs
+    # How answers that depend on the lake alone are kept (a server keeps them per generation of
+    # the lake: `ServingStore.remembered`); by default they are computed.
+    remember: Callable[[Hashable, Callable[[], Any]], Any] = lambda _question, answer: answer()
+
+    def lake(self, question: Hashable, answer: Callable[[], T]) -> T:
+        """`answer()`, which reads the lake only (not the state database or the clock)."""
+        return self.remember(("kpis", question), answer)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -142,9 +152,13 @@ def scorecard(
     rules_dir: Path | None = None,
     docs_dir: Path = Path("docs"),
     now: datetime | None = None,
+    remember: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
 ) -> list[KpiResult]:
-    """Every KPI for billing period `period`, with its trend over the six periods to it."""
+    """Every KPI for billing period `period`, with its trend over the six periods to it
+    (`remember`: how to keep what depends on the lake alone between calls, see Context)."""
     ctx = Context(store, rules_dir, docs_dir, targets, now or datetime.now(UTC))
+    if remember is not None:
+        ctx.remember = remember
     periods = _trend_of(period)
     results = []
     try:
@@ -199,13 +213,17 @@ def _unallocated(ctx: Context, period: str) -> float | None:
     if key not in ctx.cache:
         # The first call is for the scorecard's period: its whole trend in one query.
         trend = _trend_of(period)
+        rows = ctx.lake(
+            ("unallocated", tuple(trend)),
+            lambda: ctx.con.execute(
+                "SELECT x_BillingPeriod, sum(EffectiveCost) FILTER (WHERE team IS NULL), "
+                "sum(EffectiveCost) FROM allocated_costs "
+                f"WHERE x_BillingPeriod IN ({literals(trend)}) GROUP BY 1"
+            ).fetchall(),
+        )
         for p in trend:
-            ctx.cache.setdefault(("unallocated", p), None)
-        for p, unowned, total in ctx.con.execute(
-            "SELECT x_BillingPeriod, sum(EffectiveCost) FILTER (WHERE team IS NULL), "
-            "sum(EffectiveCost) FROM allocated_costs "
-            f"WHERE x_BillingPeriod IN ({literals(trend)}) GROUP BY 1"
-        ).fetchall():
+            ctx.cache[("unallocated", p)] = None
+        for p, unowned, total in rows:
             ctx.cache[("unallocated", p)] = None if total is None else _pct(unowned or 0, total)
     return ctx.cache[key]  # type: ignore[return-value]
 
@@ -245,7 +263,11 @@ def _coverage(ctx: Context, period: str) -> float | None:
         return None
     if "coverage" not in ctx.cache:
         # One query for every period of the trend: coverage per billing period.
-        ctx.cache["coverage"] = coverage(ctx.store, rules, "month", (_trend_of(period)[0], period))
+        periods = (_trend_of(period)[0], period)
+        ctx.cache["coverage"] = ctx.lake(
+            ("coverage", periods, rules.sha256),
+            lambda: coverage(ctx.store, rules, "month", periods),
+        )
     table: Table = ctx.cache["coverage"]  # type: ignore[assignment]
     month_at, cost_at = table.columns.index("month"), table.columns.index("cost")
     all_at = table.columns.index("all_keys")
@@ -256,14 +278,18 @@ def _coverage(ctx: Context, period: str) -> float | None:
     return sum(float(c) * (s or 0.0) for c, s in weighted) / total * 100
 
 
-def _exception_resources(ctx: Context, rules: RuleSet, period: str) -> set[str]:
+def _exception_resources(ctx: Context, rules: RuleSet, period: str) -> frozenset[str]:
     from cloudtally.tags.compliance import exceptions
 
     key = ("exceptions", period)
     if key not in ctx.cache:
-        table = exceptions(ctx.store, rules, (period, period), top=None)
-        at = table.columns.index("resource_id")
-        ctx.cache[key] = {r[at] for r in table.rows if r[at]}
+
+        def resources() -> frozenset[str]:
+            table = exceptions(ctx.store, rules, (period, period), top=None)
+            at = table.columns.index("resource_id")
+            return frozenset(r[at] for r in table.rows if r[at])
+
+        ctx.cache[key] = ctx.lake(("exceptions", period, rules.sha256), resources)
     return ctx.cache[key]  # type: ignore[return-value]
 
 
@@ -453,7 +479,11 @@ def _commitments(ctx: Context, period: str) -> float | None:
     key = ("commitments", period)
     if key not in ctx.cache:
         # The first call is for the scorecard's period: read its whole trend in one pass.
-        for p, share in commitment_invariant_shares(ctx.store, _trend_of(period)).items():
+        trend = tuple(_trend_of(period))
+        shares = ctx.lake(
+            ("commitments", trend), lambda: commitment_invariant_shares(ctx.store, trend)
+        )
+        for p, share in shares.items():
             ctx.cache.setdefault(("commitments", p), share)
     return ctx.cache[key]  # type: ignore[return-value]
 

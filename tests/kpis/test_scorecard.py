@@ -120,3 +120,36 @@ def test_the_shipped_runbooks_name_only_what_the_cli_has() -> None:
     from tests.conftest import ROOT
 
     assert documentation_problems(ROOT / "docs") == {}
+
+
+def test_what_depends_on_the_lake_alone_can_be_kept(store, company: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A server keeps the lake-only work between requests (per generation of the lake): the
+    second scorecard computes none of it, and says the same."""
+    kept: dict[object, object] = {}
+    computed: list[object] = []
+
+    def remember(question, answer):  # type: ignore[no-untyped-def]
+        if question not in kept:
+            computed.append(question)
+            kept[question] = answer()
+        return kept[question]
+
+    def card() -> list[tuple[str, object]]:
+        results = scorecard(
+            store, "2024-10", targets=KpiTargets(), rules_dir=company, docs_dir=tmp_path,
+            now=datetime(2024, 10, 5, 0, tzinfo=UTC), remember=remember,
+        )  # fmt: skip
+        return [(r.name, r.value, r.trend) for r in results]
+
+    first = card()
+    trend = ("2024-05", "2024-06", "2024-07", "2024-08", "2024-09", "2024-10")
+    assert sorted(q[1][:2] for q in computed) == [  # type: ignore[index]
+        ("commitments", trend),
+        ("coverage", ("2024-05", "2024-10")),
+        # exception closure: each period of the trend and the one before the first
+        *(("exceptions", p) for p in ("2024-04", *trend)),
+        ("unallocated", trend),
+    ]
+    computed.clear()
+    assert card() == first and computed == []
+    assert ("unallocated_pct", 4.76) in [(n, v) for n, v, _ in first]

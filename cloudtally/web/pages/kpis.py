@@ -34,5 +34,12 @@ def kpis(
     chosen = parse_periods(period)[0] if period else latest_period(viewer)  # type: ignore[index]
     rules = viewer.rules_dir
     targets = load_targets(rules / "kpis.yaml" if rules else None)
-    results = scorecard(viewer.store, chosen, targets=targets, rules_dir=rules, docs_dir=DOCS)
+    results = scorecard(
+        viewer.store,
+        chosen,
+        targets=targets,
+        rules_dir=rules,
+        docs_dir=DOCS,
+        remember=viewer.remembered,
+    )
     return render(request, "kpis.html", {"title": "KPIs", "period": chosen, "results": results})
