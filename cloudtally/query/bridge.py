@@ -115,6 +115,43 @@ def decompose(
     costliest expression of the query (a tag lookup on every line), so callers that do not show
     it skip it.
     """
+    groups, _ = _decompose(
+        con, lens, words, first, second, metric_name, filters, per_day, top_resources, with_owner
+    )
+    return groups
+
+
+def decompose_with_total(
+    con: duckdb.DuckDBPyConnection,
+    lens: Lens,
+    words: Sequence[str],
+    first: DateRange,
+    second: DateRange,
+    *,
+    metric_name: str = "BilledCost",
+    top_resources: int = 3,
+) -> tuple[list[GroupChange], list[GroupChange]]:
+    """`decompose` by `words` (without owners) and, from the same pass over the lines, the
+    decomposition of them all taken together (one group per currency), exactly as
+    `decompose(..., words=[])` gives it: the monthly pack's drivers and its bridge."""
+    return _decompose(
+        con, lens, words, first, second, metric_name, None, False, top_resources, False, True
+    )
+
+
+def _decompose(
+    con: duckdb.DuckDBPyConnection,
+    lens: Lens,
+    words: Sequence[str],
+    first: DateRange,
+    second: DateRange,
+    metric_name: str,
+    filters: Mapping[str, str | Sequence[str]] | None,
+    per_day: bool,
+    top_resources: int,
+    with_owner: bool,
+    total: bool = False,
+) -> tuple[list[GroupChange], list[GroupChange]]:
     value = metric(metric_name)
     dims = [lens.dimension(w) for w in words]
     keys = "".join(f"CAST({d.expr} AS VARCHAR) AS k{i}, " for i, d in enumerate(dims))
@@ -131,6 +168,7 @@ def decompose(
         for c in ("cost", "qty")
         for r in ("in_a", "in_b")
     ]
+    n = len(dims)
     cursor = con.execute(
         f"""
         WITH lines AS (
@@ -153,18 +191,36 @@ def decompose(
                {", ".join(f"CAST({total} AS VARCHAR)" for total in sums)}
         FROM lines
         GROUP BY ALL
-        -- A group's items arrive together, and a resource's items one after the other: only
-        -- the resource being read is held, whatever the number of lines.
-        ORDER BY {key_names}currency, resource NULLS LAST, kind, SkuId NULLS FIRST,
-                 PricingUnit NULLS FIRST, account NULLS FIRST, 9
+        -- A resource's items (of every group) arrive one after the other: only the resource
+        -- being read is held, whatever the number of lines.
+        ORDER BY currency, resource NULLS LAST, kind, SkuId NULLS FIRST, PricingUnit NULLS FIRST,
+                 account NULLS FIRST, {key_names}{n + 9}
         """
     )
-    n = len(dims)
     days = (Decimal(first.days), Decimal(second.days)) if per_day else (Decimal(1), Decimal(1))
-    result: list[GroupChange] = []
-    group: _Group | None = None
-    items: dict[tuple[object, ...], _Item] = {}  # the current resource's (or resource-less item)
-    resource: object = None
+    groups: dict[tuple[tuple[str | None, ...], str], _Group] = {}
+    totals: dict[str, _Group] = {}
+    # The items of the resource (or resource-less item) being read: per group, and all of them
+    # taken together (for `total`).
+    items: dict[tuple[str | None, ...], dict[tuple[object, ...], _Item]] = {}
+    merged: dict[tuple[object, ...], _Item] = {}
+    block: tuple[str, object] | None = None
+
+    def flush() -> None:
+        if block is None:
+            return
+        currency, resource = block
+        for key, found in items.items():
+            group = groups.get((key, currency))
+            if group is None:
+                group = groups[(key, currency)] = _Group(key, currency, days, top_resources)
+            group.add_resource(resource, found)
+        if total:
+            group = totals.get(currency)
+            if group is None:
+                group = totals[currency] = _Group((), currency, days, top_resources)
+            group.add_resource(resource, merged)
+
     with decimal.localcontext(CONTEXT):
         while batch := cursor.fetchmany(BATCH):
             for row in batch:
@@ -173,32 +229,34 @@ def decompose(
                 cost_a, cost_b, qty_a, qty_b = map(Decimal, row[n + 10 :])
                 ident = (kind, sku, unit, account)
                 # What is classified as a whole: a resource (all its items), else one item.
-                unit_of = rid if rid is not None else ident
-                if group is None or group.key != key or group.currency != currency:
-                    if group is not None:
-                        group.add_resource(resource, items)
-                        result.append(group.finish())
-                    group = _Group(key, currency, days, top_resources)
-                    items, resource = {}, unit_of
-                elif unit_of != resource:
-                    group.add_resource(resource, items)
-                    items, resource = {}, unit_of
-                item = items.get(ident)
-                if item is None:  # built once per item, not once per row
-                    item = items[ident] = _Item(kind, rid, rname, account, aname)
-                for side, (amount, used) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
-                    item.cost[side] += amount
-                    item.qty[side] += used
-                    if covered:
-                        item.covered_cost[side] += amount
-                        item.covered_qty[side] += used
+                here: tuple[str, object] = (currency, rid if rid is not None else ident)
+                if here != block:
+                    flush()
+                    items, merged, block = {}, {}, here
+                targets = [items.setdefault(key, {})]
+                if total:
+                    targets.append(merged)
+                for found in targets:
+                    item = found.get(ident)
+                    if item is None:  # built once per item, not once per row
+                        item = found[ident] = _Item(kind, rid, rname, account, aname)
+                    for side, (amount, used) in enumerate(((cost_a, qty_a), (cost_b, qty_b))):
+                        item.cost[side] += amount
+                        item.qty[side] += used
+                        if covered:
+                            item.covered_cost[side] += amount
+                            item.covered_qty[side] += used
                 if who is not None:
+                    group = groups.get((key, currency))
+                    if group is None:
+                        group = groups[(key, currency)] = _Group(key, currency, days, top_resources)
                     group.weigh_owner(who, cost_a, cost_b)
-        if group is not None:
-            group.add_resource(resource, items)
-            result.append(group.finish())
+        flush()
+        result = [group.finish() for group in groups.values()]
+        whole = [group.finish() for group in totals.values()]
     result.sort(key=lambda g: (g.currency, -abs(g.change), [str(k) for k in g.key]))
-    return result
+    whole.sort(key=lambda g: g.currency)
+    return result, whole
 
 
 BATCH = 50_000

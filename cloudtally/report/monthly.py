@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.errors import QueryError
-from cloudtally.query.bridge import GroupChange, decompose
+from cloudtally.query.bridge import GroupChange, decompose, decompose_with_total
 from cloudtally.query.dimensions import metric as metric_name
 from cloudtally.query.movers import previous_period
 from cloudtally.query.ownership import ALLOCATED, NONE_LABEL, Lens, allocation_state, lens_for
@@ -158,7 +158,6 @@ def monthly_pack(
     previous = previous_period(period)
     before = parse_range(previous)
     assert before is not None
-    costs = Lens("costs")
     headlines = [
         Headline(*row)
         for row in con.execute(
@@ -181,6 +180,8 @@ def monthly_pack(
         [first, period],
     ).fetchall():
         trend.setdefault(currency, []).append((month, cost))
+    owners = "allocated_costs" if allocation_state(store) == "current" else "tags"
+    whole, drivers = _variance(store, con, before, when, value, rules_dir)
     bridges = [
         Bridge(
             g.currency,
@@ -188,10 +189,8 @@ def monthly_pack(
             g.after,
             [(label, g.parts.get(part, Decimal(0))) for part, label in BRIDGE],
         )
-        for g in decompose(con, costs, [], before, when, metric_name=value, with_owner=False)
+        for g in whole
     ]
-    owners = "allocated_costs" if allocation_state(store) == "current" else "tags"
-    drivers = _drivers(store, con, before, when, value, rules_dir)
     breakdowns = {
         word: _breakdown(store, con, word, period, previous, value, rules_dir)
         for word in BREAKDOWNS
@@ -219,18 +218,46 @@ def monthly_pack(
     return pack
 
 
-def _drivers(
+def _variance(
     store: Store,
     con: Any,
     before: DateRange,
     when: DateRange,
     value: str,
     rules_dir: Path | None,
-) -> list[Driver]:
+) -> tuple[list[GroupChange], list[Driver]]:
+    """The bridge of the whole lake (a group per currency) and the top drivers by service.
+
+    Owners as the rest of the pack has them: the allocation's when it is current, read by one
+    grouped query; then one pass over the lines decomposes every service and the whole lake.
+    Else the tags', which decompose reads on every line: the bridge, then only the top
+    services with their owners (`_top_drivers`)."""
     lens = lens_for(store, ["service"], rules_dir=rules_dir)
-    # Owners as the rest of the pack has them: the allocation's when it is current (read
-    # below), else the tags' (read by decompose on every line).
-    allocated = allocation_state(store) == "current"
+    if allocation_state(store) != "current":
+        whole = decompose(con, Lens("costs"), [], before, when, metric_name=value, with_owner=False)
+        return whole, _top_drivers(con, lens, before, when, value)
+    groups, whole = decompose_with_total(con, lens, ["service"], before, when, metric_name=value)
+    drivers = _largest(groups)
+    owners = _allocated_owners(con, drivers, before, when, value) if drivers else {}
+    for g in drivers:
+        g.owner = owners.get((g.key[0], g.currency))
+    return whole, [_driver("service", g) for g in drivers]
+
+
+def _largest(groups: list[GroupChange]) -> list[GroupChange]:
+    """The TOP_DRIVERS largest changes of each currency (`groups` in decompose's order): a
+    pack in two currencies names the drivers of both."""
+    shown: dict[str, list[GroupChange]] = {}
+    for g in groups:
+        if g.change != 0 and len(shown.setdefault(g.currency, [])) < TOP_DRIVERS:
+            shown[g.currency].append(g)
+    return [g for kept in shown.values() for g in kept]
+
+
+def _top_drivers(
+    con: Any, lens: Lens, before: DateRange, when: DateRange, value: str
+) -> list[Driver]:
+    """The drivers with owners read from the tags (the allocation is not current)."""
     # Only the top groups are decomposed: a group's parts and owner depend on its own lines
     # alone, and its change (what orders the drivers) is two exact sums, so one grouped sum
     # picks the groups that decomposing every service would (in decompose's order), and the
@@ -238,9 +265,7 @@ def _drivers(
     # their lines only.
     top = _top_changes(con, lens, "service", before, when, value)
     if top is None:  # a service literally named like the no-value label: decompose them all
-        groups = decompose(
-            con, lens, ["service"], before, when, metric_name=value, with_owner=not allocated
-        )
+        groups = decompose(con, lens, ["service"], before, when, metric_name=value)
     else:
         names = sorted({NONE_LABEL if k is None else k for k, _ in top})
         found = decompose(
@@ -251,21 +276,9 @@ def _drivers(
             when,
             metric_name=value,
             filters={"service": names},
-            with_owner=not allocated,
         )
         groups = [g for g in found if (g.key[0], g.currency) in top]
-    # The largest changes of each currency (decompose orders by currency, then change): a
-    # pack in two currencies names the drivers of both.
-    shown: dict[str, list[GroupChange]] = {}
-    for g in groups:
-        if g.change != 0 and len(shown.setdefault(g.currency, [])) < TOP_DRIVERS:
-            shown[g.currency].append(g)
-    drivers = [g for kept in shown.values() for g in kept]
-    if allocated and drivers:
-        owners = _allocated_owners(con, drivers, before, when, value)
-        for g in drivers:
-            g.owner = owners.get((g.key[0], g.currency))
-    return [_driver("service", g) for g in drivers]
+    return [_driver("service", g) for g in _largest(groups)]
 
 
 def _allocated_owners(
