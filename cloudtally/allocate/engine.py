@@ -19,13 +19,7 @@ import duckdb
 from cloudtally.allocate.sql import DIMENSIONS, K8S_DATASET, MONEY, Builder
 from cloudtally.errors import QueryError, StoreError
 from cloudtally.query.costs import period_filter
-from cloudtally.query.cube import (
-    COSTS_CUBE,
-    policy_sha256,
-    with_allocated_cube,
-    with_costs_cube,
-    with_tags_cube,
-)
+from cloudtally.query.cube import with_allocated_cube, with_costs_cube, with_tags_cube
 from cloudtally.query.ownership import tag_policy
 from cloudtally.rules.allocation import RuleSet
 from cloudtally.sqltext import identifier, literal
@@ -148,10 +142,8 @@ def allocate(
         published = store.with_derived(
             published, DATASET, [target], rows=rows, parameters=parameters
         )
-        policy = tag_policy(store, Path(rules.folder))
-        costs_cube = published.derived.get(COSTS_CUBE)
-        if costs_cube is None or costs_cube.parameters.get("policy") != policy_sha256(policy):
-            published = with_costs_cube(store, published, policy)
+        # The costs cube follows the allocation's tag policy (rebuilt only if it changed).
+        published = with_costs_cube(store, published, tag_policy(store, Path(rules.folder)))
         store.commit(published)
     totals: Totals = {k: (v[0], v[1]) for k, v in after.items()}
     return AllocationReport(rows, sorted({k[0] for k in totals}), totals, unallocated)

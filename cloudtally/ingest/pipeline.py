@@ -250,6 +250,7 @@ def _ingest_files(
     if staged:
         # The daily cube of the costs swaps with the files it sums, in the same commit.
         new_catalog = with_costs_cube(store, new_catalog, tag_policy(store))
+        crash_point("after-cube")
     store.commit(new_catalog)
     return report
 

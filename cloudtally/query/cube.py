@@ -4,8 +4,11 @@ API and the pages answer from thousands of rows instead of the lake's millions.
 Two cubes, each a derived dataset published in the same catalog swap as the data it sums:
 
 - `costs_cube` sums `costs`; owners (team, product, cost_center, env) are the tags normalised
-  by the tag policy in force when it was built. Ingest rebuilds it with the lake's new files,
-  `allocate` when the policy it was built with is not the allocation's.
+  by the tag policy in force when it was built. It is kept in parts, one file per lake
+  partition (provider, billing account, billing period): an ingest writes the parts of the
+  partitions it changed and keeps the others' files as they are; a tag policy other than the
+  one it was built with (`allocate` with another tags.yaml), or a cube written whole by an
+  older version, rebuilds every part.
 - `allocated_cube` sums `allocated_costs` (owners as allocated, shared costs included);
   `allocate` writes it with the allocation.
 
@@ -39,7 +42,8 @@ from cloudtally.query.periods import DateRange, LakeSpan, lake_span
 from cloudtally.rules.tags import TagPolicy, value_sql
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
-from cloudtally.store.catalog import Catalog
+from cloudtally.store.catalog import Catalog, DerivedPart, Partition, PartitionKey
+from cloudtally.store.verify import footer_problem
 
 if TYPE_CHECKING:
     from cloudtally.rules.allocation import RuleSet
@@ -95,9 +99,10 @@ def policy_sha256(policy: TagPolicy) -> str:
 ALLOCATION_COLUMNS = ("allocation_kind", "shared_pool", "missing_tags")
 
 
-def cube_sql(relation: str, policy: TagPolicy | None) -> str:
-    """The SELECT that sums `relation` into a cube: owners are columns of `allocated_costs`
-    (with ALLOCATION_COLUMNS), else read from the tags by `policy`."""
+def cube_sql(relation: str, policy: TagPolicy | None, where: str = "true") -> str:
+    """The SELECT that sums `relation` (its rows matching `where`) into a cube: owners are
+    columns of `allocated_costs` (with ALLOCATION_COLUMNS), else read from the tags by
+    `policy`."""
     if policy is None:
         owners = [identifier(word) for word in (*OWNERSHIP, *ALLOCATION_COLUMNS)]
     else:
@@ -108,16 +113,22 @@ def cube_sql(relation: str, policy: TagPolicy | None) -> str:
         SELECT date_trunc('day', ChargePeriodStart) AS ChargePeriodStart, {keys},
                {", ".join(owners)}, {sums}, count(*) AS lines
         FROM {relation}
+        WHERE {where}
         GROUP BY ALL"""
 
 
 def write_cube(
-    con: duckdb.DuckDBPyConnection, relation: str, policy: TagPolicy | None, target: Path
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    policy: TagPolicy | None,
+    target: Path,
+    where: str = "true",
 ) -> int:
-    """Write the cube of `relation` on `con` to `target` (Parquet); its row count."""
+    """Write the cube of `relation` (its rows matching `where`) on `con` to `target`
+    (Parquet); its row count."""
     con.execute("SET preserve_insertion_order = false")
     con.execute(
-        f"COPY ({cube_sql(relation, policy)}) TO {literal(str(target))} "
+        f"COPY ({cube_sql(relation, policy, where)}) TO {literal(str(target))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
     found = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()
@@ -150,29 +161,106 @@ def known_span(store: Store, lens: Lens) -> LakeSpan | None:
 
 
 def with_costs_cube(store: Store, catalog: Catalog, policy: TagPolicy) -> Catalog:
-    """`catalog` with `costs_cube` rebuilt from its live files (not yet committed: the caller
-    commits it with the files it sums, in one swap)."""
+    """`catalog` with `costs_cube` summing its live files (not yet committed: the caller
+    commits it with the files it sums, in one swap).
+
+    One part per partition: the part of a partition whose files are those it was built from
+    is kept (its file referenced, not rewritten); the others are built from their partition's
+    lines alone, and the parts of partitions no longer live are dropped. Built with another
+    tag policy or cube SQL, or by a version that wrote the cube whole: every part is built."""
     from cloudtally.allocate.engine import lake_fingerprint
 
     if not catalog.live_files():
         return catalog.model_copy(
             update={"derived": {k: v for k, v in catalog.derived.items() if k != COSTS_CUBE}}
         )
-    con = store.connect(catalog)
-    try:
-        target = store.staging_for(COSTS_CUBE) / "cube.parquet"
-        rows = write_cube(con, "costs", policy, target)
-        span = span_of(con, target)
-    finally:
-        con.close()
-    return _published(
-        store,
+    stamp = {"policy": policy_sha256(policy), "sql": _sql_sha256(policy)}
+    previous = catalog.derived.get(COSTS_CUBE)
+    reusable: dict[tuple[PartitionKey, str], DerivedPart] = {}
+    if previous is not None and all(previous.parameters.get(k) == v for k, v in stamp.items()):
+        if previous.parameters.get("lake") == lake_fingerprint(catalog):
+            return catalog  # built from these very files
+        reusable = {
+            (part.key, part.sources): part
+            for part in previous.parts
+            if footer_problem(store.data_dir / part.file) is None
+        }
+    kept: list[DerivedPart] = []
+    stale: list[Partition] = []
+    for partition in catalog.partitions:
+        part = reusable.get((partition.key, partition.fingerprint()))
+        if part is None:
+            stale.append(partition)
+        else:
+            kept.append(part)
+    new = _built_parts(store, catalog, stale, policy) if stale else []
+    spans = [p.parameters for p in [*kept, *(p for p, _ in new)]]
+    published = store.with_derived_parts(
         catalog,
         COSTS_CUBE,
-        target,
-        rows,
-        {"lake": lake_fingerprint(catalog), "policy": policy_sha256(policy), **span},
+        kept,
+        new,
+        parameters={"lake": lake_fingerprint(catalog), **stamp, **_joined(spans)},
     )
+    if new:
+        shutil.rmtree(new[0][1].parent, ignore_errors=True)
+    return published
+
+
+def _sql_sha256(policy: TagPolicy) -> str:
+    """A fingerprint of what a costs cube part holds (its columns, and owners by `policy`):
+    parts built by other SQL are not mixed with the ones built now."""
+    return hashlib.sha256(cube_sql("costs", policy).encode()).hexdigest()[:16]
+
+
+def _built_parts(
+    store: Store, catalog: Catalog, partitions: list[Partition], policy: TagPolicy
+) -> list[tuple[DerivedPart, Path]]:
+    """The costs cube's parts of `partitions`, each written from that partition's lines into
+    a staging folder, with the span of billing periods and days it covers."""
+    folder = store.staging_for(COSTS_CUBE)
+    con = store.connect(catalog)
+    built = []
+    try:
+        for n, partition in enumerate(partitions):
+            key = partition.key
+            target = folder / f"{n:05d}.parquet"
+            where = (
+                f"x_Provider = {literal(key.provider)} AND BillingAccountId = "
+                f"{literal(key.billing_account_id)} AND x_BillingPeriod = "
+                f"{literal(key.billing_period)}"
+            )
+            rows = write_cube(con, "costs", policy, target, where)
+            part = DerivedPart(
+                key=key,
+                sources=partition.fingerprint(),
+                file="",
+                rows=rows,
+                parameters=span_of(con, target),
+            )
+            built.append((part, target))
+    finally:
+        con.close()
+    return built
+
+
+def _joined(spans: list[dict[str, str]]) -> dict[str, str]:
+    """The span of several parts (each as `span_of` gives it; an empty part has none)."""
+    ranges = [
+        (s["periods"].split(".."), s["days"].split(".."))
+        for s in spans
+        if "periods" in s and "days" in s
+    ]
+    if not ranges:
+        return {}
+    first_period = min(periods[0] for periods, _ in ranges)
+    last_period = max(periods[1] for periods, _ in ranges)
+    first_day = min(date.fromisoformat(days[0]) for _, days in ranges)
+    last_day = max(date.fromisoformat(days[1]) for _, days in ranges)
+    return {
+        "periods": f"{first_period}..{last_period}",
+        "days": f"{first_day.isoformat()}..{last_day.isoformat()}",
+    }
 
 
 def with_allocated_cube(

@@ -27,7 +27,8 @@ from cloudtally.errors import StoreError
 
 # 2: partition files live in Hive-style folders that carry x_Provider and x_BillingPeriod.
 # 3: the manifest lives in manifest.jsonl, out of the catalog every reader parses.
-FORMAT_VERSION = 3
+# 4: a derived dataset may be kept in parts, one per lake partition (`DerivedPart`).
+FORMAT_VERSION = 4
 # Columns of the canonical dataset given by a partition file's folder, not stored in the file.
 FOLDER_COLUMNS = ("x_Provider", "x_BillingPeriod")
 
@@ -79,6 +80,12 @@ class Partition(_Model):
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
 
+    def fingerprint(self) -> str:
+        """Which files the partition holds (a file is never changed in place: a restatement or
+        a repair writes new ones), to tell whether what was made from it is still current."""
+        listed = "\n".join(sorted(f.path for f in self.files))
+        return hashlib.sha256(listed.encode()).hexdigest()[:16]
+
     def ingested_at(self) -> datetime | None:
         """When the ingest that wrote it ran (an ingest id starts with that UTC time)."""
         try:
@@ -102,6 +109,18 @@ class ManifestEntry(_Model):
     outcome: str  # stored | unchanged
 
 
+class DerivedPart(_Model):
+    """One file of a derived dataset kept in parts: what one lake partition's files gave
+    (`sources`: the partition's `fingerprint` then). A later commit keeps the file, by
+    reference, while the partition holds the same files."""
+
+    key: PartitionKey
+    sources: str
+    file: str  # relative to the data dir; one of the dataset's `files`
+    rows: int
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class DerivedDataset(_Model):
     """A dataset computed from the costs (e.g. `allocated_costs`), published as a view."""
 
@@ -111,6 +130,9 @@ class DerivedDataset(_Model):
     built_at: datetime
     source_generation: int  # the catalog generation of the costs it was computed from
     parameters: dict[str, str] = Field(default_factory=dict)
+    # For a dataset kept in parts (`Store.with_derived_parts`), one per lake partition: `files`
+    # are their files, in the same order. Empty for a dataset written whole.
+    parts: list[DerivedPart] = Field(default_factory=list)
 
 
 class Catalog(_Model):

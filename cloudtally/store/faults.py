@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-POINTS = ("after-stage", "after-move", "after-catalog", "after-gc")
+POINTS = ("after-stage", "after-move", "after-cube", "after-catalog", "after-gc")
 
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")

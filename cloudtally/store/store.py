@@ -7,6 +7,8 @@ Layout of a data dir::
     lake/x_Provider=<p>/x_BillingPeriod=<YYYY-MM>/*.parquet
                                        canonical FOCUS rows, one file per source x partition
                                        (the folder names give those two columns)
+    lake/_derived/<dataset>/*.parquet  datasets computed from the costs (allocated_costs, the
+                                       daily cubes); costs_cube is one file per partition
     staging/<ingest id>/               an ingest's new files before they go live
     tmp/<pid>-<token>/                 DuckDB spill space, one folder per process (store.spill)
     .lock                              held by the one process writing
@@ -41,6 +43,7 @@ from cloudtally.store.catalog import (
     FORMAT_VERSION,
     Catalog,
     DerivedDataset,
+    DerivedPart,
     ManifestEntry,
     Partition,
     append_manifest,
@@ -363,6 +366,51 @@ class Store:
     ) -> Catalog:
         """`catalog` with derived dataset `name` replaced by `files`, moved into the lake but
         not yet live: `commit` the result (ingest commits it with the costs, in one swap)."""
+        dataset = DerivedDataset(
+            name=name,
+            files=self._into_lake(name, files),
+            rows=rows,
+            built_at=datetime.now(UTC),
+            source_generation=catalog.generation,
+            parameters=parameters or {},
+        )
+        return catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
+
+    def with_derived_parts(
+        self,
+        catalog: Catalog,
+        name: str,
+        kept: list[DerivedPart],
+        new: list[tuple[DerivedPart, Path]],
+        *,
+        parameters: dict[str, str] | None = None,
+    ) -> Catalog:
+        """`catalog` with derived dataset `name` made of parts, one per lake partition, not yet
+        live (`commit` it): `kept` are parts of the live generation whose files stay as they
+        are (referenced, not copied), `new` staged files (from `staging_for`) moved into the
+        lake, each becoming the part it comes with. Its rows are the parts' rows."""
+        moved = self._into_lake(name, [path for _, path in new])
+        fresh = [
+            part.model_copy(update={"file": f}) for (part, _), f in zip(new, moved, strict=True)
+        ]
+        parts = sorted(
+            [*kept, *fresh],
+            key=lambda p: (p.key.provider, p.key.billing_period, p.key.billing_account_id),
+        )
+        dataset = DerivedDataset(
+            name=name,
+            files=[p.file for p in parts],
+            rows=sum(p.rows for p in parts),
+            built_at=datetime.now(UTC),
+            source_generation=catalog.generation,
+            parameters=parameters or {},
+            parts=parts,
+        )
+        return catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
+
+    def _into_lake(self, name: str, files: list[Path]) -> list[str]:
+        """Move staged files of derived dataset `name` into the lake (not yet live); their
+        paths relative to the data dir."""
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "costs":
             raise StoreError(f"{name!r} is not a valid dataset name.")
         target = self.lake_dir / "_derived" / name
@@ -373,15 +421,7 @@ class Store:
             destination = target / f"{token}-{n:05d}.parquet"
             os.replace(path, destination)
             moved.append(str(destination.relative_to(self.data_dir)))
-        dataset = DerivedDataset(
-            name=name,
-            files=moved,
-            rows=rows,
-            built_at=datetime.now(UTC),
-            source_generation=catalog.generation,
-            parameters=parameters or {},
-        )
-        return catalog.model_copy(update={"derived": {**catalog.derived, name: dataset}})
+        return moved
 
     @contextmanager
     def state(self) -> Iterator[duckdb.DuckDBPyConnection]:

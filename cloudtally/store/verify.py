@@ -58,7 +58,7 @@ def verify_files(
     }
     problems: dict[str, str] = {}
     for path in files:
-        problem = _footer_problem(store.data_dir / path)
+        problem = footer_problem(store.data_dir / path)
         if problem:
             problems[path] = problem
     readable = [p for p in files if p not in problems]
@@ -89,13 +89,13 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
     problems = []
     for partition in catalog.partitions:
         for part in partition.files:
-            problem = _footer_problem(store.data_dir / part.path)
+            problem = footer_problem(store.data_dir / part.path)
             if problem:
                 repair = _repair(store, part.source_sha256)
                 problems.append(FileProblem(part.path, partition.key, problem, repair))
     for name, dataset in catalog.derived.items():
         for path in dataset.files:
-            problem = _footer_problem(store.data_dir / path)
+            problem = footer_problem(store.data_dir / path)
             if problem:
                 maker = VIEW_MAKERS.get(name)
                 repair = f"Build {name} again" + (f" with `{maker}`." if maker else ".")
@@ -136,7 +136,7 @@ def damaged_error(problems: list[FileProblem], first: FileProblem | None = None)
 # -- internals ------------------------------------------------------------------------------
 
 
-def _footer_problem(path: Path) -> str | None:
+def footer_problem(path: Path) -> str | None:
     try:
         size = path.stat().st_size
         if size < 12:

@@ -289,3 +289,110 @@ def test_showback_and_chargeback_from_the_cube_equal_the_lakes(
         found = unallocated(store, "2024-10")
         assert found == unallocated(lake, "2024-10")
         assert found and found[0].missing_keys
+
+
+# -- the costs cube across ingests ----------------------------------------------------------------
+
+# tags.yaml in ./rules as an ingest finds it (None: no file, the default policy).
+POLICIES = [
+    None,
+    "keys:\n  team:\n    aliases: [owner]\n",
+    "keys:\n  team:\n    case: upper\n    values: {web: frontend}\n  env:\n    aliases: [stage]\n",
+]
+TAG_SETS = [{}, {"team": "payments"}, {"Team": "Web "}, {"owner": "data", "env": "prod"},
+            {"team": "web", "stage": "dev", "product": "shop"}]  # fmt: skip
+LINE = st.builds(
+    Day,
+    day=st.sampled_from(["2024-09-01", "2024-09-17", "2024-09-30", "2024-10-02", "2024-10-31"]),
+    billed=st.sampled_from(["1.000000000000000001", "2.5", "-0.75", "1234.56", "0"]),
+    service=st.sampled_from(["Compute", "Storage"]),
+    tags=st.sampled_from(TAG_SETS),
+    account=st.sampled_from(["111", "222"]),
+    provider=st.sampled_from(["aws", "gcp"]),
+)
+# A step: the tag policy in force, then one ingest of a file of these lines (every
+# account-period it touches is replaced: a restatement when it was in the lake).
+STEP = st.tuples(st.integers(0, len(POLICIES) - 1), st.lists(LINE, min_size=1, max_size=6))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=2, max_size=5))
+def test_the_costs_cube_equals_the_lake_after_each_ingest(steps) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    import tempfile
+
+    from cloudtally.allocate.engine import lake_fingerprint
+    from cloudtally.ingest.pipeline import ingest
+    from cloudtally.query.cube import cube_sql, known_span, policy_sha256
+    from cloudtally.query.ownership import Lens, tag_policy
+    from cloudtally.query.periods import lake_span
+
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        store = Store(Path(folder) / "lake")
+        (Path(folder) / "rules").mkdir()
+        tags_yaml = Path(folder) / "rules" / "tags.yaml"
+        parts_before: dict[object, str] = {}
+        policy_before = None
+        for n, (policy_index, lines) in enumerate(steps):
+            text = POLICIES[policy_index]
+            if text is None:
+                tags_yaml.unlink(missing_ok=True)
+            else:
+                tags_yaml.write_text(text)
+            report = ingest(store, [write_days(Path(folder) / f"step-{n}.csv", lines)])
+            catalog = store.catalog()
+            cube = catalog.derived[COSTS_CUBE]
+            if report.partitions:
+                policy = tag_policy(store)
+            # (else the file is one the lake holds: nothing is stored, the cube stays as built)
+            assert cube.parameters["lake"] == lake_fingerprint(catalog)
+            assert cube.parameters["policy"] == policy_sha256(policy)
+            # The cube holds exactly the lake's sums under the policy in force...
+            con = store.connect()
+            fresh = f"SELECT * FROM ({cube_sql('costs', policy)}) ORDER BY ALL"
+            assert con.execute("SELECT * FROM costs_cube ORDER BY ALL").fetchall() == (
+                con.execute(fresh).fetchall()
+            )
+            assert known_span(store, Lens("costs").over(COSTS_CUBE)) == lake_span(con)
+            # ...in one part per live partition.
+            parts = {p.key: p.file for p in cube.parts}
+            assert list(parts) == [p.key for p in catalog.partitions]
+            assert cube.files == list(parts.values())
+            assert cube.rows == con.execute("SELECT count(*) FROM costs_cube").fetchone()[0]  # type: ignore[index]
+            # The parts of the partitions this ingest did not touch are the same files, unless
+            # the policy changed; the others are new (a restated partition's old part is gone).
+            rebuilt = policy_sha256(policy) != policy_before
+            for key, file in parts.items():
+                if key in report.partitions or rebuilt:
+                    assert file not in parts_before.values()
+                else:
+                    assert file == parts_before[key]
+            for file in set(parts_before.values()) - set(parts.values()):
+                assert file in catalog.retired_files
+            parts_before, policy_before = parts, policy_sha256(policy)
+
+
+def test_a_cube_written_whole_is_rebuilt_in_parts(store: Store, tmp_path: Path) -> None:
+    """A costs cube of store format 3 (one file over the whole lake, no parts): the next ingest
+    builds a part for every partition, those it did not touch too."""
+    import json
+
+    from cloudtally.ingest.pipeline import ingest
+
+    day_store(store, tmp_path, LINES_A)
+    on_disk = json.loads(store.catalog_path.read_text())
+    cube = on_disk["derived"][COSTS_CUBE]
+    (whole,) = cube["files"]
+    del cube["parts"], cube["parameters"]["sql"]
+    on_disk["format_version"] = 3
+    store.catalog_path.write_text(json.dumps(on_disk))
+    assert store.catalog().derived[COSTS_CUBE].parts == []
+    ingest(store, [write_days(tmp_path / "b.csv", LINES_B)])
+    catalog = store.catalog()
+    cube = catalog.derived[COSTS_CUBE]
+    assert [p.key.label() for p in cube.parts] == ["aws/payer/2024-10", "aws/payer/2024-11"]
+    assert whole not in cube.files and whole in catalog.retired_files
+    assert cube.rows == 5
+    assert totals(store, ["service", "day"], "2024-10..2024-11") == totals(
+        LakeOnly(store.data_dir), ["service", "day"], "2024-10..2024-11"
+    )

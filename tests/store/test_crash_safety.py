@@ -34,8 +34,8 @@ def run_ingest(data_dir: Path, *paths: Path, crash_at: str | None = None) -> sub
     )  # fmt: skip
 
 
-def total(data_dir: Path) -> Decimal:
-    value = Store(data_dir).sql("SELECT sum(BilledCost) FROM costs").fetchone()[0]  # type: ignore[index]
+def total(data_dir: Path, relation: str = "costs") -> Decimal:
+    value = Store(data_dir).sql(f"SELECT sum(BilledCost) FROM {relation}").fetchone()[0]  # type: ignore[index]
     return Decimal(value).normalize()
 
 
@@ -52,10 +52,12 @@ def test_kill_at_each_step(tmp_path: Path, point: str) -> None:
     # Readable right away, without recovery, and either wholly before or wholly after.
     committed = point in ("after-catalog", "after-gc")
     assert total(data_dir) == (AFTER if committed else BEFORE)
+    # The daily cube is of the same generation: it sums the lines readers see.
+    assert total(data_dir, "costs_cube") == (AFTER if committed else BEFORE)
     # The next run recovers without help: same result as if nothing had crashed.
     finish = run_ingest(data_dir, AWS_12)
     assert finish.wait() == 0, finish.stderr.read()  # type: ignore[union-attr]
-    assert total(data_dir) == AFTER
+    assert total(data_dir) == total(data_dir, "costs_cube") == AFTER
     store = Store(data_dir)
     catalog = store.catalog()
     assert parquet_files(data_dir) == set(catalog.all_files()) | set(catalog.retired_files)

@@ -96,8 +96,8 @@ def test_a_catalog_from_a_newer_version_is_refused(store: Store) -> None:
     with pytest.raises(StoreError) as raised:
         store.catalog()
     assert str(raised.value) == (
-        f"{store.catalog_path} was written by a newer cloudtally (store format 4; this one "
-        "reads up to 3). Upgrade cloudtally and run again."
+        f"{store.catalog_path} was written by a newer cloudtally (store format 5; this one "
+        "reads up to 4). Upgrade cloudtally and run again."
     )
 
 
