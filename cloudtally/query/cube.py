@@ -127,12 +127,11 @@ def write_cube(
     """Write the cube of `relation` (its rows matching `where`) on `con` to `target`
     (Parquet); its row count."""
     con.execute("SET preserve_insertion_order = false")
-    con.execute(
+    written = con.execute(
         f"COPY ({cube_sql(relation, policy, where)}) TO {literal(str(target))} "
         "(FORMAT parquet, COMPRESSION zstd)"
-    )
-    found = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()
-    return int(found[0]) if found else 0
+    ).fetchone()
+    return int(written[0]) if written else 0
 
 
 def span_of(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, str]:
@@ -220,7 +219,7 @@ def _built_parts(
     a staging folder, with the span of billing periods and days it covers."""
     folder = store.staging_for(COSTS_CUBE)
     con = store.connect(catalog)
-    built = []
+    written: list[tuple[Partition, Path, int]] = []
     try:
         for n, partition in enumerate(partitions):
             key = partition.key
@@ -230,18 +229,44 @@ def _built_parts(
                 f"{literal(key.billing_account_id)} AND x_BillingPeriod = "
                 f"{literal(key.billing_period)}"
             )
-            rows = write_cube(con, "costs", policy, target, where)
-            part = DerivedPart(
-                key=key,
-                sources=partition.fingerprint(),
-                file="",
-                rows=rows,
-                parameters=span_of(con, target),
-            )
-            built.append((part, target))
+            written.append((partition, target, write_cube(con, "costs", policy, target, where)))
+        spans = _spans(con, [target for _, target, rows in written if rows])
     finally:
         con.close()
-    return built
+    return [
+        (
+            DerivedPart(
+                key=partition.key,
+                sources=partition.fingerprint(),
+                file="",  # where `with_derived_parts` moves it
+                rows=rows,
+                parameters=spans.get(str(target), {}),
+            ),
+            target,
+        )
+        for partition, target, rows in written
+    ]
+
+
+def _spans(con: duckdb.DuckDBPyConnection, targets: list[Path]) -> dict[str, dict[str, str]]:
+    """The billing periods and charge days each written cube file covers, as `span_of` gives
+    them (one query for all)."""
+    if not targets:
+        return {}
+    listed = ", ".join(literal(str(t)) for t in targets)
+    rows = con.execute(
+        "SELECT filename, min(x_BillingPeriod), max(x_BillingPeriod), "
+        "CAST(min(ChargePeriodStart) AS DATE), CAST(max(ChargePeriodStart) AS DATE) "
+        f"FROM read_parquet([{listed}], filename = true, hive_partitioning = false) "
+        "GROUP BY filename"
+    ).fetchall()
+    return {
+        str(name): {
+            "periods": f"{first_period}..{last_period}",
+            "days": f"{first_day.isoformat()}..{last_day.isoformat()}",
+        }
+        for name, first_period, last_period, first_day, last_day in rows
+    }
 
 
 def _joined(spans: list[dict[str, str]]) -> dict[str, str]:
