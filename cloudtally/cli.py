@@ -171,7 +171,8 @@ def ingest(
 
     Detects the format and FOCUS version, converts to canonical FOCUS 1.2, reconciles the
     totals and swaps the new data in atomically. Re-ingesting an unchanged file changes
-    nothing (unless a live file made from it is missing or damaged: then it is rewritten); a
+    nothing (unless a live file made from it is missing or damaged, or was written before
+    lines had keys (x_LineNo): then it is rewritten); a
     new export of a billing period replaces that account's period. The files of one call form
     one delivery: files in different formats (or FOCUS versions) holding the same
     account-period are versions of one export and are refused together. With --mapping FILE,
@@ -213,14 +214,20 @@ def sql(ctx: click.Context, query: str, rules_dir: Path, fmt: str) -> None:
     \b
     costs            One row per charge line of the live exports: the FOCUS 1.2 columns,
                      x_Provider, x_BillingPeriod (the folders), x_SourceFormat, x_SourceFile,
-                     x_IngestId and a source's extensions. Lines have no natural key (an
-                     export may repeat a line): sum them, never count distinct.
+                     x_IngestId, x_LineNo and a source's extensions. Key: (x_IngestId,
+                     x_LineNo), one per line, even where an export repeats a line (its FOCUS
+                     columns have no key: sum them, never count distinct). x_LineNo is the
+                     line's row in x_SourceFile plus 10^12 x the file's place in its ingest;
+                     NULL in a lake ingested before it: ingest those exports again, which
+                     numbers their lines, then allocate again.
     allocated_costs  After `cloudtally allocate`: every line of costs as a `direct` row with
                      its columns and team, product, cost_center, env, allocation_rule,
                      missing_tags; plus `shared` rows, one per shared pool, day, group of the
                      pool's lines and recipient (shared_pool set, line-level columns such as
-                     ResourceId empty). Per billing period and currency its money equals
-                     costs' to the last digit; sum it, never join it to costs line by line.
+                     ResourceId, x_IngestId and x_LineNo empty). Per billing period and
+                     currency its money equals costs' to the last digit. Direct rows join
+                     their line one to one: `allocated_costs a JOIN costs c USING
+                     (x_IngestId, x_LineNo)`; shared rows join nothing, so sum them apart.
     metric_NAME      A business metric of the rules folder (`unit-costs`): day, period,
                      value and its dimension columns (`network-gb` is metric_network_gb);
                      unit_metrics holds them all (metric, day, period, value, dimensions).

@@ -71,7 +71,39 @@ def data_model() -> str:
             f"| {column.name} | `{column.sql_type}` | {requirement} | "
             f"{'yes' if column.allows_nulls else 'no'} |\n"
         )
+    lines.append(GRAIN_AND_KEYS)
     return "".join(lines).rstrip() + "\n"
+
+
+GRAIN_AND_KEYS = """
+## Grain and keys
+
+**`costs`**: one row per charge line of the live exports. Its FOCUS columns have no key: an
+export may hold the same line twice, identical in every column, and both count. The key of a
+line is **(x_IngestId, x_LineNo)**: unique in the lake, every line has one.
+
+- `x_IngestId` is the ingest run that stored the line (`cloudtally ingest` prints it).
+- `x_LineNo` numbers the lines of that run: the file's place among the files the run was
+  given (from 0, in the order they were found; a folder's files in name order) times 10^12,
+  plus the line's row in its file (from 1: the first data row of a CSV or JSON lines file, the
+  first row of a Parquet file). So `x_LineNo % 1000000000000` is the row in `x_SourceFile`,
+  and the same files ingested in the same order get the same numbers.
+- A restated export replaces its account-periods with lines of a new run (a new
+  x_IngestId); lines a run left in place keep their key.
+- A lake ingested before x_LineNo existed has it NULL on those lines (the views work as
+  before). Ingest the same exports again (`cloudtally ingest FILES`): a file whose lines have
+  no keys is read again and its lines numbered, and nothing else changes; then run
+  `cloudtally allocate` again so `allocated_costs` carries the keys.
+
+**`allocated_costs`** (after `cloudtally allocate`): a `direct` row per line of `costs` with
+all its columns, so direct rows carry the line's key; `shared` rows (one per shared pool, day,
+group of the pool's lines and recipient) have x_IngestId and x_LineNo NULL. The join
+
+    SELECT ... FROM allocated_costs a JOIN costs c USING (x_IngestId, x_LineNo)
+
+is one to one for the direct rows (each line once, no fan-out) and leaves out the shared
+rows: add those with `WHERE allocation_kind = 'shared'` to reach the lake's total.
+"""
 
 
 DOCS = {"cli.md": cli_reference, "formats.md": formats_reference, "data-model.md": data_model}

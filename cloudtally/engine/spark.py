@@ -42,6 +42,11 @@ INSTALL_HINT = (
 REMOTE_SCHEMES = ("s3a://", "abfss://", "gs://", "hdfs://", "wasbs://")
 
 
+# The column DuckDB's numbered readers add (ingest.formats.base.ROW_POSITION): a row's
+# position in its file, from 0.
+ROW_POSITION = "file_row_number"
+
+
 class SparkUnavailable(UnsupportedError):
     """PySpark or Java is missing, or the session does not start."""
 
@@ -329,6 +334,11 @@ class SparkConnection:
         """Spark SQL for a DuckDB query: table functions as temp views, stars and unions by
         name expanded with the columns the session resolves, the rest transpiled."""
         tree = query.copy()
+        for select in list(tree.find_all(exp.Select)):
+            reader = _numbered_reader(select)
+            if reader is not None:
+                view = self._numbered_view(reader)
+                select.replace(exp.select("*").from_(exp.to_table(view)))
         for table in list(tree.find_all(exp.Table)):
             replacement = self._table_source(table)
             if replacement is not None:
@@ -357,6 +367,11 @@ class SparkConnection:
             frame = self.read_parquet(
                 paths, base_path=base, filename=options.get("filename") is True
             )
+            if options.get(ROW_POSITION) is True:
+                from pyspark.sql import functions as F
+
+                # Spark's row index of a Parquet file is DuckDB's file_row_number.
+                frame = frame.withColumn(ROW_POSITION, F.col("_metadata.row_index"))
             return self._new_view(frame)
         if isinstance(source, exp.ReadCSV):
             paths, options = _function_args([source.this, *source.expressions])
@@ -371,7 +386,49 @@ class SparkConnection:
             return self._new_view(self.read_parquet([source.name]))
         return None
 
-    def _read_csv(self, paths: list[str], options: dict[str, Any]) -> DataFrame:
+    def _numbered_view(self, reader: exp.Table) -> str:
+        """A view of a text file read by `reader` with each row's position in the file (from
+        0) as `file_row_number`, as DuckDB's `row_number() OVER () - 1` over its reader gives.
+
+        A row's position is the rows of the file's earlier blocks (Spark reads a large file
+        in blocks, one task each) plus its place in its own block (`monotonically_increasing_id`
+        counts up within a task). A file read whole (a CSV: `multiLine`) is one block."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        marks = [
+            F.col("_metadata.file_path").alias("_ct_file"),
+            F.col("_metadata.file_block_start").alias("_ct_block"),
+            F.monotonically_increasing_id().alias("_ct_id"),
+        ]
+        function = reader.this
+        if isinstance(function, exp.ReadCSV):
+            paths, options = _function_args([function.this, *function.expressions])
+            frame = self._read_csv(paths, options, marks)
+        else:
+            paths, _ = _function_args(function.expressions)
+            frame = self.spark.read.json(paths)
+            frame = frame.select(*(F.col(f"`{c}`") for c in frame.columns), *marks)
+        columns = [c for c in frame.columns if not c.startswith("_ct_")]
+        marked = frame.localCheckpoint()  # read once: the ids below are those of these rows
+        blocks = marked.groupBy("_ct_file", "_ct_block").agg(
+            F.min("_ct_id").alias("_ct_first"), F.count(F.lit(1)).alias("_ct_rows")
+        )
+        before = F.sum("_ct_rows").over(
+            Window.partitionBy("_ct_file")
+            .orderBy("_ct_block")
+            .rowsBetween(Window.unboundedPreceding, -1)
+        )
+        blocks = blocks.withColumn("_ct_before", F.coalesce(before, F.lit(0)))
+        position = F.col("_ct_before") + F.col("_ct_id") - F.col("_ct_first")
+        numbered = marked.join(F.broadcast(blocks), ["_ct_file", "_ct_block"]).select(
+            *(F.col(f"`{c}`") for c in columns), position.alias(ROW_POSITION)
+        )
+        return self._new_view(numbered)
+
+    def _read_csv(
+        self, paths: list[str], options: dict[str, Any], marks: list[Any] | None = None
+    ) -> DataFrame:
         """DuckDB's read_csv with explicit columns: every field read as text, DuckDB's null
         strings made NULL, then cast to the declared types (a bad value fails the query)."""
         from pyspark.sql import functions as F
@@ -412,7 +469,7 @@ class SparkConnection:
             if spark_type != "STRING":
                 column = column.cast(spark_type)
             projected.append(column.alias(name))
-        return frame.select(*projected)
+        return frame.select(*projected, *(marks or []))
 
     def _columns(self, relation: exp.Expression, where: exp.Expression) -> list[str]:
         """The columns a FROM item gives, as the session resolves them (no data is read).
@@ -512,6 +569,36 @@ def write_parquet_file(frame: DataFrame, target: Path) -> int:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _numbered_reader(select: exp.Select) -> exp.Table | None:
+    """The text reader of `SELECT *, row_number() OVER () - 1 AS file_row_number FROM reader`
+    (what `ingest.formats.base.numbered` writes for a CSV or JSON file), else None."""
+    items = select.expressions
+    source = select.args.get("from_") or select.args.get("from")
+    if len(items) != 2 or not isinstance(items[0], exp.Star) or source is None:
+        return None
+    if select.args.get("joins") or select.args.get("where"):
+        return None
+    alias = items[1]
+    if not (isinstance(alias, exp.Alias) and alias.alias == ROW_POSITION):
+        return None
+    value = alias.this
+    if not (isinstance(value, exp.Sub) and isinstance(value.this, exp.Window)):
+        return None
+    window = value.this
+    if not isinstance(window.this, exp.RowNumber) or window.args.get("partition_by"):
+        return None
+    if window.args.get("order"):
+        return None
+    table = source.this
+    if not isinstance(table, exp.Table):
+        return None
+    reader = table.this
+    is_text = isinstance(reader, exp.ReadCSV) or (
+        isinstance(reader, exp.Anonymous) and reader.name.lower() in ("read_json", "read_json_auto")
+    )
+    return table if is_text else None
 
 
 def _visible_ctes(node: exp.Expression) -> list[exp.CTE]:
@@ -655,6 +742,10 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
             hive = catalog.format_version >= 2
             frame = con.read_parquet(files, base_path=str(store.lake_dir) if hive else None)
             canonical = [c.name for c in CANONICAL]
+            if "x_LineNo" not in frame.columns:  # a lake ingested before x_LineNo
+                from pyspark.sql import functions as F
+
+                frame = frame.withColumn("x_LineNo", F.lit(None).cast("bigint"))
             extra = [c for c in frame.columns if c not in canonical]
             con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
         for name, dataset in catalog.derived.items():

@@ -34,6 +34,7 @@ MONEY_CONTEXT = decimal.Context(
 TIMESTAMP = "TIMESTAMPTZ"
 STRING = "VARCHAR"
 TAGS = "MAP(VARCHAR, VARCHAR)"
+LINE_NUMBER = "BIGINT"
 JSON = "JSON"
 
 # FOCUS data type -> storage type. Tags is the one JSON column stored as a map.
@@ -110,7 +111,15 @@ EXTENSIONS: dict[str, str] = {
     "x_SourceFormat": STRING,  # e.g. focus-1.0, aws-cur
     "x_SourceFile": STRING,  # path of the file the row came from
     "x_IngestId": STRING,  # the ingest run that stored it
+    "x_LineNo": LINE_NUMBER,  # with x_IngestId, the key of a line (see LINES_PER_FILE)
 }
+
+# x_LineNo numbers the lines of one ingest run: the file's ordinal among the files the run
+# was given (from 0, in the order they were found) times LINES_PER_FILE, plus the row's
+# position in its file (from 1: the first data row of a CSV, the first row of a Parquet
+# file). So (x_IngestId, x_LineNo) is unique in the lake, the same files ingested in the same
+# order get the same numbers, and `x_LineNo % LINES_PER_FILE` finds the row in x_SourceFile.
+LINES_PER_FILE = 10**12
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,13 @@ def _build() -> tuple[CanonicalColumn, ...]:
         for name in _ORDER
     )
     extensions = tuple(
-        CanonicalColumn(name, sql_type, True, False, "String")
+        CanonicalColumn(
+            name,
+            sql_type,
+            True,
+            name == "x_LineNo",
+            "Integer" if sql_type == LINE_NUMBER else "String",
+        )
         for name, sql_type in EXTENSIONS.items()
     )
     return focus + extensions

@@ -19,10 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow.parquet as pq
 from rich.progress import TaskID
 
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
-from cloudtally.focus.canonical import DECIMAL_LIMIT, MONEY_CONTEXT, RECONCILED_COSTS
+from cloudtally.focus.canonical import (
+    DECIMAL_LIMIT,
+    LINES_PER_FILE,
+    MONEY_CONTEXT,
+    RECONCILED_COSTS,
+)
 from cloudtally.ingest.formats import Converter, detect_converter, find_converter
 from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
 from cloudtally.ingest.source import (
@@ -72,6 +78,8 @@ class IngestReport:
     replaced: list[PartitionKey] = field(default_factory=list)
     # Account-periods whose damaged or missing files were rewritten from their source.
     repaired: list[PartitionKey] = field(default_factory=list)
+    # Account-periods ingested before lines had keys (x_LineNo), read again to number them.
+    numbered: list[PartitionKey] = field(default_factory=list)
     # With --repair: the live files found damaged (all of them are rewritten, or none).
     repair: bool = False
     damaged: list[FileProblem] = field(default_factory=list)
@@ -131,6 +139,19 @@ def ingest(
             return report
         finally:
             shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
+
+
+def _lines_numbered(store: Store, catalog: Catalog, sha256: str) -> bool:
+    """Whether the live files made from a source have line keys (x_LineNo): all files an
+    ingest writes since keys exist have them, so one file's schema tells."""
+    for partition in catalog.partitions:
+        for part in partition.files:
+            if part.source_sha256 == sha256:
+                try:
+                    return "x_LineNo" in pq.read_schema(store.data_dir / part.path).names
+                except (OSError, ValueError):
+                    return True  # missing or damaged: found and rewritten as such
+    return True
 
 
 def _source_of(catalog: Catalog, path: str) -> str | None:
@@ -198,6 +219,8 @@ def _ingest_files(
     con = store.engine()
     con.execute("SET preserve_insertion_order = false")
     first_with: dict[str, Path] = {}  # content hash -> the file of this call that had it first
+    # Sources stored before lines had keys: given again, they are read again to number them.
+    to_number: set[str] = set()
     for index, path in enumerate(discovery.files):
         source = inspect(path)
         if mapping is not None:
@@ -205,9 +228,11 @@ def _ingest_files(
 
             source.sha256 = mapped_source_id(source.sha256, mapping)
         if source.sha256 in live:
-            unchanged.append(source)
-            report.unchanged.append(path)
-            continue
+            if _lines_numbered(store, catalog, source.sha256):
+                unchanged.append(source)
+                report.unchanged.append(path)
+                continue
+            to_number.add(source.sha256)
         if source.sha256 in first_with:
             # A copy of a file given in the same call: reading both would count its cost twice.
             report.skipped.append((path, f"{path}: same content as {first_with[source.sha256]}"))
@@ -229,6 +254,8 @@ def _ingest_files(
                 report.formats.get(converter.source_format, 0) + 1
             )
             continue
+        # x_LineNo: the file's ordinal in this run, then the row's position in the file.
+        converter.first_line_number = index * LINES_PER_FILE + 1
         task = reporter.task(f"ingest {path.name}")
         staged.append(_stage(store, con, source, converter, ingest_id, index, reporter, task))
         report.stored.append(path)
@@ -242,6 +269,9 @@ def _ingest_files(
         report.several = _fed_by_several(staged, discovery.manifested)
         crash_point("after-stage")
         new_catalog = _next_catalog(store, catalog, staged, unchanged, ingest_id, report)
+        numbered = {k for item in staged if item.source.sha256 in to_number for k in item.parts}
+        report.numbered = [k for k in report.repaired if k in numbered]
+        report.repaired = [k for k in report.repaired if k not in numbered]
         crash_point("after-move")
         _reconcile(store, new_catalog, staged)
     for kind, files in beside.items():

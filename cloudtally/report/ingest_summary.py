@@ -53,6 +53,13 @@ def print_ingest_summary(report: IngestReport, console: Console | None = None) -
             + ", ".join(k.label() for k in report.repaired[:5])
             + (" ..." if len(report.repaired) > 5 else "")
         )
+    if report.numbered:
+        console.print(
+            f"Numbered the lines (x_LineNo) of {len(report.numbered)} account-period(s) "
+            "ingested before lines had keys: "
+            + ", ".join(k.label() for k in report.numbered[:5])
+            + (" ..." if len(report.numbered) > 5 else "")
+        )
     for key, paths in report.several:
         # Full paths: two files of one delivery often share a name (aws.csv in two folders).
         names = ", ".join(str(p) for p in paths[:3]) + (

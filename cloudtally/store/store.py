@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from cloudtally.engine import DUCKDB, Engine
 from cloudtally.errors import QueryError, StoreError, UnsupportedError
@@ -171,14 +172,22 @@ class Store:
         if not files:
             return empty_select()
         listed = literals(files)
+        numbered = has_line_numbers(self.data_dir, catalog)
         if catalog.format_version < 2:
-            return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+            no_key = "" if numbered else ", CAST(NULL AS BIGINT) AS x_LineNo"
+            return f"SELECT *{no_key} FROM read_parquet([{listed}], union_by_name = true)"
         # Canonical columns first, in order (the folder columns come last from the reader),
         # then the extension columns of the sources. A `key=value` folder above the data dir
         # would read as a column too: it is left out.
-        canonical = [c.name for c in CANONICAL]
+        # A lake ingested before x_LineNo has no key for its lines (re-ingest to number them).
+        canonical = [c.name for c in CANONICAL if numbered or c.name != "x_LineNo"]
         above = [p.split("=", 1)[0] for p in self.data_dir.parts if "=" in p]
-        names = ", ".join(identifier(c) for c in canonical)
+        names = ", ".join(
+            identifier(c.name)
+            if numbered or c.name != "x_LineNo"
+            else f"CAST(NULL AS BIGINT) AS {identifier(c.name)}"
+            for c in CANONICAL
+        )
         dropped = ", ".join(identifier(c) for c in dict.fromkeys([*canonical, *above]))
         types = ", ".join(f"{literal(c)}: VARCHAR" for c in FOLDER_COLUMNS)
         return (
@@ -461,3 +470,18 @@ def _engine_optimizers() -> frozenset[str]:
     """The optimizers this DuckDB has (older versions lack some of WRONG_OPTIMIZERS)."""
     names = duckdb.connect().execute("SELECT name FROM duckdb_optimizers()").fetchall()
     return frozenset(name for (name,) in names)
+
+
+def has_line_numbers(data_dir: Path, catalog: Catalog) -> bool:
+    """Whether any live file of the lake has x_LineNo (every file an ingest writes since it
+    was added does). Files are looked at newest ingest first, so on such a lake one footer
+    is read; only a lake ingested before has all its footers read."""
+    partitions = sorted(catalog.partitions, key=lambda p: p.ingest_id, reverse=True)
+    for partition in partitions:
+        for part in partition.files:
+            try:
+                if "x_LineNo" in pq.read_schema(data_dir / part.path).names:
+                    return True
+            except (OSError, ValueError):
+                continue  # a missing or damaged file: the view's reader says which
+    return False

@@ -161,18 +161,25 @@ def test_the_canonical_model_has_the_lake_rows(
     run: tuple[Store, duckdb.DuckDBPyConnection],
 ) -> None:
     store, warehouse = run
-    skip = "EXCLUDE (x_SourceFile, x_IngestId)"
+    skip = "EXCLUDE (x_SourceFile, x_IngestId, x_LineNo)"
     lake = _cli(store, f"SELECT * {skip} FROM costs ORDER BY ALL")
     model = warehouse.execute(f"SELECT * {skip} FROM costs ORDER BY ALL").fetchall()
     assert len(lake) == 3_279
     assert model == lake
+    # A warehouse table has no file rows to number: the lake's lines have keys, its none.
+    keys = "SELECT count(*), count(x_LineNo) FROM costs"
+    assert _cli(store, keys) == [(3_279, 3_279)]
+    assert warehouse.execute(keys).fetchall() == [(3_279, 0)]
 
 
 def test_allocated_costs_are_the_cli_rows(run: tuple[Store, duckdb.DuckDBPyConnection]) -> None:
     store, warehouse = run
-    # Direct rows carry their line's lineage: the CLI's names the export file and the ingest,
-    # the warehouse's names its table (checked below) and has no ingest.
-    query = "SELECT * EXCLUDE (x_SourceFile, x_IngestId) FROM allocated_costs ORDER BY ALL"
+    # Direct rows carry their line's lineage: the CLI's names the export file, the ingest and
+    # the line's number in it, the warehouse's names its table (checked below) and has no
+    # ingest nor line numbers.
+    query = (
+        "SELECT * EXCLUDE (x_SourceFile, x_IngestId, x_LineNo) FROM allocated_costs ORDER BY ALL"
+    )
     lake = _cli(store, query)
     model = warehouse.execute(query).fetchall()
     assert len(model) == 7_335

@@ -76,7 +76,7 @@ def test_allocated_costs_has_every_column_of_costs(tmp_path: Path, dialect: str)
         return sqlglot.parse_one(sql, read=dialect).named_selects
 
     costs = columns("canonical/costs.sql")
-    assert costs[-2:] == ["x_IngestId", "x_SourceValues"]
+    assert costs[-3:] == ["x_IngestId", "x_LineNo", "x_SourceValues"]
     assert columns("allocation/allocated_costs.sql") == [*costs, *ALLOCATION_COLUMNS]
 
 

@@ -108,12 +108,13 @@ def test_a_key_value_folder_above_the_data_dir_adds_no_column(tmp_path: Path) ->
     assert "team" not in columns
     # The canonical columns, then FOCUS 1.0's `Id` kept as an extension column and the
     # provenance of respelled allowed values.
-    assert columns[-7:] == [
+    assert columns[-8:] == [
         "x_Provider",
         "x_BillingPeriod",
         "x_SourceFormat",
         "x_SourceFile",
         "x_IngestId",
+        "x_LineNo",
         "x_Id",
         "x_SourceValues",
     ]

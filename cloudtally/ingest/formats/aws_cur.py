@@ -639,13 +639,13 @@ class AwsCurConverter(CostAndUsageReport):
             names.append(name)
         return names
 
-    def read_sql(self) -> str:
+    def reader_sql(self) -> str:
         names = self._read_names()
         if names == self.source.columns:
-            return super().read_sql()
+            return super().reader_sql()
         renamed = copy.copy(self)
         renamed.source = replace(self.source, columns=names)
-        return Converter.read_sql(renamed)
+        return Converter.reader_sql(renamed)
 
     def cur_columns(self) -> dict[str, str]:
         found: dict[str, str] = {}

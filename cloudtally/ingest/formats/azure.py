@@ -40,7 +40,7 @@ from cloudtally.ingest.formats.azure_headers import (
     spelling_key,
     spellings,
 )
-from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, numbered, quote
 from cloudtally.ingest.formats.expressions import (
     Rule,
     decimal_expr,
@@ -487,12 +487,16 @@ class AzureConverter(Converter):
             others[name] = names[self.source.columns.index(column)]
         return others
 
-    def read_sql(self) -> str:
+    def read_sql(self, numbered_rows: bool = False) -> str:
         """The file as one relation with English field names, dates parsed, and the values
         several rules share computed once."""
         columns = [f"{self._field(f)} AS {quote(f)}" for f in ALIASES]
         columns += [f"{self._raw(c)} AS {quote(n)}" for n, c in self._others().items()]
-        base = "SELECT " + ",\n    ".join(columns) + f"\n  FROM {self._raw_sql()} AS raw"
+        raw = self._raw_sql()
+        if numbered_rows:
+            columns.append(f"raw.{ROW_POSITION}")
+            raw = numbered(raw, self.source.container)
+        base = "SELECT " + ",\n    ".join(columns) + f"\n  FROM {raw} AS raw"
         region = "lower(regexp_replace(ResourceLocation, '[^A-Za-z0-9]', '', 'g'))"
         other_type = "CASE WHEN ChargeType IS NULL THEN 'Usage' ELSE 'Adjustment' END"
         tags_text, tags_map = _tags_sql(self.header.column("Tags") or "Tags")

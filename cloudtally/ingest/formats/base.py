@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from cloudtally.errors import IngestError, UnsupportedError
-from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME
+from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME, LINE_NUMBER
 from cloudtally.ingest.source import SourceFile
 
 if TYPE_CHECKING:
@@ -31,6 +31,28 @@ def quote(name: str) -> str:
 def literal(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# The column a numbered reader adds: the row's position in its file, from 0.
+ROW_POSITION = "file_row_number"
+
+
+def numbered(reader: str, container: str) -> str:
+    """A table function reading a source file, with each row's position in the file (from 0)
+    as the column `file_row_number`.
+
+    Parquet gives it itself (`file_row_number = true`: exact, read in parallel). A text
+    reader has no such column: `row_number() OVER ()` without an order numbers the rows in
+    the order the reader gives them, which DuckDB keeps for a window (its streaming window
+    runs in the scan's fixed order: the rows of one file, first to last).
+
+    >>> numbered("read_parquet('a.parquet')", "parquet")
+    "read_parquet('a.parquet', file_row_number = true)"
+    """
+    if container == "parquet":
+        assert reader.startswith("read_parquet(") and reader.endswith(")"), reader
+        return f"{reader[:-1]}, {ROW_POSITION} = true)"
+    return f"(SELECT *, row_number() OVER () - 1 AS {ROW_POSITION} FROM {reader})"
 
 
 class Converter:
@@ -53,6 +75,8 @@ class Converter:
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
+        # x_LineNo of the file's rows: this plus the row's position (canonical.LINES_PER_FILE).
+        self.first_line_number = 1
 
     @classmethod
     def matches(cls, source: SourceFile) -> bool:
@@ -105,7 +129,14 @@ class Converter:
 
     # -- shared by every converter ------------------------------------------------------------
 
-    def read_sql(self) -> str:
+    def read_sql(self, numbered_rows: bool = False) -> str:
+        """The relation that reads the source file; with `numbered_rows`, with each row's
+        position in the file as the column `file_row_number` (see `numbered`). A converter
+        that reads through a projection of its own passes that column on."""
+        reader = self.reader_sql()
+        return numbered(reader, self.source.container) if numbered_rows else reader
+
+    def reader_sql(self) -> str:
         """The table function that reads the source file."""
         path = literal(str(self.source.path))
         if self.source.container == "parquet":
@@ -179,8 +210,17 @@ class Converter:
         compute them once; "none" leaves the looked-up columns out (NULL), for queries that do
         not read them. `columns` limits the SELECT to those output columns; `from_sql` reads
         another relation than the source file (one with the columns the expressions use);
-        `also` appends those source columns as they are, named `_key0`, `_key1`, ..."""
+        `also` appends those source columns as they are, named `_key0`, `_key1`, ...
+
+        x_LineNo is the row's position in the file plus `first_line_number`, when the select
+        reads the file itself (not `from_sql`)."""
         exprs = self.expressions()
+        numbering = from_sql is None and (columns is None or "x_LineNo" in columns)
+        exprs["x_LineNo"] = (
+            f"src.{ROW_POSITION} + CAST({self.first_line_number} AS {LINE_NUMBER})"
+            if numbering
+            else "NULL"
+        )
         ctes: list[str] = []
         joins: list[str] = []
         for name, alias, source_column, select in self.lookup_tables():
@@ -213,7 +253,7 @@ class Converter:
             with_clause
             + "SELECT "
             + ",\n  ".join(parts)
-            + f"\nFROM {from_sql or self.read_sql()} AS src {' '.join(joins)}"
+            + f"\nFROM {from_sql or self.read_sql(numbering)} AS src {' '.join(joins)}"
         )
 
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, numbered, quote
 from cloudtally.ingest.formats.expressions import Rule, lookup, utc_timestamp
 from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
@@ -442,7 +442,7 @@ class GcpBillingExportConverter(Converter):
             )
         if self.source.container == "parquet":
             return f"read_parquet({path})"
-        return Converter.read_sql(self)
+        return Converter.reader_sql(self)
 
     def _value(self, path: tuple[str, ...]) -> str:
         """A field as the raw file holds it, or NULL."""
@@ -525,11 +525,15 @@ class GcpBillingExportConverter(Converter):
             members.append(f"{f} := {member}")
         return f"coalesce(list_transform({value}, lambda c: struct_pack({', '.join(members)})), {empty})"
 
-    def read_sql(self) -> str:
+    def read_sql(self, numbered_rows: bool = False) -> str:
         """The file as one relation with flat field names (`service_description`), numbers as
         exact decimals, times as UTC, labels as maps and credits as a list of structs."""
         fields = ",\n    ".join(f"{self._field(p, k)} AS {quote(flat(p))}" for p, k in FIELDS)
-        base = f"SELECT {fields}\n  FROM {self._raw_sql()} AS raw"
+        raw = self._raw_sql()
+        if numbered_rows:
+            fields += f",\n    raw.{ROW_POSITION}"
+            raw = numbered(raw, self.source.container)
+        base = f"SELECT {fields}\n  FROM {raw} AS raw"
         other = (
             "CASE cost_type WHEN 'tax' THEN 'Tax' WHEN 'rounding_error' THEN 'Adjustment' "
             f"WHEN 'adjustment' THEN CASE WHEN adjustment_info_type IN "

@@ -33,7 +33,7 @@ from cloudtally.focus.canonical import (
     TIMESTAMP,
 )
 from cloudtally.focus.spec import allowed_values
-from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, quote
 from cloudtally.ingest.formats.expressions import (
     allowed_value_expr,
     lookup,
@@ -133,10 +133,12 @@ class MappingConverter(Converter):
             )
         return f"{cast}({text} AS {SOURCE_TYPES[kind]})"
 
-    def read_sql(self) -> str:
+    def read_sql(self, numbered_rows: bool = False) -> str:
         """The bill as one relation: its columns by their own names, each read as its kind."""
         fields = [f"{self._typed(c)} AS {quote(c)}" for c in dict.fromkeys(self.source.columns)]
-        return f"(SELECT {', '.join(fields)} FROM {super().read_sql()} AS raw)"
+        if numbered_rows:
+            fields.append(f"raw.{ROW_POSITION}")
+        return f"(SELECT {', '.join(fields)} FROM {super().read_sql(numbered_rows)} AS raw)"
 
     # -- FOCUS columns ----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from functools import cached_property
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.base import Converter, literal, quote
+from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, quote
 from cloudtally.ingest.formats.expressions import Rule, lookup, times, utc_timestamp
 from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
@@ -320,7 +320,7 @@ class OciCostReportConverter(Converter):
             others[name] = column
         return others
 
-    def read_sql(self) -> str:
+    def read_sql(self, numbered_rows: bool = False) -> str:
         """The report as one relation with short names (`myCost`), times as UTC."""
         fields = []
         for name in COLUMNS:
@@ -338,7 +338,10 @@ class OciCostReportConverter(Converter):
                 fields.append(f"NULLIF(trim({quote(column)}), '') AS {quote(name)}")
         fields += [f"{quote(c)} AS {quote(n)}" for n, c in self._others().items()]
         fields.append(f"{self._tags()} AS _Tags")
-        base = "SELECT " + ",\n    ".join(fields) + f"\n  FROM {super().read_sql()} AS raw"
+        if numbered_rows:
+            fields.append(f"raw.{ROW_POSITION}")
+        raw = super().read_sql(numbered_rows)
+        base = "SELECT " + ",\n    ".join(fields) + f"\n  FROM {raw} AS raw"
         derived = (
             "coalesce(lower(isCorrection) = 'true', false) AS _Correction, "
             "CAST(date_trunc('month', timezone('UTC', intervalUsageStart)) AS DATE) AS _PeriodMonth"
