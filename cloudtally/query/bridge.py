@@ -206,15 +206,18 @@ def _decompose(
     merged: dict[tuple[object, ...], _Item] = {}
     block: tuple[str, object] | None = None
 
+    def group_of(key: tuple[str | None, ...], currency: str) -> _Group:
+        group = groups.get((key, currency))
+        if group is None:
+            group = groups[(key, currency)] = _Group(key, currency, days, top_resources)
+        return group
+
     def flush() -> None:
         if block is None:
             return
         currency, resource = block
         for key, found in items.items():
-            group = groups.get((key, currency))
-            if group is None:
-                group = groups[(key, currency)] = _Group(key, currency, days, top_resources)
-            group.add_resource(resource, found)
+            group_of(key, currency).add_resource(resource, found)
         if total:
             group = totals.get(currency)
             if group is None:
@@ -247,10 +250,7 @@ def _decompose(
                             item.covered_cost[side] += amount
                             item.covered_qty[side] += used
                 if who is not None:
-                    group = groups.get((key, currency))
-                    if group is None:
-                        group = groups[(key, currency)] = _Group(key, currency, days, top_resources)
-                    group.weigh_owner(who, cost_a, cost_b)
+                    group_of(key, currency).weigh_owner(who, cost_a, cost_b)
         flush()
         result = [group.finish() for group in groups.values()]
         whole = [group.finish() for group in totals.values()]
