@@ -7,6 +7,8 @@ API mirrors the CLI (`cloudtally.web.api`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ from starlette.requests import Request
 
 from cloudtally.access import audit
 from cloudtally.web import assets
+from cloudtally.web.context import viewer_scopes
 from cloudtally.web.errors import WebError, error_body, message_of, status_of
 from cloudtally.web.security import SecurityHeaders
-from cloudtally.web.serving import Serving, ServingStore
+from cloudtally.web.serving import Serving, ServingStore, Warmer
 
 STATIC = Path(__file__).parent / "static"
 
@@ -32,10 +35,34 @@ def create_app(
     *,
     rules_dir: Path | None = None,
     secure_cookies: bool = False,
+    warm: bool = False,
 ) -> Any:
-    """The web app over the lake in `data_dir` (wrapped in the security-headers middleware)."""
+    """The web app over the lake in `data_dir` (wrapped in the security-headers middleware).
+
+    With `warm`, a `Warmer` thread runs while the app does (from its startup to its
+    shutdown): each new generation of the lake is loaded and the pages' kept answers computed
+    before anyone asks."""
     from cloudtally import __version__
     from cloudtally.web import api, auth, metrics, pages
+
+    serving = Serving(
+        ServingStore(data_dir), Path(rules_dir) if rules_dir else None, secure_cookies
+    )
+    warmer = Warmer(
+        serving.store,
+        serving.rules_dir,
+        [_warm_if_visible(p) for p in pages.PAGES if p.warm is not None],
+        scopes=lambda: viewer_scopes(serving.store, serving.rules_dir),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            warmer.start()
+        try:
+            yield
+        finally:
+            warmer.stop()
 
     app = FastAPI(
         title="cloudtally API",
@@ -50,10 +77,10 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.serving = Serving(
-        ServingStore(data_dir), Path(rules_dir) if rules_dir else None, secure_cookies
-    )
+    app.state.serving = serving
+    app.state.warmer = warmer
     app.include_router(assets.router)  # before the mount: /static/vega.js is built, not a file
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(auth.router)
@@ -78,6 +105,14 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     assets.warm_up()
     return SecurityHeaders(app)
+
+
+def _warm_if_visible(page: Any) -> Callable[[Any], object]:
+    def warm(view: Any) -> object:
+        return page.warm(view) if page.visible(view) else None
+
+    warm.__name__ = f"the {page.path} page"
+    return warm
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

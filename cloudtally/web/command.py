@@ -31,7 +31,8 @@ def serve(
 
     Binds 127.0.0.1 unless told otherwise; put it behind a reverse proxy with TLS to share
     it (docs/security.md). Users and tokens come from `cloudtally access add`. New ingests and
-    allocations are picked up without a restart.
+    allocations are picked up without a restart: within a second of each, the server loads
+    the new data and computes the slowest pages' answers before anyone asks.
     """
     import uvicorn
 
@@ -46,6 +47,6 @@ def serve(
         )
     if rules_dir is not None and not rules_dir.is_dir():
         raise QueryError(f"--rules {rules_dir}: no such folder.")
-    app = create_app(store.data_dir, rules_dir=rules_dir, secure_cookies=secure_cookies)
+    app = create_app(store.data_dir, rules_dir=rules_dir, secure_cookies=secure_cookies, warm=True)
     click.echo(f"cloudtally dashboard on http://{host}:{port}/ (lake {store.data_dir})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

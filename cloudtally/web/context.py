@@ -132,6 +132,19 @@ def check_csrf(request: Request, viewer: Viewer, form_value: str | None) -> None
         raise WebError(403, "The form is out of date or was not sent by this site: reload it.")
 
 
+def viewer_scopes(store: Store, rules_dir: Path | None) -> list[Scope]:
+    """The scopes of the active users who see part of the data, as their requests run under
+    them (what the server warms for each new generation)."""
+    from cloudtally.access.users import list_users
+
+    if not (store.data_dir / "state.duckdb").exists():
+        return []
+    with store.state() as con:
+        users = list_users(con)
+    restricted = [u.scope for u in users if not u.scope.unrestricted]
+    return [_normalised(scope, store, rules_dir) for scope in dict.fromkeys(restricted)]
+
+
 def _normalised(scope: Scope, store: Store, rules_dir: Path | None) -> Scope:
     """A viewer's teams and products as the lake spells them (aliases, case)."""
     if scope.unrestricted:

@@ -3,11 +3,15 @@ generation, a fresh cursor per request), the rules folder, the sign-in limiter.
 
 A new ingest or allocation commits a new catalog generation; the next request sees it and
 builds a new connection, so the server picks up new data without a restart and never mixes
-two generations in one answer.
+two generations in one answer. `cloudtally serve` also runs a `Warmer`: it notices the new
+generation within a second, loads the cubes into memory and computes the answers pages keep
+per generation (tag compliance, the KPI scorecard's lake work) for the admin's default view,
+so the first person to look after an ingest does not wait for them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -19,6 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from cloudtally.query.cube import ALLOCATED_CUBE, COSTS_CUBE, TAGS_CUBE
+from cloudtally.query.ownership import EVERYTHING, Scope
 from cloudtally.store import Store
 from cloudtally.store.catalog import Catalog
 from cloudtally.web.security import SignInLimiter
@@ -30,7 +35,12 @@ IN_MEMORY = (COSTS_CUBE, ALLOCATED_CUBE, TAGS_CUBE)
 # Answers kept per generation (`ServingStore.remembered`): tag compliance, which groups every
 # usage line of a period by resource, is the same for every view of a page until new data.
 REMEMBERED = 256
+# How often the warmer looks for a new generation (a stat of the catalog file), and for how
+# many distinct viewer scopes (teams and products of users) it warms, besides everything.
+WARM_EVERY_SECONDS = 1.0
+WARM_SCOPES = 16
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ServingStore(Store):
@@ -65,6 +75,10 @@ class ServingStore(Store):
                 while len(self._answers) > REMEMBERED:
                     self._answers.popitem(last=False)
         return found
+
+    def generation_key(self) -> tuple[int, int, int]:
+        """What identifies the live generation (catalog generation and file identity)."""
+        return self._catalog_key(self.catalog())
 
     def _catalog_key(self, catalog: Catalog) -> tuple[int, int, int]:
         try:
@@ -102,3 +116,84 @@ class Serving:
     rules_dir: Path | None = None
     secure_cookies: bool = False
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+
+
+@dataclass
+class WarmView:
+    """The view a warmer computes answers for: everything (the admin's and finops' default
+    view), with the server's rules folder; shaped like a request's viewer for the pages'
+    query functions."""
+
+    store: ServingStore
+    rules_dir: Path | None
+    scope: Scope = EVERYTHING
+
+    def remembered(self, question: Hashable, answer: Callable[[], T]) -> T:
+        return self.store.remembered(question, answer)
+
+
+class Warmer:
+    """A thread that keeps the live generation warm: when the catalog changes (an ingest or
+    an allocation committed), it builds the in-memory cubes and runs every task (the pages'
+    `warm` functions) once for that generation: for everything, then for each scope
+    `scopes()` gives (the users' teams and products; at most WARM_SCOPES). A task that fails
+    is logged and skipped: the page shows the error when someone asks."""
+
+    def __init__(
+        self,
+        store: ServingStore,
+        rules_dir: Path | None,
+        tasks: list[Callable[[WarmView], object]],
+        scopes: Callable[[], list[Scope]] = list,
+        every: float = WARM_EVERY_SECONDS,
+    ) -> None:
+        self.store = store
+        self.rules_dir = rules_dir
+        self.tasks = tasks
+        self.scopes = scopes
+        self.every = every
+        self.warmed: tuple[int, int, int] | None = None  # the generation last warmed
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def warm_once(self) -> bool:
+        """Warm the live generation unless done already; whether it did."""
+        if not self.store.catalog_path.exists():
+            return False
+        key = self.store.generation_key()
+        if key == self.warmed:
+            return False
+        self.store.connect().close()  # the cubes of this generation, into memory
+        try:
+            scoped = [s for s in dict.fromkeys(self.scopes()) if not s.unrestricted]
+        except Exception:  # the state database busy or damaged: warm the default view only
+            log.warning("reading the users' scopes failed", exc_info=True)
+            scoped = []
+        for scope in [EVERYTHING, *scoped[:WARM_SCOPES]]:
+            view = WarmView(self.store, self.rules_dir, scope)
+            for task in self.tasks:
+                if self._stop.is_set():
+                    return False
+                try:
+                    task(view)
+                except Exception:  # a page reports its own errors when asked
+                    log.warning("warming %s failed", getattr(task, "__name__", task), exc_info=True)
+        self.warmed = key
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cloudtally-warmer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.warm_once()
+            except Exception:  # a lake mid-swap or unreadable: try again later
+                log.warning("warming the lake failed", exc_info=True)
+            self._stop.wait(self.every)

@@ -3,12 +3,24 @@ afresh, and a question names everything else its answer depends on."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from cloudtally.errors import QueryError
 from cloudtally.ingest.pipeline import ingest
+from cloudtally.query.ownership import EVERYTHING, Scope
+from cloudtally.query.periods import parse_periods
+from cloudtally.rules.allocation import load_rules_cached
 from cloudtally.store import Store
-from cloudtally.web.serving import REMEMBERED, ServingStore
+from cloudtally.web.app import create_app
+from cloudtally.web.context import viewer_scopes
+from cloudtally.web.serving import REMEMBERED, ServingStore, Warmer, WarmView
 from tests.query.lake import Day, write_days
+from tests.web.company import RULES, Company
+from tests.web.conftest import bearer
 
 
 def test_an_answer_is_kept_until_the_lake_changes(tmp_path: Path) -> None:
@@ -38,3 +50,65 @@ def test_only_the_latest_questions_are_kept(tmp_path: Path) -> None:
         store.remembered(n, lambda n=n: n)  # type: ignore[misc]
     assert store.remembered(0, lambda: "again") == "again"  # the oldest was let go
     assert store.remembered(REMEMBERED, lambda: "again") == REMEMBERED
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the warmer did not finish in time"
+        time.sleep(0.05)
+
+
+def test_the_server_warms_each_new_generation_before_anyone_asks(own_company: Company) -> None:
+    app = create_app(own_company.lake, rules_dir=RULES, warm=True)
+    warmer: Warmer = app.app.state.warmer
+    store = warmer.store
+    rules = load_rules_cached(RULES)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        _wait_for(lambda: warmer.warmed == store.generation_key())
+        tags = ("tags page", rules.sha256, parse_periods("2024-10"), "EffectiveCost", EVERYTHING)
+        kept = store._answers
+        assert tags in kept
+        # The page's answer is the kept one: its coverage shows on the page as computed.
+        overall = kept[tags][0]
+        shown = client.get("/tags", headers=bearer(own_company, "alice"))
+        assert shown.status_code == 200
+        first = overall.columns[2]
+        assert first.startswith("tag:"), overall.columns
+        assert f'{first} · {overall.rows[0][0]}</div><div class="value">' in shown.text
+        assert f"{float(overall.rows[0][2]):.1%}</div>" in shown.text
+        assert any(isinstance(q, tuple) and q[:1] == ("kpis",) for q in kept), list(kept)
+        # And for each viewer's scope, as their requests ask (wendy: teams web and Data).
+        wendy = Scope(teams=("web", "data"))
+        assert viewer_scopes(store, RULES) == [Scope(teams=("payments",)), wendy]
+        assert ("tags page", rules.sha256, parse_periods("2024-10"), "EffectiveCost", wendy) in kept
+        assert store._key == store.generation_key()
+
+        before = warmer.warmed
+        ingest(
+            Store(own_company.lake),
+            [write_days(own_company.lake.parent / "n.csv", [Day("2024-11-01", "5")])],
+        )
+        _wait_for(lambda: warmer.warmed not in (None, before))
+        tags = ("tags page", rules.sha256, parse_periods("2024-11"), "EffectiveCost", EVERYTHING)
+        assert tags in store._answers
+    assert not warmer._thread.is_alive()  # type: ignore[union-attr]
+
+
+def test_a_failing_warm_task_does_not_stop_the_others(tmp_path: Path) -> None:
+    ingest(Store(tmp_path / "lake"), [write_days(tmp_path / "a.csv", [Day("2024-10-01", "1")])])
+    store = ServingStore(tmp_path / "lake")
+    ran: list[str] = []
+
+    def broken(view: WarmView) -> None:
+        raise QueryError("no rules folder")
+
+    def total(view: WarmView) -> None:
+        found = view.store.connect().execute("SELECT sum(BilledCost) FROM costs").fetchone()
+        ran.append(str(found[0]))  # type: ignore[index]
+
+    warmer = Warmer(store, None, [broken, total])
+    assert warmer.warm_once() is True
+    assert ran == ["1.000000000000000000"]
+    assert warmer.warm_once() is False  # nothing new: nothing done again
+    assert ran == ["1.000000000000000000"]

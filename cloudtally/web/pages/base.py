@@ -26,13 +26,16 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 @dataclass
 class Page:
-    """A page of the dashboard: its path, title, place in the navigation and who sees it."""
+    """A page of the dashboard: its path, title, place in the navigation and who sees it;
+    `warm`, if given, computes the page's kept answers for the default view of a new
+    generation (`serving.Warmer`), so its first viewer after an ingest does not wait."""
 
     path: str
     title: str
     router: APIRouter
     order: int = 50
     visible: Callable[[Any], bool] = field(default=lambda viewer: True)
+    warm: Callable[[Any], object] | None = None
 
 
 def money(value: Any) -> str:

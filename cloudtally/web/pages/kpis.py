@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -18,7 +18,6 @@ from cloudtally.web.pages.base import Page, latest_period, render
 from cloudtally.web.params import check_known
 
 router = APIRouter(include_in_schema=False)
-page = Page("/kpis", "KPIs", router, order=55, visible=lambda v: v.scope.unrestricted)
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
@@ -32,14 +31,25 @@ def kpis(
     if not viewer.scope.unrestricted:
         raise WebError(403, "The KPI scorecard covers every team: admin and finops only.")
     chosen = parse_periods(period)[0] if period else latest_period(viewer)  # type: ignore[index]
+    results = _scorecard(viewer, chosen)
+    return render(request, "kpis.html", {"title": "KPIs", "period": chosen, "results": results})
+
+
+def _scorecard(viewer: Any, period: str) -> Any:
+    """The scorecard of `period`; its lake-only parts kept per generation."""
     rules = viewer.rules_dir
-    targets = load_targets(rules / "kpis.yaml" if rules else None)
-    results = scorecard(
+    return scorecard(
         viewer.store,
-        chosen,
-        targets=targets,
+        period,
+        targets=load_targets(rules / "kpis.yaml" if rules else None),
         rules_dir=rules,
         docs_dir=DOCS,
         remember=viewer.remembered,
     )
-    return render(request, "kpis.html", {"title": "KPIs", "period": chosen, "results": results})
+
+
+def _warm(viewer: Any) -> None:
+    _scorecard(viewer, latest_period(viewer))
+
+
+page = Page("/kpis", "KPIs", router, order=55, visible=lambda v: v.scope.unrestricted, warm=_warm)
