@@ -21,17 +21,23 @@ def cli_reference() -> str:
     ctx = click.Context(app, info_name="cloudtally", **settings)
     lines.append("```text\n" + app.get_help(ctx) + "\n```\n\n")
     assert isinstance(app, click.Group)
-    for name in sorted(app.commands):
-        command = app.commands[name]
-        sub = click.Context(
-            command,
-            info_name=f"cloudtally {name}",
-            parent=ctx,
-            terminal_width=100,
-            max_content_width=100,
-        )
-        lines.append(f"## cloudtally {name}\n\n```text\n{command.get_help(sub)}\n```\n\n")
+    _commands(app, ctx, "cloudtally", lines)
     return "".join(lines).rstrip() + "\n"
+
+
+def _commands(group: click.Group, parent: click.Context, path: str, lines: list[str]) -> None:
+    """Each command of `group` (and of its groups, depth first) as a section of its help."""
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if command.hidden:
+            continue
+        ctx = click.Context(
+            command, info_name=name, parent=parent, terminal_width=100, max_content_width=100
+        )
+        depth = "#" * min(path.count(" ") + 2, 4)
+        lines.append(f"{depth} {path} {name}\n\n```text\n{command.get_help(ctx)}\n```\n\n")
+        if isinstance(command, click.Group):
+            _commands(command, ctx, f"{path} {name}", lines)
 
 
 def formats_reference() -> str:

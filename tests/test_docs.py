@@ -20,6 +20,10 @@ def test_every_command_and_format_is_documented() -> None:
     cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     for command in app.commands:  # type: ignore[attr-defined]
         assert f"## cloudtally {command}\n" in cli
+    # Subcommands too, each with its own usage line.
+    assert "### cloudtally commitments coverage\n" in cli
+    assert "Usage: cloudtally commitments coverage [OPTIONS]" in cli
+    assert "cloudtally cloudtally" not in cli
     formats = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
     for name in Converter.registry:
         assert f"## `{name}`" in formats
