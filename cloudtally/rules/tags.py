@@ -10,6 +10,7 @@ that is empty after this counts as missing.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -113,23 +114,34 @@ def load_tag_policy(path: Path) -> TagPolicy:
 
 
 def raw_value_sql(
-    policy: TagPolicy, name: str, tags: str = "Tags", present: list[str] | None = None
+    policy: TagPolicy,
+    name: str,
+    tags: str = "Tags",
+    present: list[str] | Mapping[str, str] | None = None,
 ) -> str:
     """SQL for the un-normalised value of canonical key `name` in the map column `tags`.
 
     When several spellings are present the canonical one wins, then aliases in the order
     listed. With `present` (the distinct keys of the data, found by one cheap scan) the keys
     are folded once per dataset and each line does plain map lookups, 4-5x faster than
-    folding every entry of every line, which is the fallback.
+    folding every entry of every line, which is the fallback. `present` as a mapping gives
+    each key folded by the engine (`lower(trim(key))`, as the fallback folds it); as a list,
+    keys are folded here (Python's `strip` and `lower`, which differ from the engine's on
+    tabs and some non-ASCII letters).
 
     >>> raw_value_sql(TagPolicy(), "team", "t", present=["Team", "env", "team"])
     "coalesce(nullif(trim(t['team']), ''), nullif(trim(t['Team']), ''))"
     """
     if present is not None:
         order = policy.spellings(name)
+        folded = (
+            present if isinstance(present, Mapping) else {k: k.strip().lower() for k in present}
+        )
+        # The fallback's order: the spelling's rank, an exact lower-case key first, the key
+        # (code point order, as the engine compares UTF-8 text).
         matching = sorted(
-            (k for k in present if k.strip().lower() in order),
-            key=lambda k: (order.index(k.strip().lower()), k != k.strip().lower(), k),
+            (k for k, f in folded.items() if f in order),
+            key=lambda k: (order.index(folded[k]), k != folded[k], k),
         )
         if not matching:
             return "CAST(NULL AS VARCHAR)"

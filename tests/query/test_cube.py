@@ -396,3 +396,51 @@ def test_a_cube_written_whole_is_rebuilt_in_parts(store: Store, tmp_path: Path) 
     assert totals(store, ["service", "day"], "2024-10..2024-11") == totals(
         LakeOnly(store.data_dir), ["service", "day"], "2024-10..2024-11"
     )
+
+
+def test_a_first_ingest_builds_every_part_in_batches(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six account-periods, parts built two per query: each part holds its account-period's
+    sums exactly as `cube_sql` gives them over the lake, owners read from odd tag keys too."""
+    from cloudtally.ingest.pipeline import ingest
+    from cloudtally.query import cube
+    from cloudtally.query.cube import cube_sql
+    from cloudtally.rules.tags import TagPolicy
+
+    monkeypatch.setattr(cube, "PARTS_PER_QUERY", 2)
+    odd = [{"\tteam": "tab"}, {"TEAM ": "Spaced", "env": "Prod"}, {"Team": "a", "team": "b"}, {}]
+    lines = [
+        Day(day, billed, tags=tags, provider=provider, account=account)
+        for provider in ("aws", "gcp")
+        for day in ("2024-08-30", "2024-09-02", "2024-10-31")
+        for billed, tags, account in zip(
+            ("1.000000000000000001", "2.5", "-0.75", "3"), odd, ("111", "222", "111", "222"),
+            strict=True,
+        )
+    ]  # fmt: skip
+    ingest(store, [write_days(tmp_path / "six.csv", lines)])
+    catalog = store.catalog()
+    parts = catalog.derived[COSTS_CUBE].parts
+    assert [p.key.label() for p in parts] == [p.key.label() for p in catalog.partitions]
+    assert len(parts) == 6 and [p.rows for p in parts] == [4] * 6
+    con = store.connect()
+    fresh = f"SELECT * FROM ({cube_sql('costs', TagPolicy())}) ORDER BY ALL"
+    rows = con.execute("SELECT * FROM costs_cube ORDER BY ALL").fetchall()
+    assert len(rows) == 24 and rows == con.execute(fresh).fetchall()
+    by_file = con.execute(
+        "SELECT parse_filename(filename), x_Provider || '/' || x_BillingPeriod, count(*) "
+        "FROM read_parquet([" + ", ".join(f"'{store.data_dir / p.file}'" for p in parts) + "], "
+        "filename = true) GROUP BY ALL ORDER BY 2"
+    ).fetchall()
+    assert [(name, where) for name, where, _ in by_file] == [
+        (Path(p.file).name, f"{p.key.provider}/{p.key.billing_period}") for p in parts
+    ]
+    owners = con.execute(
+        "SELECT team, env, sum(BilledCost) FROM costs_cube GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert owners == [
+        ("b", None, Decimal("-4.500000000000000000")),
+        ("spaced", "prod", Decimal("15.000000000000000000")),
+        (None, None, Decimal("24.000000000000000006")),
+    ]

@@ -207,3 +207,30 @@ def test_python_and_sql_normalisation_agree() -> None:
                 assert con.execute(sql, [tags_]).fetchone()[0] == expected, (tags_, keys)
     assert [policy.find("team", t) for t in samples[:5]] == ["web", "web", "y", "data", None]
     assert [policy.find("team", t) for t in samples[-2:]] == ["b", "c"]
+
+
+def test_keys_folded_by_the_engine_find_what_folding_every_line_finds() -> None:
+    """The engine's `lower(trim(key))` is not Python's `strip().lower()`: a tab is not trimmed,
+    `İ` lower-cases to one letter. Keys given with the engine's folding (as the costs cube
+    reads them) find exactly what the fallback finds; Python's folding would differ."""
+    import duckdb
+
+    from cloudtally.query.cube import tag_keys
+    from cloudtally.rules.tags import normalise_sql, raw_value_sql
+
+    policy = TagPolicy(keys={"team": TagKey(aliases=["owner", "id"])})
+    samples = [{"\tteam": "tab"}, {"\tteam": "tab", "Owner": "o"}, {"İD": "dotted"},
+               {"TEAM ": "spaced", "team": " "}, {"Team": "a", "team": "b"}, {}]  # fmt: skip
+    con = duckdb.connect()
+    con.execute("CREATE TABLE lines (n INTEGER, Tags MAP(VARCHAR, VARCHAR))")
+    for n, tags_ in enumerate(samples):
+        con.execute("INSERT INTO lines VALUES (?, CAST(? AS MAP(VARCHAR, VARCHAR)))", [n, tags_])
+    folded = tag_keys(con, "lines")
+    assert folded["\tteam"] == "\tteam" and folded["İD"] == "id"
+
+    def owners(present: list[str] | dict[str, str] | None) -> list[object]:
+        value = normalise_sql(policy, "team", raw_value_sql(policy, "team", present=present))
+        return [r[0] for r in con.execute(f"SELECT {value} FROM lines ORDER BY n").fetchall()]
+
+    assert owners(None) == owners(folded) == [None, "o", "dotted", "spaced", "b", None]
+    assert owners(sorted(folded)) == ["tab", "tab", None, "spaced", "b", None]
