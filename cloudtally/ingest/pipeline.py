@@ -7,6 +7,7 @@ given to one `ingest` call make up the new contents of every account-period they
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -25,12 +26,13 @@ from rich.progress import TaskID
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import (
     DECIMAL_LIMIT,
+    LINE_NUMBER,
     LINES_PER_FILE,
     MONEY_CONTEXT,
     RECONCILED_COSTS,
 )
 from cloudtally.ingest.formats import Converter, detect_converter, find_converter
-from cloudtally.ingest.formats.base import key_names, literal, one_value, quote
+from cloudtally.ingest.formats.base import ROW_POSITION, key_names, literal, one_value, quote
 from cloudtally.ingest.source import (
     Discovery,
     SourceFile,
@@ -353,8 +355,18 @@ def _stage(
             )
         else:
             select = converter.select_sql(ingest_id, lookups_in="tables")
+            # A text file has no row positions of its own: written in its order, its lines are
+            # numbered from the staged file's (see `_stage_whole`).
+            in_order = (
+                None
+                if source.container == "parquet"
+                else (
+                    converter.select_sql(ingest_id, lookups_in="tables", line_numbers=False),
+                    converter.first_line_number,
+                )
+            )
             rows, stats = reporter.run_query(
-                con, lambda: _stage_whole(con, select, constants, out_dir, source), task
+                con, lambda: _stage_whole(con, select, constants, out_dir, source, in_order), task
             )
     except duckdb.Error as exc:
         raise _explain(exc, source, converter, con) from None
@@ -380,23 +392,70 @@ def _stage_whole(
     constants: dict[str, str],
     out_dir: Path,
     source: SourceFile,
+    in_order: tuple[str, int] | None = None,
 ) -> tuple[int, list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]]:
-    """One COPY of the whole file; split afterwards if it spans several account-periods."""
+    """One COPY of the whole file; split afterwards if it spans several account-periods.
+
+    `in_order` (a text file): the select without line numbers, and the number of the file's
+    first line. Written in parallel in the file's order when DuckDB keeps that order for the
+    query (`_copy_in_file_order`), the lines get their numbers from the staged file's row
+    index as it is split, or rewritten, into one file per account-period. Otherwise `select`
+    numbers them itself (`row_number() OVER ()`, one thread)."""
     staged = out_dir / "all.parquet"
-    # No ORDER BY: sorting measured 2.6x slower on ingest for no gain in the queries we run.
-    written = con.execute(
-        f"COPY ({select}) TO {literal(str(staged))} (FORMAT parquet, COMPRESSION zstd)"
-    ).fetchone()
-    rows = int(written[0]) if written else 0
+    first_line = None
+    rows = _copy_in_file_order(con, in_order[0], staged) if in_order is not None else None
+    if rows is not None and in_order is not None:
+        first_line = in_order[1]
+    else:
+        # No ORDER BY: sorting measured 2.6x slower on ingest for no gain in the queries we run.
+        written = con.execute(
+            f"COPY ({select}) TO {literal(str(staged))} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        rows = int(written[0]) if written else 0
     if rows == 0:
         raise IngestError(
             f"{source.label}: the file has a header but no rows. Re-download the export."
         )
     stats = _partition_stats(con, staged, source)
     keys = sorted({key for key, _, _ in stats}, key=lambda k: k.label())
-    if len(keys) > 1:
-        stats = _split(con, staged, keys, constants, out_dir, source)
+    if len(keys) > 1 or first_line is not None:
+        stats = _split(con, staged, keys, constants, out_dir, source, first_line)
     return rows, stats
+
+
+# DuckDB plans `x IN (five or more constants)` as a join against the list (its `in_clause`
+# optimizer), and a join does not keep its input's order: the COPY is then planned unordered
+# (COPY_TO_FILE, not BATCH_COPY_TO_FILE) and the rows of a 1M-line CSV came out of order past
+# its first ~10k lines. Evaluated as an expression, the IN keeps the plan ordered; the
+# conversion measured no slower (tests/store/test_engine_canary.py pins both).
+_ORDER_BREAKING_OPTIMIZERS = ("in_clause",)
+
+
+def _copy_in_file_order(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> int | None:
+    """COPY `select` to `target` in parallel, its rows in the order the reader gives them
+    (DuckDB's insertion order); the rows written, or None (nothing written) when DuckDB's plan
+    for it does not keep that order (an operator that reorders, a reader without batches), or
+    the engine is not DuckDB (Spark numbers a text file's rows in its reader)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
+    copy = f"COPY ({select}) TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+    found = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()
+    before = str(found[0]) if found and found[0] else ""
+    known = {name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
+    off = [n for n in before.split(",") if n] + [
+        n for n in _ORDER_BREAKING_OPTIMIZERS if n in known and n not in before.split(",")
+    ]
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"SET disabled_optimizers = {literal(','.join(off))}")
+    try:
+        plan = json.loads(con.execute(f"EXPLAIN (FORMAT json) {copy}").fetchall()[0][1])
+        if plan[0]["name"] != "BATCH_COPY_TO_FILE":
+            return None
+        written = con.execute(copy).fetchone()
+        return int(written[0]) if written else 0
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET disabled_optimizers = {literal(before)}")
 
 
 _KEY_COLUMNS = ["x_Provider", "BillingAccountId", "x_BillingPeriod"]
@@ -551,19 +610,33 @@ def _split(
     constants: dict[str, str],
     out_dir: Path,
     source: SourceFile,
+    first_line: int | None = None,
 ) -> list[tuple[PartitionKey, str, tuple[str, int, Decimal, Decimal]]]:
-    """Split a staged file that spans several account-periods into one file per account-period."""
+    """Split a staged file that spans several account-periods into one file per account-period;
+    with `first_line`, its lines numbered from it by their row in the staged file (written in
+    the source's order, see `_copy_in_file_order`)."""
     relation = f"read_parquet({literal(str(staged))})"
+    hidden: list[str] = []
+    if first_line is not None:
+        relation = (
+            f"(SELECT * REPLACE ({ROW_POSITION} + CAST({first_line} AS {LINE_NUMBER}) "
+            f"AS x_LineNo) FROM read_parquet({literal(str(staged))}, {ROW_POSITION} = true))"
+        )
+        hidden = [ROW_POSITION]
     if len(keys) <= _SPLIT_BY_FILTER_MAX:
-        pieces = [(key, *_key_filter(_SourceKey(key, None), [])) for key in keys]
-        _, stats = _write_each(con, relation, pieces, [], constants, out_dir, source)
+        pieces: list[tuple[PartitionKey, str, list[object]]] = [
+            (key, *_key_filter(_SourceKey(key, None), [])) if len(keys) > 1 else (key, "true", [])
+            for key in keys
+        ]
+        _, stats = _write_each(con, relation, pieces, hidden, constants, out_dir, source)
         staged.unlink()
         return stats
     split_dir = out_dir / "split"
+    no_position = f" EXCLUDE ({ROW_POSITION})" if hidden else ""
     con.execute(
         f"""
-        COPY (SELECT *, concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId))
-                        AS _part
+        COPY (SELECT *{no_position},
+                     concat_ws('|', x_Provider, x_BillingPeriod, md5(BillingAccountId)) AS _part
               FROM {relation})
         TO {literal(str(split_dir))}
         (FORMAT parquet, PARTITION_BY (_part), WRITE_PARTITION_COLUMNS false,

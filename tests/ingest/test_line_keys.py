@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
@@ -163,3 +164,36 @@ def test_a_lake_from_before_keys_answers_and_gets_them_by_ingesting_again(
     assert store.sql(UNIQUE).rows == [(3, 3, 3)]
     # Given once more, it is unchanged.
     assert "Nothing to do" in cli("ingest", source).stdout
+
+
+def test_a_large_text_file_is_written_in_parallel_and_numbered_by_its_rows(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gzip CSV of 60,000 lines (many reader batches, two account-periods in runs of 5,000)
+    is converted in parallel in the file's order, and every line's x_LineNo is its data row."""
+    import gzip
+
+    from cloudtally.ingest import pipeline
+
+    lines = [
+        Line("111", f"{n % 97}.25", period=("2024-09", "2024-10")[n // 5000 % 2], resource=f"r-{n}")
+        for n in range(1, 60_001)
+    ]
+    plain = write_focus_csv(tmp_path / "export.csv", lines)
+    source = tmp_path / "export.csv.gz"
+    source.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1))
+    in_order: list[int | None] = []
+    copy = pipeline._copy_in_file_order
+
+    def spy(*args: object) -> int | None:
+        in_order.append(copy(*args))  # type: ignore[arg-type]
+        return in_order[-1]
+
+    monkeypatch.setattr(pipeline, "_copy_in_file_order", spy)
+    report = ingest(store, [source])
+    assert in_order == [60_000]  # the parallel, ordered path (not the one-thread numbering)
+    assert [k.label() for k in report.partitions] == ["aws/payer/2024-09", "aws/payer/2024-10"]
+    misplaced = store.sql(
+        "SELECT count(*), count(*) FILTER (WHERE ResourceId <> 'r-' || x_LineNo) FROM costs"
+    ).rows
+    assert misplaced == [(60_000, 0)]

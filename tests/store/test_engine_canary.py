@@ -20,10 +20,12 @@ The lake (BillingAccountId `payer` throughout):
 from __future__ import annotations
 
 import csv
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cloudtally.ingest.pipeline import ingest
@@ -298,3 +300,50 @@ def test_the_latest_name_of_a_key_is_one_answer(lake: Store) -> None:
         "SELECT arg_max(CAST(NULL AS VARCHAR), (ChargePeriodStart, CAST(NULL AS VARCHAR))) "
         "FILTER (WHERE false) FROM costs",
     ) == [(None,)]
+
+
+# -- the ingest's ordered copy of a text file ------------------------------------------------------
+# A text file's lines are numbered by their row in the staged Parquet file, which a parallel
+# COPY writes in the reader's order (`pipeline._copy_in_file_order`). DuckDB keeps that order
+# only when it plans an ordered copy (BATCH_COPY_TO_FILE); `x IN (five constants)` becomes a
+# join against the list (the `in_clause` optimizer) and the plan an unordered COPY_TO_FILE,
+# which put the rows of a 1M-line FOCUS export out of order past its first 9,952 lines.
+
+
+def _copy_plan(con: duckdb.DuckDBPyConnection, copy: str) -> str:
+    """The operator DuckDB plans a COPY as (its plan's root)."""
+    plan = json.loads(con.execute(f"EXPLAIN (FORMAT json) {copy}").fetchall()[0][1])
+    return str(plan[0]["name"])
+
+
+def test_an_ordered_copy_of_a_gzip_csv_keeps_the_files_row_order(tmp_path: Path) -> None:
+    source, target = tmp_path / "rows.csv.gz", tmp_path / "rows.parquet"
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT range AS n, ['Usage', 'Tax', 'Credit', 'Purchase', 'Adjustment', 'usage']"
+        "[range % 6 + 1] AS category, repeat('x', 200) AS pad FROM range(200000)) "
+        f"TO '{source}' (HEADER, COMPRESSION gzip)"
+    )
+    reader = (
+        f"read_csv('{source}', columns = {{'n': 'BIGINT', 'category': 'VARCHAR', 'pad': "
+        "'VARCHAR'}, header = true, auto_detect = false, compression = 'gzip')"
+    )
+    known = "category IN ('Usage', 'Purchase', 'Tax', 'Credit', 'Adjustment')"
+    copy = f"COPY (SELECT n, {known} AS known, pad FROM {reader}) TO '{target}' (FORMAT parquet)"
+    con.execute("SET preserve_insertion_order = true")
+    # The IN of five constants is planned as a join: an unordered copy.
+    assert _copy_plan(con, copy) == "COPY_TO_FILE"
+    # Evaluated as an expression, the copy is ordered, and every row is at its place.
+    con.execute("SET disabled_optimizers = 'in_clause'")
+    assert _copy_plan(con, copy) == "BATCH_COPY_TO_FILE"
+    con.execute(copy)
+    assert con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE n <> file_row_number), "
+        "count(*) FILTER (WHERE known) FROM read_parquet(?, file_row_number = true)",
+        [str(target)],
+    ).fetchall() == [(200_000, 0, 166_667)]
+    # The window numbering the ingest falls back to runs in one thread, in the same order.
+    assert con.execute(
+        f"SELECT count(*) FILTER (WHERE n <> r) FROM (SELECT n, row_number() OVER () - 1 AS r "
+        f"FROM {reader})"
+    ).fetchall() == [(0,)]

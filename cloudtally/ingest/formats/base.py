@@ -202,6 +202,7 @@ class Converter:
         columns: list[str] | None = None,
         from_sql: str | None = None,
         also: list[str] | None = None,
+        line_numbers: bool = True,
     ) -> str:
         """SELECT the canonical columns (in order) plus extras from the source.
 
@@ -213,9 +214,10 @@ class Converter:
         `also` appends those source columns as they are, named `_key0`, `_key1`, ...
 
         x_LineNo is the row's position in the file plus `first_line_number`, when the select
-        reads the file itself (not `from_sql`)."""
+        reads the file itself (not `from_sql`) and `line_numbers` (else NULL: the pipeline
+        numbers a text file's rows from the staged file, see `pipeline._stage_in_order`)."""
         exprs = self.expressions()
-        numbering = from_sql is None and (columns is None or "x_LineNo" in columns)
+        numbering = line_numbers and from_sql is None and (columns is None or "x_LineNo" in columns)
         exprs["x_LineNo"] = (
             f"src.{ROW_POSITION} + CAST({self.first_line_number} AS {LINE_NUMBER})"
             if numbering
