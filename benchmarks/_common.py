@@ -26,6 +26,9 @@ PYTHON = sys.executable
 class Measure:
     seconds: float
     peak_rss_mb: float
+    # CPU seconds of the process, all threads (user + system): on a machine shared with other
+    # jobs, steadier than the wall time.
+    cpu_seconds: float = 0.0
 
 
 def run(args: list[str], *, env: dict[str, str] | None = None) -> Measure:
@@ -36,13 +39,15 @@ def run(args: list[str], *, env: dict[str, str] | None = None) -> Measure:
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(args)}")
-    return Measure(seconds, usage.ru_maxrss / 1024)
+    return Measure(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median_of(runs: int, make: Callable[[], Measure]) -> Measure:
     measures = [make() for _ in range(runs)]
     return Measure(
-        statistics.median(m.seconds for m in measures), max(m.peak_rss_mb for m in measures)
+        statistics.median(m.seconds for m in measures),
+        max(m.peak_rss_mb for m in measures),
+        statistics.median(m.cpu_seconds for m in measures),
     )
 
 
@@ -72,10 +77,12 @@ def cloudtally_ingest(path: Path, lake: Path) -> Measure:
 def ingest_figures(path: Path, rows: int, runs: int, lake: Path) -> dict:
     """Ingest against the bare read of the same file, median of `runs`; targets: >= 0.5 of the
     reference's throughput, peak memory < 2 GiB."""
+    load = os.getloadavg()[0]
     reference = median_of(runs, partial(bare_read, path))
     measure = median_of(runs, partial(cloudtally_ingest, path, lake))
     ratio = reference.seconds / measure.seconds
     return {
+        "load_average_1min": [round(load, 1), round(os.getloadavg()[0], 1)],
         "rows": rows,
         "file_mb": round(path.stat().st_size / 2**20, 1),
         "cloudtally_seconds": round(measure.seconds, 2),
@@ -84,7 +91,10 @@ def ingest_figures(path: Path, rows: int, runs: int, lake: Path) -> dict:
         "duckdb_bare_read_seconds": round(reference.seconds, 2),
         "duckdb_bare_read_rows_per_s": round(rows / reference.seconds),
         "duckdb_bare_read_peak_rss_mb": round(reference.peak_rss_mb),
+        "cloudtally_cpu_seconds": round(measure.cpu_seconds, 2),
+        "duckdb_bare_read_cpu_seconds": round(reference.cpu_seconds, 2),
         "throughput_ratio_to_bare_read": round(ratio, 2),
+        "cpu_ratio_to_bare_read": round(reference.cpu_seconds / measure.cpu_seconds, 2),
         "target_bare_read_met": ratio >= 0.5,
         "target_memory_met": measure.peak_rss_mb < 2048,
     }

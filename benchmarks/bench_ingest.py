@@ -3,7 +3,8 @@
 Figure: rows/s and peak RSS of `cloudtally ingest` (fresh process, fresh lake).
 Reference: DuckDB reading the same file into a table (`CREATE TABLE t AS SELECT * FROM ...`),
 the bare minimum of work on this machine. Target: ingest >= 50% of the reference throughput,
-peak memory < 2 GiB.
+peak memory < 2 GiB. The CPU seconds of both (all threads) are printed too, with the load
+average before and after: on a machine shared with other jobs their ratio is the steadier one.
 
     python benchmarks/bench_ingest.py [--rows 10000000]
 """
