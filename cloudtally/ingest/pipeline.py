@@ -438,7 +438,9 @@ def _copy_in_file_order(con: duckdb.DuckDBPyConnection, select: str, target: Pat
     the engine is not DuckDB (Spark numbers a text file's rows in its reader)."""
     if not isinstance(con, duckdb.DuckDBPyConnection):
         return None
-    copy = f"COPY ({select}) TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+    # The file is read once more and rewritten (`_split`): compressed fast, not small (lz4
+    # measured ~10% less CPU for the copy and the rewrite together than zstd).
+    copy = f"COPY ({select}) TO {literal(str(target))} (FORMAT parquet, COMPRESSION lz4_raw)"
     found = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()
     before = str(found[0]) if found and found[0] else ""
     known = {name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
