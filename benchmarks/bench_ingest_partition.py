@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=4.5)
     args = parser.parse_args()
     folder = company(args.scale)
+    load = round(os.getloadavg()[0], 1)
     base = sorted(p for p in folder.glob("*/*.parquet") if p.relative_to(folder) != NEW)
     new = folder / NEW
     lake = DATA / "partition-lake"
@@ -115,13 +116,21 @@ def main() -> None:
         "cube_parts_after": len(cube["parts"]),
         "cube_rows_after": cube["rows"],
         "first_ingest_of_the_lake_seconds": round(first.seconds, 2),
+        "first_ingest_of_the_lake_cpu_seconds": round(first.cpu_seconds, 2),
         "ingest_one_account_period_seconds": round(seconds, 2),
         "ingest_one_account_period_seconds_each": [round(m.seconds, 2) for m in figure],
         "ingest_one_account_period_peak_rss_mb": round(max(m.peak_rss_mb for m in figure)),
+        "ingest_one_account_period_cpu_seconds": round(
+            statistics.median(m.cpu_seconds for m in figure), 2
+        ),
         "reference_whole_cube_rebuilt_seconds": round(whole, 2),
         "reference_whole_cube_rebuilt_seconds_each": [round(m.seconds, 2) for m in reference],
         "reference_peak_rss_mb": round(max(m.peak_rss_mb for m in reference)),
+        "reference_whole_cube_rebuilt_cpu_seconds": round(
+            statistics.median(m.cpu_seconds for m in reference), 2
+        ),
         "ratio_reference_to_figure": round(whole / seconds, 2),
+        "load_average_before": load,
         "load_average_after": round(os.getloadavg()[0], 1),
     }
     save("ingest_partition", result)

@@ -44,7 +44,9 @@ def numbered(reader: str, container: str) -> str:
     Parquet gives it itself (`file_row_number = true`: exact, read in parallel). A text
     reader has no such column: `row_number() OVER ()` without an order numbers the rows in
     the order the reader gives them, which DuckDB keeps for a window (its streaming window
-    runs in the scan's fixed order: the rows of one file, first to last).
+    runs in the scan's fixed order: the rows of one file, first to last), in one thread. The
+    pipeline numbers a text file this way only when it cannot copy the file in parallel in its
+    order (`pipeline._copy_in_file_order`).
 
     >>> numbered("read_parquet('a.parquet')", "parquet")
     "read_parquet('a.parquet', file_row_number = true)"
