@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import duckdb
+
 from cloudtally.commitments.rows import (
     ELIGIBLE_ROW,
+    LAKE,
     USED,
+    Lines,
     Scope,
     eligible_keys,
     eligible_keys_sql,
@@ -27,6 +31,7 @@ from cloudtally.commitments.rows import (
     grouped_rows,
     scope_of,
 )
+from cloudtally.commitments.summary import commitment_answer
 from cloudtally.results import Column, Result
 from cloudtally.store import Store
 
@@ -45,7 +50,7 @@ VALUE_COLUMNS = [
 HOURS = "ConsumedUnit IN ('Hours', 'Hour', 'hours', 'Hrs')"
 
 
-def coverage_sql(scope: Scope, eligible: list[str]) -> str:
+def coverage_sql(scope: Scope, eligible: list[str], lines: Lines = LAKE) -> str:
     # Two stages: the lake's rows summed once per group and (provider, service, pricing unit),
     # then eligibility decided on those few sums (summing DECIMAL(38,18) is what costs).
     stage_one = "".join(k + ", " for k in scope.key_columns(staged=True))
@@ -58,7 +63,7 @@ def coverage_sql(scope: Scope, eligible: list[str]) -> str:
                    x_Provider AS provider, ServiceName AS service, PricingUnit AS unit,
                    coalesce({USED}, false) AS covered, coalesce({HOURS}, false) AS hourly,
                    sum(ContractedCost) AS contracted, sum(ConsumedQuantity) AS quantity
-            FROM costs
+            FROM {lines.relation}
             WHERE {scope.where} AND list_contains([{eligible_services(eligible)}], ServiceName)
               AND {ELIGIBLE_ROW}
             GROUP BY {group}currency, provider, service, unit, covered, hourly
@@ -88,8 +93,12 @@ def coverage(
     """Eligible usage covered by commitments, by cost and by hours, per group (`by`, default
     service): service, region, account, instance-family, or any cost dimension."""
     scope = scope_of(store, period, by, default="service")
-    sql = coverage_sql(scope, eligible_keys(store.connect()))
-    columns, rows = grouped_rows(store, scope, sql, VALUE_COLUMNS)
+
+    def question(con: duckdb.DuckDBPyConnection, scope: Scope, lines: Lines) -> str:
+        return coverage_sql(scope, eligible_keys(con, lines), lines)
+
+    sql, names, found = commitment_answer(store, scope, question)
+    columns, rows = grouped_rows(scope, names, found, VALUE_COLUMNS)
     result = Result(
         title="Commitment coverage" + (f", {period}" if period else ""),
         columns=columns,

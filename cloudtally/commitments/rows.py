@@ -106,24 +106,54 @@ ELIGIBLE_SERVICES: dict[str, tuple[str, ...]] = {
 }
 
 
-# The (provider, service, pricing unit) combinations of the lake's usage, with whether a
-# commitment covered any of it and whether the service has commitment rows at all.
-USAGE_KINDS_SQL = """
+@dataclass(frozen=True)
+class Lines:
+    """Where a question reads the lines: the lake's `costs` view (`LAKE`), or the commitments
+    summary (`summary.SUMMARY`), whose rows are sums of lines. The questions' SQL is the same
+    over both except for what a row of sums cannot say itself: these expressions."""
+
+    relation: str
+    # SQL true on a fee row carrying the unused commitment (`UNUSED_ON_PURCHASE`).
+    unused_on_purchase: str
+    # SQL counting lines without a CommitmentDiscountQuantity among those matching `{}`.
+    count_without_quantity: str
+    # SQL of the instance family (`INSTANCE_FAMILY`).
+    instance_family: str
+
+    @property
+    def commitment_cost(self) -> str:
+        """`COMMITMENT_COST` over these lines."""
+        return f"(({COMMITMENT_USAGE}) OR {self.unused_on_purchase})"
+
+
+LAKE = Lines(
+    relation="costs",
+    unused_on_purchase=UNUSED_ON_PURCHASE,
+    count_without_quantity="count(*) FILTER (WHERE CommitmentDiscountQuantity IS NULL AND {})",
+    instance_family=INSTANCE_FAMILY,
+)
+
+
+def usage_kinds_sql(lines: Lines = LAKE) -> str:
+    """The (provider, service, pricing unit) combinations of the lake's usage, with whether a
+    commitment covered any of it and whether the service has commitment rows at all."""
+    return f"""
     SELECT x_Provider, ServiceName, PricingUnit,
            bool_or(CommitmentDiscountStatus = 'Used') AS covered,
            bool_or(CommitmentDiscountId IS NOT NULL) AS committed
-    FROM costs
+    FROM {lines.relation}
     WHERE ChargeCategory = 'Usage' OR CommitmentDiscountId IS NOT NULL
     GROUP BY ALL"""
+
 
 ELIGIBLE_KEY = "x_Provider || chr(31) || ServiceName || chr(31) || coalesce(PricingUnit, '')"
 
 
-def eligible_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+def eligible_keys(con: duckdb.DuckDBPyConnection, lines: Lines = LAKE) -> list[str]:
     """The (provider, service, pricing unit) combinations commitments can cover, as keys: those
     a commitment covered somewhere in the lake, and those in an hourly unit of a listed service
     or of a service with commitment rows of its own."""
-    kinds = con.execute(USAGE_KINDS_SQL).fetchall()
+    kinds = con.execute(usage_kinds_sql(lines)).fetchall()
     committed = {(p, s) for p, s, _, _, has in kinds if has}
     keys = set()
     for provider, service, unit, covered, _ in kinds:
@@ -237,6 +267,14 @@ class Scope:
     def group_by(self) -> list[str]:
         return [identifier(d.word) for d in self.dimensions]
 
+    def over(self, lines: Lines) -> Scope:
+        """The scope over `lines`: the instance family read as those lines hold it."""
+        dims = tuple(
+            Dimension(d.word, lines.instance_family) if d.word == "instance-family" else d
+            for d in self.dimensions
+        )
+        return Scope(periods=self.periods, dimensions=dims)
+
     def regroup(self) -> list[str]:
         """The dimensions again, over a first stage that computed them (`keys`)."""
         keys = []
@@ -277,13 +315,11 @@ def scope_of(
 
 
 def grouped_rows(
-    store: Store, scope: Scope, sql: str, values: list[Column]
+    scope: Scope, names: list[str], found: list[tuple[Any, ...]], values: list[Column]
 ) -> tuple[list[Column], list[tuple[Any, ...]]]:
-    """Run a per-group commitment query: its columns (the scope's keys, then `values`) and its
-    rows in that order, whatever order the SQL selected them in."""
-    cursor = store.connect().execute(sql)
-    names = [d[0] for d in cursor.description or []]
+    """A per-group commitment query's columns (the scope's keys, then `values`) and its rows
+    (`found`, with columns `names`) in that order, whatever order the SQL selected them in."""
     keys = scope.key_names()
     at = [names.index(n) for n in (*keys, *(c.name for c in values))]
-    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
+    rows = [tuple(r[i] for i in at) for r in found]
     return [Column(k, "text", f"group: {k}") for k in keys] + values, rows

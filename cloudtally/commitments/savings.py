@@ -31,17 +31,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import duckdb
+
 from cloudtally.commitments.rows import (
     ELIGIBLE_ROW,
+    LAKE,
     UNUSED,
-    UNUSED_ON_PURCHASE,
     USED,
+    Lines,
     Scope,
     eligible_keys,
     eligible_keys_sql,
     grouped_rows,
     scope_of,
 )
+from cloudtally.commitments.summary import commitment_answer
 from cloudtally.results import Column, Result
 from cloudtally.store import Store
 
@@ -80,7 +84,7 @@ _SUMS = (
 )
 
 
-def savings_sql(scope: Scope, eligible: list[str]) -> str:
+def savings_sql(scope: Scope, eligible: list[str], lines: Lines = LAKE) -> str:
     # Two stages: the rows summed once per group, flags and (provider, service, pricing unit);
     # then every figure from those few sums.
     stage_one = "".join(k + ", " for k in scope.key_columns(staged=True))
@@ -91,12 +95,13 @@ def savings_sql(scope: Scope, eligible: list[str]) -> str:
         WITH parts AS MATERIALIZED (  -- the filter below must not be pushed into the scan
             SELECT {stage_one}BillingCurrency AS currency,
                    x_Provider AS provider, ServiceName AS service, PricingUnit AS unit,
-                   coalesce({UNUSED}, false) OR {UNUSED_ON_PURCHASE} AS unused,
+                   coalesce({UNUSED}, false) OR {lines.unused_on_purchase} AS unused,
                    coalesce({USED}, false) AS covered,
                    coalesce({ELIGIBLE_ROW}, false) AS eligible_row,
                    sum(ListCost) AS listed, sum(ContractedCost) AS contracted,
                    sum(EffectiveCost) AS effective
-            FROM costs WHERE (ChargeCategory = 'Usage' OR {UNUSED_ON_PURCHASE}) AND {scope.where}
+            FROM {lines.relation}
+            WHERE (ChargeCategory = 'Usage' OR {lines.unused_on_purchase}) AND {scope.where}
             GROUP BY {group}currency, provider, service, unit, unused, covered, eligible_row
         ), grouped AS (
             SELECT {stage_two}currency,
@@ -137,8 +142,12 @@ def savings(
     """List, contracted and effective cost with the savings, waste and the Effective Savings
     Rate under each published definition, per group (`by`, default none: per currency)."""
     scope = scope_of(store, period, by)
-    sql = savings_sql(scope, eligible_keys(store.connect()))
-    columns, rows = grouped_rows(store, scope, sql, VALUE_COLUMNS)
+
+    def question(con: duckdb.DuckDBPyConnection, scope: Scope, lines: Lines) -> str:
+        return savings_sql(scope, eligible_keys(con, lines), lines)
+
+    sql, names, found = commitment_answer(store, scope, question)
+    columns, rows = grouped_rows(scope, names, found, VALUE_COLUMNS)
     keys = scope.key_names()
     result = Result(
         title="Savings from rates" + (f", {period}" if period else ""),

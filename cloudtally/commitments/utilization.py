@@ -20,13 +20,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cloudtally.commitments.rows import (
-    COMMITMENT_COST,
-    UNUSED,
-    UNUSED_ON_PURCHASE,
-    USED,
-    scope_of,
-)
+import duckdb
+
+from cloudtally.commitments.rows import UNUSED, USED, Lines, Scope, scope_of
+from cloudtally.commitments.summary import commitment_answer
 from cloudtally.results import Column, Result
 from cloudtally.store import Store
 
@@ -52,15 +49,19 @@ COLUMNS = [
 ]
 
 
-def utilization_sql(where: str, keys: list[str], group: list[str]) -> str:
-    key_sql = "".join(k + ",\n               " for k in keys)
-    group_sql = "".join(", " + g for g in group)
-    order = "".join(", " + g for g in group)
+def utilization_sql(scope: Scope, lines: Lines) -> str:
+    key_sql = "".join(k + ",\n               " for k in scope.key_columns())
+    group_sql = "".join(", " + g for g in scope.group_by())
+    order = "".join(", " + g for g in scope.group_by())
+    # Grouped by provider, the group's key is the provider column (a second column of that
+    # name would be taken for the key).
+    provider = (
+        "" if "provider" in scope.key_names() else "\n               max(x_Provider) AS provider,"
+    )
     return f"""
         WITH grouped AS (
             SELECT CommitmentDiscountId AS commitment_id,
-               {key_sql}max(CommitmentDiscountName) AS commitment_name,
-               max(x_Provider) AS provider,
+               {key_sql}max(CommitmentDiscountName) AS commitment_name,{provider}
                max(CommitmentDiscountCategory) AS category,
                max(CommitmentDiscountUnit) AS unit,
                BillingCurrency AS currency,
@@ -69,12 +70,12 @@ def utilization_sql(where: str, keys: list[str], group: list[str]) -> str:
                coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {USED}), 0) AS used_quantity,
                coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}), 0)
                    AS unused_row_quantity,
-               coalesce(sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED_ON_PURCHASE}), 0)
-                   AS fee_quantity,
-               count(*) FILTER (WHERE CommitmentDiscountQuantity IS NULL AND ChargeClass IS NULL)
+               coalesce(sum(CommitmentDiscountQuantity) FILTER (
+                   WHERE {lines.unused_on_purchase}), 0) AS fee_quantity,
+               {lines.count_without_quantity.format("ChargeClass IS NULL")}
                    AS rows_without_quantity
-            FROM costs
-            WHERE {COMMITMENT_COST} AND {where}
+            FROM {lines.relation}
+            WHERE {lines.commitment_cost} AND {scope.where}
             GROUP BY commitment_id, currency{group_sql}
         ), quantified AS (
             -- A fee row carrying the unused part states the whole commitment's quantity.
@@ -100,7 +101,7 @@ def utilization_sql(where: str, keys: list[str], group: list[str]) -> str:
                    AS utilization,
                CASE WHEN by_quantity THEN 'quantity' ELSE 'cost' END AS basis
         FROM measured
-        ORDER BY provider, commitment_id{order}"""
+        ORDER BY provider, commitment_id{order}, currency"""
 
 
 def utilization(
@@ -109,13 +110,15 @@ def utilization(
     """Per commitment and group (`by`, default the billing period): committed, used, unused
     (cost, and quantity for usage commitments) and utilization as a fraction."""
     scope = scope_of(store, period, by, default="period")
-    sql = utilization_sql(scope.where, scope.key_columns(), scope.group_by())
-    cursor = store.connect().execute(sql)
-    names = [d[0] for d in cursor.description or []]
+
+    def question(con: duckdb.DuckDBPyConnection, scope: Scope, lines: Lines) -> str:
+        return utilization_sql(scope, lines)
+
+    sql, names, found = commitment_answer(store, scope, question)
     keys = scope.key_names()
     order = ["commitment_id", *keys, *[c.name for c in COLUMNS if c.name != "commitment_id"]]
     at = [names.index(n) for n in order]
-    rows = [tuple(r[i] for i in at) for r in cursor.fetchall()]
+    rows = [tuple(r[i] for i in at) for r in found]
     key_columns = [Column(k, "text", f"group: {k}") for k in keys]
     columns = [COLUMNS[0], *key_columns, *COLUMNS[1:]]
     result = Result(

@@ -732,6 +732,8 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
     under the lake give x_Provider and x_BillingPeriod, as DuckDB reads them) and a view per
     derived dataset: the same views `Store.connect` gives on DuckDB."""
     from cloudtally.focus.canonical import CANONICAL, empty_select
+    from cloudtally.store.catalog import REBUILDABLE
+    from cloudtally.store.verify import footer_problem
 
     con = SparkConnection(spark_session(engine.master))
     files = [str(store.data_dir / path) for path in catalog.live_files()]
@@ -750,6 +752,10 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
             con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
         for name, dataset in catalog.derived.items():
             paths = [str(store.data_dir / f) for f in dataset.files]
+            if dataset.parameters.get(REBUILDABLE) == "true" and any(
+                footer_problem(Path(p)) for p in paths
+            ):
+                continue  # a damaged summary: no view, its readers read the lake
             con.create_view(name, con.read_parquet(paths))
     except Exception as exc:
         if not type(exc).__module__.startswith(("pyspark", "py4j")):

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow.parquet as pq
 from rich.progress import TaskID
 
+from cloudtally.commitments.summary import with_commitments_cube
 from cloudtally.errors import CloudtallyError, IngestError, OtherDatasetError, StoreError
 from cloudtally.focus.canonical import (
     DECIMAL_LIMIT,
@@ -282,6 +283,7 @@ def _ingest_files(
     if staged:
         # The daily cube of the costs swaps with the files it sums, in the same commit.
         new_catalog = with_costs_cube(store, new_catalog, tag_policy(store))
+        new_catalog = with_commitments_cube(store, new_catalog)
         crash_point("after-cube")
     store.commit(new_catalog)
     return report

@@ -32,6 +32,11 @@ FORMAT_VERSION = 4
 # Columns of the canonical dataset given by a partition file's folder, not stored in the file.
 FOLDER_COLUMNS = ("x_Provider", "x_BillingPeriod")
 
+# A derived dataset's parameter, "true" on a summary the lake can answer without (a faster
+# path to the same numbers): a damaged file of it leaves its view out instead of failing every
+# command, and the next ingest builds it again.
+REBUILDABLE = "rebuildable"
+
 # currency -> metric -> exact total
 Totals = dict[str, dict[str, Decimal]]
 

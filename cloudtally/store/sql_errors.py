@@ -17,6 +17,7 @@ from cloudtally.store.sandbox import first_line
 # module that publishes a new dataset adds its line.
 VIEW_MAKERS = {
     "allocated_costs": "cloudtally allocate --rules DIR",
+    "commitments_cube": "cloudtally ingest PATH",
 }
 
 _MISSING_TABLE = re.compile(r'Table with name "?([^"!\s]+)"? does not exist', re.IGNORECASE)

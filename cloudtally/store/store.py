@@ -42,6 +42,7 @@ from cloudtally.sqltext import identifier, literal, literals
 from cloudtally.store.catalog import (
     FOLDER_COLUMNS,
     FORMAT_VERSION,
+    REBUILDABLE,
     Catalog,
     DerivedDataset,
     DerivedPart,
@@ -148,10 +149,17 @@ class Store:
             con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
             for name, dataset in catalog.derived.items():
                 listed = literals(str(self.data_dir / f) for f in dataset.files)
-                con.execute(
+                view = (
                     f"CREATE VIEW {identifier(name)} AS "
                     f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
                 )
+                if dataset.parameters.get(REBUILDABLE) != "true":
+                    con.execute(view)
+                    continue
+                try:
+                    con.execute(view)
+                except duckdb.Error:
+                    continue  # a damaged summary: no view, its readers read the lake
         except duckdb.Error:
             # A live file missing or damaged: say which, and how to repair it.
             problems = damaged_files(self, catalog)

@@ -20,7 +20,7 @@ import duckdb
 
 from cloudtally.errors import StoreError
 from cloudtally.sqltext import identifier, literals
-from cloudtally.store.catalog import Catalog, PartitionKey, file_sha256
+from cloudtally.store.catalog import REBUILDABLE, Catalog, PartitionKey, file_sha256
 from cloudtally.store.sandbox import first_line
 from cloudtally.store.sql_errors import VIEW_MAKERS
 
@@ -85,7 +85,8 @@ def verify_files(
 
 def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
     """The quick look, for a command whose read failed: live files (of `costs` and of the
-    derived datasets) that are missing or have no Parquet footer."""
+    derived datasets) that are missing or have no Parquet footer. A rebuildable summary's
+    files are not looked at: damaged, it is left out and the next ingest builds it again."""
     problems = []
     for partition in catalog.partitions:
         for part in partition.files:
@@ -94,6 +95,8 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
                 repair = _repair(store, part.source_sha256)
                 problems.append(FileProblem(part.path, partition.key, problem, repair))
     for name, dataset in catalog.derived.items():
+        if dataset.parameters.get(REBUILDABLE) == "true":
+            continue
         for path in dataset.files:
             problem = footer_problem(store.data_dir / path)
             if problem:
