@@ -109,6 +109,19 @@ group of the pool's lines and recipient) have x_IngestId and x_LineNo NULL. The 
 
 is one to one for the direct rows (each line once, no fan-out) and leaves out the shared
 rows: add those with `WHERE allocation_kind = 'shared'` to reach the lake's total.
+
+**`commitments_cube`** (written by `ingest`, with the files it sums): one row per day
+(`ChargePeriodStart` truncated to the day, UTC) and distinct combination of billing period,
+provider, billing and sub account (ids and names), service (name, category, subcategory),
+region (id and name), ResourceType, SkuId, ChargeCategory, ChargeClass, PricingCategory,
+PricingUnit, ConsumedUnit, BillingCurrency, the six CommitmentDiscount columns but the
+quantity, `instance_family` and `unused_on_purchase` (a purchase row of a commitment with an
+EffectiveCost: the unused part, as CUR carries it), over the lines with ChargeCategory `Usage`
+or a CommitmentDiscountId. It holds the exact sums of BilledCost, EffectiveCost, ListCost,
+ContractedCost, ConsumedQuantity and CommitmentDiscountQuantity, `lines` and
+`lines_without_quantity` (no CommitmentDiscountQuantity). It has no key beyond that grain;
+`sum(lines)` is the count of the lines it sums. docs/commitments.md gives the SQL that
+rebuilds it from `costs`.
 """
 
 
