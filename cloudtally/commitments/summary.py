@@ -43,6 +43,7 @@ from cloudtally.commitments.rows import (
     Lines,
     Scope,
 )
+from cloudtally.engine import DUCKDB
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
 from cloudtally.store.catalog import REBUILDABLE, Catalog, DerivedPart, Partition, PartitionKey
@@ -248,8 +249,9 @@ def _built_parts(
 ) -> list[tuple[DerivedPart, Any]]:
     """The summary's parts of `partitions`, each written from that partition's lines into
     `folder`. The connection has only the lake's `costs` view: no derived dataset (this one
-    damaged, say) can stop it."""
-    con = store.connect(catalog.model_copy(update={"derived": {}}))
+    damaged, say) can stop it. Written by DuckDB whatever engine the questions run on (the
+    files are the lake's own; the SQL is DuckDB's)."""
+    con = DUCKDB.lake(store, catalog.model_copy(update={"derived": {}}))
     built = []
     try:
         con.execute("SET preserve_insertion_order = false")

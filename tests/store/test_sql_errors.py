@@ -22,11 +22,11 @@ def lake_cli(cli: Callable[..., Run]) -> Callable[..., Run]:
         (
             "SELECT team, sum(BilledCost) FROM allocated_costs GROUP BY 1",
             "The view allocated_costs does not exist yet: `cloudtally allocate --rules DIR` "
-            "creates it. The views now: costs, costs_cube.",
+            "creates it. The views now: commitments_cube, costs, costs_cube.",
         ),
         (
             "SELECT * FROM cost",
-            "There is no view cost. Did you mean costs? The views: costs, costs_cube.",
+            "There is no view cost. Did you mean costs? The views: commitments_cube, costs, costs_cube.",
         ),
         (
             "SELECT ServiceNme, sum(BiledCost) FROM costs GROUP BY 1",
