@@ -380,8 +380,8 @@ class SparkConnection:
             "read_json",
             "read_json_auto",
         ):
-            paths, _ = _function_args(source.expressions)
-            return self._new_view(self.spark.read.json(paths))
+            paths, options = _function_args(source.expressions)
+            return self._new_view(self._read_json(paths, options))
         if isinstance(source, exp.Identifier) and source.quoted and _looks_like_file(source.name):
             return self._new_view(self.read_parquet([source.name]))
         return None
@@ -406,8 +406,8 @@ class SparkConnection:
             paths, options = _function_args([function.this, *function.expressions])
             frame = self._read_csv(paths, options, marks)
         else:
-            paths, _ = _function_args(function.expressions)
-            frame = self.spark.read.json(paths)
+            paths, options = _function_args(function.expressions)
+            frame = self._read_json(paths, options)
             frame = frame.select(*(F.col(f"`{c}`") for c in frame.columns), *marks)
         columns = [c for c in frame.columns if not c.startswith("_ct_")]
         marked = frame.localCheckpoint()  # read once: the ids below are those of these rows
@@ -425,6 +425,19 @@ class SparkConnection:
             *(F.col(f"`{c}`") for c in columns), position.alias(ROW_POSITION)
         )
         return self._new_view(numbered)
+
+    def _read_json(self, paths: list[str], options: dict[str, Any]) -> Any:
+        """Newline-delimited JSON, with DuckDB's `columns = {name: type}` as the schema (Spark
+        would otherwise infer one: an object of labels as a struct, where DuckDB has a map)."""
+        reader = self.spark.read
+        columns = options.get("columns")
+        if isinstance(columns, dict):
+            schema = ", ".join(
+                f"`{name}` {_spark_type(exp.DataType.build(str(kind), dialect='duckdb'))}"
+                for name, kind in columns.items()
+            )
+            reader = reader.schema(schema)
+        return reader.json(paths)
 
     def _read_csv(
         self, paths: list[str], options: dict[str, Any], marks: list[Any] | None = None
