@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import duckdb
 
+from cloudtally.commitments.fractions import fraction, fraction_sql
 from cloudtally.commitments.rows import (
     ELIGIBLE_ROW,
     LAKE,
@@ -79,10 +80,9 @@ def coverage_sql(scope: Scope, eligible: list[str], lines: Lines = LAKE) -> str:
             GROUP BY {group}currency
         )
         SELECT *,
-               CAST(round(covered_on_demand / nullif(eligible_on_demand, 0), 6)
-                    AS DECIMAL(18, 6)) AS coverage,
-               CAST(round(covered_hours / nullif(eligible_hours, 0), 6)
-                    AS DECIMAL(18, 6)) AS hours_coverage
+               {fraction_sql("covered_on_demand", "eligible_on_demand", "currency")}
+                   AS coverage,
+               {fraction_sql("covered_hours", "eligible_hours")} AS hours_coverage
         FROM grouped
         ORDER BY currency, eligible_on_demand DESC{order}"""
 
@@ -114,14 +114,12 @@ def coverage(
             slot[n] += r[name]
     for currency, (eligible, covered, hours, covered_hours) in sorted(sums.items()):
         name = f"coverage by cost ({currency})"
-        result.totals[name] = (
-            (covered / eligible).quantize(Decimal("0.000001")) if eligible else None
-        )
+        result.totals[name] = fraction(covered, eligible, currency)
         result.fraction_totals.add(name)
         result.totals[f"eligible on-demand cost ({currency})"] = eligible
         if hours:
             name = f"coverage by hours ({currency})"
-            result.totals[name] = (covered_hours / hours).quantize(Decimal("0.000001"))
+            result.totals[name] = fraction(covered_hours, hours)
             result.fraction_totals.add(name)
     if not rows:
         result.notes.append("No usage in scope that a commitment could cover.")

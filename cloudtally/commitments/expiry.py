@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from cloudtally.commitments.fractions import fraction_sql
 from cloudtally.commitments.rows import (
     COMMITMENT_COST,
     USED,
@@ -80,8 +81,7 @@ def expiry_sql(as_of: str, with_contracts: bool) -> str:
                n.commitment_id, n.commitment_name, n.provider, n.type, t.term_end,
                CAST(date_diff('day', {as_of}, t.term_end) AS BIGINT) AS days_left,
                n.period, n.currency,
-               CAST(round(n.used / nullif(n.used + n.unused, 0), 6) AS DECIMAL(18, 6))
-                   AS utilization,
+               {fraction_sql("n.used", "n.used + n.unused", "n.currency")} AS utilization,
                n.used + n.unused AS amortized_cost, n.on_demand_replacement,
                n.on_demand_replacement - (n.used + n.unused) AS increase
         FROM now AS n LEFT JOIN terms AS t USING (commitment_id)

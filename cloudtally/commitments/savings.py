@@ -33,6 +33,7 @@ from decimal import Decimal
 
 import duckdb
 
+from cloudtally.commitments.fractions import NOT_GIVEN, fraction_sql
 from cloudtally.commitments.rows import (
     ELIGIBLE_ROW,
     LAKE,
@@ -126,12 +127,11 @@ def savings_sql(scope: Scope, eligible: list[str], lines: Lines = LAKE) -> str:
             FROM grouped
         )
         SELECT *,
-               CAST(round(total_savings / nullif(list_cost, 0), 6) AS DECIMAL(18, 6))
-                   AS esr_finops_toolkit,
-               CAST(round((contracted_cost - effective_cost) / nullif(contracted_cost, 0), 6)
-                    AS DECIMAL(18, 6)) AS esr_finops_foundation,
-               CAST(round(commitment_savings / nullif(eligible_on_demand, 0), 6)
-                    AS DECIMAL(18, 6)) AS esr_google_cloud
+               {fraction_sql("total_savings", "list_cost", "currency")} AS esr_finops_toolkit,
+               {fraction_sql("contracted_cost - effective_cost", "contracted_cost", "currency")}
+                   AS esr_finops_foundation,
+               {fraction_sql("commitment_savings", "eligible_on_demand", "currency")}
+                   AS esr_google_cloud
         FROM measured
         ORDER BY currency, effective_cost DESC{order}"""
 
@@ -156,6 +156,8 @@ def savings(
         sql=sql,
         notes=[f"{name}: {meaning}." for name, meaning in ESR_DEFINITIONS.items()],
     )
+    if any(r[name] is None for r in result.records() for name in ESR_DEFINITIONS):
+        result.notes.append(NOT_GIVEN)
     if keys:
         totals: dict[str, dict[str, Decimal]] = {}
         for r in result.records():

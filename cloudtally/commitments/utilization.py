@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import duckdb
 
+from cloudtally.commitments.fractions import fraction, fraction_sql
 from cloudtally.commitments.rows import UNUSED, USED, Lines, Scope, scope_of
 from cloudtally.commitments.summary import commitment_answer
 from cloudtally.results import Column, Result
@@ -95,10 +96,9 @@ def utilization_sql(scope: Scope, lines: Lines) -> str:
                    AS committed_quantity,
                CASE WHEN category = 'Usage' THEN used_quantity END AS used_quantity,
                CASE WHEN category = 'Usage' THEN unused_quantity END AS unused_quantity,
-               CAST(round(CASE WHEN by_quantity
-                               THEN used_quantity / (used_quantity + unused_quantity)
-                               ELSE used / nullif(committed, 0) END, 6) AS DECIMAL(18, 6))
-                   AS utilization,
+               CASE WHEN by_quantity
+                    THEN {fraction_sql("used_quantity", "used_quantity + unused_quantity")}
+                    ELSE {fraction_sql("used", "committed", "currency")} END AS utilization,
                CASE WHEN by_quantity THEN 'quantity' ELSE 'cost' END AS basis
         FROM measured
         ORDER BY provider, commitment_id{order}, currency"""
@@ -133,10 +133,9 @@ def utilization(
         slot["committed"] += r["committed"]
         slot["used"] += r["used"]
     for currency, slot in sorted(totals.items()):
-        share = (slot["used"] / slot["committed"]) if slot["committed"] else None
         result.fraction_totals.add(f"utilization by cost ({currency})")
-        result.totals[f"utilization by cost ({currency})"] = (
-            share.quantize(Decimal("0.000001")) if share is not None else None
+        result.totals[f"utilization by cost ({currency})"] = fraction(
+            slot["used"], slot["committed"], currency
         )
         result.totals[f"committed ({currency})"] = slot["committed"]
         result.totals[f"unused ({currency})"] = slot["committed"] - slot["used"]

@@ -36,6 +36,7 @@ from decimal import Decimal
 import duckdb
 
 from cloudtally.errors import QueryError
+from cloudtally.focus.currency import minor_unit
 from cloudtally.reconcile.invoices import Invoice, InvoiceError
 from cloudtally.store import Store
 
@@ -48,11 +49,6 @@ PARTS = (
     "currency_conversion",
 )
 CANDIDATES = ("later_corrections", "marketplace")
-# ISO 4217 minor units where they are not 2.
-MINOR_UNITS = {
-    "BHD": 3, "CLP": 0, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "OMR": 3,
-    "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
-}  # fmt: skip
 # Exact for any DECIMAL(38,18) amount and its products with a rate (Python's default is 28 digits).
 WIDE = decimal.Context(prec=80)
 STATE = """
@@ -71,13 +67,6 @@ CREATE TABLE IF NOT EXISTS reconciliations (
     parts JSON NOT NULL
 )
 """
-
-
-def minor_unit(currency: str) -> Decimal:
-    """>>> minor_unit("USD"), minor_unit("JPY"), minor_unit("KWD")
-    (Decimal('0.01'), Decimal('1'), Decimal('0.001'))
-    """
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,29 @@ def test_savings_by_group_add_up_and_name_each_definition(tmp_path: Path) -> Non
     for name in ("list_cost", "effective_cost", "total_savings", "waste"):
         assert sum(r[name] for r in parts) == D(total[name])
     assert by_service.totals["total_savings (USD)"] == D("50.7584")
+
+
+def test_a_rate_over_less_than_a_cent_of_list_cost_is_not_given(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ListCost of 3e-18 and savings of 1 (a valid bill): the rates over it would not fit any
+    fraction, and mean nothing; they are not given (and a note says why), every other figure
+    is."""
+    rows = M.Rows()
+    rows.on_demand("VM_MEDIUM", "vm-tiny", D("1"))
+    priced(rows.rows[-1], "0.000000000000000003", "0.000000000000000003",
+           "-0.999999999999999997")  # fmt: skip
+    rows.rows[-1]["BilledCost"] = "-0.999999999999999997"
+    assert cli("ingest", M.write_rows(tmp_path / "tiny.csv", rows)).exit_code == 0
+    result = cli("commitments", "savings", "--format", "csv")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "currency,list_cost,contracted_cost,effective_cost,negotiated_savings,"
+        "commitment_savings,other_savings,total_savings,waste,eligible_on_demand,"
+        "esr_finops_toolkit,esr_finops_foundation,esr_google_cloud",
+        "USD,0.000000000000000003,0.000000000000000003,-0.999999999999999997,0,0,1,1,0,0,,,",
+    ]
+    result = cli("commitments", "savings")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[-1] == (
+        "Note: A fraction whose denominator is under one minor unit of its currency (0.01 USD), "
+        "or under 0.000001 of a quantity, is not given."
+    )
