@@ -49,7 +49,7 @@ def allocated(store: Store) -> tuple[duckdb.DuckDBPyConnection, str]:
             "No allocation yet: run `cloudtally allocate --rules RULES_DIR` first "
             "(see docs/rules.md)."
         )
-    return store.connect(catalog), current_relation(catalog, DATASET)
+    return store.connect(catalog), current_relation(store, catalog, DATASET)
 
 
 def stale(store: Store) -> bool:

@@ -29,12 +29,10 @@ again, so it never stands in the way of an ingest.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from cloudtally.commitments.rows import (
     INSTANCE_FAMILY,
@@ -43,36 +41,26 @@ from cloudtally.commitments.rows import (
     Lines,
     Scope,
 )
-from cloudtally.engine import DUCKDB
+from cloudtally.query.cube import KEY_COLUMNS
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
-from cloudtally.store.catalog import REBUILDABLE, Catalog, DerivedPart, Partition, PartitionKey
-from cloudtally.store.verify import footer_problem
+from cloudtally.store.catalog import Catalog, PartitionKey
+from cloudtally.store.parts import readable, with_parts
 
 COMMITMENTS_CUBE = "commitments_cube"
 
 # The lake columns the summary keeps as they are (its grain, besides the day, the instance
-# family and `unused_on_purchase`).
+# family and `unused_on_purchase`): the costs cube's, and what commitment questions group,
+# filter or decide eligibility by.
 GRAIN = (
-    "x_BillingPeriod",
-    "x_Provider",
-    "BillingAccountId",
-    "BillingAccountName",
-    "SubAccountId",
-    "SubAccountName",
-    "ServiceName",
-    "ServiceCategory",
+    *KEY_COLUMNS,
     "ServiceSubcategory",
-    "RegionId",
-    "RegionName",
     "ResourceType",
     "SkuId",
-    "ChargeCategory",
     "ChargeClass",
     "PricingCategory",
     "PricingUnit",
     "ConsumedUnit",
-    "BillingCurrency",
     "CommitmentDiscountId",
     "CommitmentDiscountName",
     "CommitmentDiscountCategory",
@@ -187,87 +175,23 @@ def with_commitments_cube(store: Store, catalog: Catalog) -> Catalog:
     """`catalog` with `commitments_cube` summing its live files (not yet committed: the caller
     commits it with the files it sums, in one swap).
 
-    One part per partition: the part of a partition whose files are those it was built from
-    (and whose file is intact) is kept by reference; the others are built from their
-    partition's lines alone; the parts of partitions no longer live are dropped. If the
-    summary cannot be built, the catalog goes without it (the questions read the lake)."""
-    from cloudtally.allocate.engine import lake_fingerprint
-
-    others = {k: v for k, v in catalog.derived.items() if k != COMMITMENTS_CUBE}
-    if not catalog.live_files():
-        return catalog.model_copy(update={"derived": others})
-    previous = catalog.derived.get(COMMITMENTS_CUBE)
-    reusable: dict[tuple[PartitionKey, str], DerivedPart] = {}
-    if previous is not None and previous.parameters.get("sql") == _SQL_SHA256:
-        reusable = {(p.key, p.sources): p for p in previous.parts if _intact(store, p)}
-    kept: list[DerivedPart] = []
-    stale: list[Partition] = []
-    for partition in catalog.partitions:
-        part = reusable.get((partition.key, partition.fingerprint()))
-        if part is None:
-            stale.append(partition)
-        else:
-            kept.append(part)
-    if (
-        previous is not None
-        and not stale
-        and {p.file for p in kept} == set(previous.files)
-        and previous.parameters.get("lake") == lake_fingerprint(catalog)
-    ):
-        return catalog  # built from these very files
-    folder = store.staging_for(COMMITMENTS_CUBE)
+    One part per partition (`store.parts.with_parts`): the part of a partition whose files are
+    those it was built from (and whose file is intact) is kept by reference; the others are
+    built from their partition's lines alone; the parts of partitions no longer live are
+    dropped. If the summary cannot be built, the catalog goes without it (the questions read
+    the lake)."""
     try:
-        new = _built_parts(store, catalog, stale, folder) if stale else []
+        return with_parts(
+            store,
+            catalog,
+            COMMITMENTS_CUBE,
+            {"sql": _SQL_SHA256},
+            lambda _, batch: summary_sql("costs", batch[0].key),
+        )
     except (duckdb.OutOfRangeException, duckdb.ConversionException):
         # A day's sum beyond DECIMAL(38,18) where the lake's own sums are not: no summary.
-        shutil.rmtree(folder, ignore_errors=True)
+        others = {k: v for k, v in catalog.derived.items() if k != COMMITMENTS_CUBE}
         return catalog.model_copy(update={"derived": others})
-    published = store.with_derived_parts(
-        catalog,
-        COMMITMENTS_CUBE,
-        kept,
-        new,
-        parameters={"lake": lake_fingerprint(catalog), "sql": _SQL_SHA256, REBUILDABLE: "true"},
-    )
-    shutil.rmtree(folder, ignore_errors=True)
-    return published
-
-
-def _intact(store: Store, part: DerivedPart) -> bool:
-    """Whether a part's file is there and reads as Parquet with the rows it was written with."""
-    path = store.data_dir / part.file
-    if footer_problem(path) is not None:
-        return False
-    try:
-        return bool(pq.read_metadata(path).num_rows == part.rows)
-    except (OSError, ValueError):
-        return False
-
-
-def _built_parts(
-    store: Store, catalog: Catalog, partitions: list[Partition], folder: Any
-) -> list[tuple[DerivedPart, Any]]:
-    """The summary's parts of `partitions`, each written from that partition's lines into
-    `folder`. The connection has only the lake's `costs` view: no derived dataset (this one
-    damaged, say) can stop it. Written by DuckDB whatever engine the questions run on (the
-    files are the lake's own; the SQL is DuckDB's)."""
-    con = DUCKDB.lake(store, catalog.model_copy(update={"derived": {}}))
-    built = []
-    try:
-        con.execute("SET preserve_insertion_order = false")
-        for n, partition in enumerate(partitions):
-            key = partition.key
-            target = folder / f"{n:05d}.parquet"
-            written = con.execute(
-                f"COPY ({summary_sql('costs', key)}) TO {literal(str(target))} "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            ).fetchone()
-            rows = int(written[0]) if written else 0
-            part = DerivedPart(key=key, sources=partition.fingerprint(), file="", rows=rows)
-            built.append((part, target))
-    finally:
-        con.close()
-    return built
 
 
 def summary_is_current(store: Store, catalog: Catalog) -> bool:
@@ -280,7 +204,7 @@ def summary_is_current(store: Store, catalog: Catalog) -> bool:
         return False
     if summary.parameters.get("lake") != lake_fingerprint(catalog):
         return False
-    return all(footer_problem(store.data_dir / f) is None for f in summary.files)
+    return readable(store, summary)
 
 
 def answers(scope: Scope) -> bool:

@@ -42,8 +42,8 @@ from cloudtally.query.periods import DateRange, LakeSpan, lake_span
 from cloudtally.rules.tags import TagPolicy, normalise_sql, raw_value_sql
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
-from cloudtally.store.catalog import Catalog, DerivedPart, Partition, PartitionKey
-from cloudtally.store.verify import footer_problem
+from cloudtally.store.catalog import REBUILDABLE, Catalog, DerivedPart
+from cloudtally.store.parts import readable, with_parts
 
 if TYPE_CHECKING:
     from cloudtally.rules.allocation import RuleSet
@@ -173,47 +173,22 @@ def with_costs_cube(store: Store, catalog: Catalog, policy: TagPolicy) -> Catalo
     """`catalog` with `costs_cube` summing its live files (not yet committed: the caller
     commits it with the files it sums, in one swap).
 
-    One part per partition: the part of a partition whose files are those it was built from
-    is kept (its file referenced, not rewritten); the others are built from their partition's
-    lines alone, and the parts of partitions no longer live are dropped. Built with another
-    tag policy or cube SQL, or by a version that wrote the cube whole: every part is built."""
-    from cloudtally.allocate.engine import lake_fingerprint
-
-    if not catalog.live_files():
-        return catalog.model_copy(
-            update={"derived": {k: v for k, v in catalog.derived.items() if k != COSTS_CUBE}}
-        )
-    stamp = {"policy": policy_sha256(policy), "sql": _sql_sha256(policy)}
-    previous = catalog.derived.get(COSTS_CUBE)
-    reusable: dict[tuple[PartitionKey, str], DerivedPart] = {}
-    if previous is not None and all(previous.parameters.get(k) == v for k, v in stamp.items()):
-        if previous.parameters.get("lake") == lake_fingerprint(catalog):
-            return catalog  # built from these very files
-        reusable = {
-            (part.key, part.sources): part
-            for part in previous.parts
-            if footer_problem(store.data_dir / part.file) is None
-        }
-    kept: list[DerivedPart] = []
-    stale: list[Partition] = []
-    for partition in catalog.partitions:
-        part = reusable.get((partition.key, partition.fingerprint()))
-        if part is None:
-            stale.append(partition)
-        else:
-            kept.append(part)
-    new = _built_parts(store, catalog, stale, policy) if stale else []
-    spans = [p.parameters for p in [*kept, *(p for p, _ in new)]]
-    published = store.with_derived_parts(
+    One part per partition (`store.parts.with_parts`): the part of a partition whose files are
+    those it was built from, and whose file is intact, is kept (its file referenced, not
+    rewritten); the others are built from their partition's lines alone, and the parts of
+    partitions no longer live are dropped. Built with another tag policy or cube SQL, or by a
+    version that wrote the cube whole: every part is built. Published `rebuildable`: a damaged
+    part leaves the view out (questions read the lake) until the next build replaces it."""
+    return with_parts(
+        store,
         catalog,
         COSTS_CUBE,
-        kept,
-        new,
-        parameters={"lake": lake_fingerprint(catalog), **stamp, **_joined(spans)},
+        {"policy": policy_sha256(policy), "sql": _sql_sha256(policy)},
+        lambda con, _: cube_sql("costs", policy, present=tag_keys(con, "costs")),
+        per_query=PARTS_PER_QUERY,
+        extra=lambda new: _with_spans(store, new),
+        parameters=lambda parts: _joined([p.parameters for p in parts]),
     )
-    if new:
-        shutil.rmtree(new[0][1].parent, ignore_errors=True)
-    return published
 
 
 def _sql_sha256(policy: TagPolicy) -> str:
@@ -223,50 +198,22 @@ def _sql_sha256(policy: TagPolicy) -> str:
 
 
 # Partitions whose parts one query builds (a first ingest, or a changed tag policy, builds
-# every part): each part is then copied out of the query's rows, a scan of them per part.
+# every part): one scan of their lines, their distinct tag keys first, then one GROUP BY of
+# all of them whose rows are split into one file per partition. Owners are read with plain
+# map lookups of the keys present, not by folding every tag of every line: the same values
+# as `cube_sql` (`_sql_sha256` stamps that SQL), 3-4x faster.
 PARTS_PER_QUERY = 16
 
 
-def _built_parts(
-    store: Store, catalog: Catalog, partitions: list[Partition], policy: TagPolicy
-) -> list[tuple[DerivedPart, Path]]:
-    """The costs cube's parts of `partitions`, written into a staging folder, with the span of
-    billing periods and days each covers.
-
-    One scan of the partitions' lines (no other files are read): their distinct tag keys
-    first, then one GROUP BY of all of them (the partition keys are columns of the grain),
-    whose rows are split into one file per partition. Owners are read with plain map lookups
-    of the keys present, not by folding every tag of every line: the same values as
-    `cube_sql` (`_sql_sha256` stamps that SQL), 3-4x faster."""
-    folder = store.staging_for(COSTS_CUBE)
-    written: list[tuple[Partition, Path, int]] = []
-    for start in range(0, len(partitions), PARTS_PER_QUERY):
-        batch = partitions[start : start + PARTS_PER_QUERY]
-        # The view `costs` over these partitions' files alone.
-        con = store.connect(catalog.model_copy(update={"partitions": batch}))
-        try:
-            select = cube_sql("costs", policy, present=tag_keys(con, "costs"))
-            targets = [folder / f"{start + n:05d}.parquet" for n in range(len(batch))]
-            written += zip(batch, targets, _write_parts(con, select, batch, targets), strict=True)
-        finally:
-            con.close()
+def _with_spans(store: Store, new: list[tuple[DerivedPart, Path]]) -> list[DerivedPart]:
+    """The new parts, each with the span of billing periods and days its file covers."""
     con = store.engine()
     try:
-        spans = _spans(con, [target for _, target, rows in written if rows])
+        spans = _spans(con, [target for part, target in new if part.rows])
     finally:
         con.close()
     return [
-        (
-            DerivedPart(
-                key=partition.key,
-                sources=partition.fingerprint(),
-                file="",  # where `with_derived_parts` moves it
-                rows=rows,
-                parameters=spans.get(str(target), {}),
-            ),
-            target,
-        )
-        for partition, target, rows in written
+        part.model_copy(update={"parameters": spans.get(str(target), {})}) for part, target in new
     ]
 
 
@@ -279,37 +226,6 @@ def tag_keys(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
         f"FROM {relation}) WHERE k IS NOT NULL"
     ).fetchall()
     return {str(key): str(folded) for key, folded in rows}
-
-
-def _write_parts(
-    con: duckdb.DuckDBPyConnection, select: str, partitions: list[Partition], targets: list[Path]
-) -> list[int]:
-    """Write the rows of `select` (a cube of `partitions`' lines) into one file per partition
-    (`targets`, in order); their row counts."""
-    con.execute("SET preserve_insertion_order = false")
-    if len(partitions) == 1:
-        return [_copy(con, select, targets[0])]
-    con.execute(f"CREATE TEMP TABLE _cube_parts AS {select}")
-    try:
-        counts = []
-        for partition, target in zip(partitions, targets, strict=True):
-            key = partition.key
-            where = (
-                f"x_Provider = {literal(key.provider)} AND BillingAccountId = "
-                f"{literal(key.billing_account_id)} AND x_BillingPeriod = "
-                f"{literal(key.billing_period)}"
-            )
-            counts.append(_copy(con, f"SELECT * FROM _cube_parts WHERE {where}", target))
-        return counts
-    finally:
-        con.execute("DROP TABLE IF EXISTS _cube_parts")
-
-
-def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> int:
-    written = con.execute(
-        f"COPY ({select}) TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
-    ).fetchone()
-    return int(written[0]) if written else 0
 
 
 def _spans(con: duckdb.DuckDBPyConnection, targets: list[Path]) -> dict[str, dict[str, str]]:
@@ -392,14 +308,19 @@ def _published(
     return found
 
 
-def cube_is_current(catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSHIP) -> bool:
+def cube_is_current(
+    store: Store, catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSHIP
+) -> bool:
     """Whether the cube of `lens`'s relation sums exactly what the relation holds now (for a
-    question about `words`: the tag policy matters only when owners are read from tags)."""
+    question about `words`: the tag policy matters only when owners are read from tags), and
+    can be read: a rebuildable cube with a damaged file has no view (the lake answers)."""
     from cloudtally.allocate.engine import lake_fingerprint
 
     name = CUBES.get(lens.relation)
     cube = catalog.derived.get(name) if name else None
     if cube is None or cube.parameters.get("lake") != lake_fingerprint(catalog):
+        return False
+    if cube.parameters.get(REBUILDABLE) == "true" and not readable(store, cube):
         return False
     if lens.relation == ALLOCATED:
         source = catalog.derived.get(ALLOCATED)
@@ -411,11 +332,11 @@ def cube_is_current(catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSH
     return cube.parameters.get("policy") == policy_sha256(lens.policy)
 
 
-def current_relation(catalog: Catalog, relation: str) -> str:
+def current_relation(store: Store, catalog: Catalog, relation: str) -> str:
     """`relation` (`costs` or `allocated_costs`), or its cube when the cube is current in
     `catalog`, for a question about the cube's columns only (no owners from tags)."""
     name = CUBES.get(relation)
-    if name is None or not cube_is_current(catalog, Lens(relation), ()):
+    if name is None or not cube_is_current(store, catalog, Lens(relation), ()):
         return relation
     return name
 
@@ -436,7 +357,9 @@ def cube_lens(
     The scope, tag policy and note carry over: the viewer's scope is applied over the cube's
     owner columns by the same `Lens.filter_sql`.
     """
-    if not answerable(words, metric_name) or not cube_is_current(store.catalog(), lens, words):
+    if not answerable(words, metric_name) or not cube_is_current(
+        store, store.catalog(), lens, words
+    ):
         return lens
     return lens.over(CUBES[lens.relation])
 

@@ -36,7 +36,7 @@ def freshness(store: Store, now: datetime | None = None) -> list[ProviderFreshne
         store.connect(catalog)
         .execute(
             "SELECT x_Provider, CAST(min(ChargePeriodStart) AS DATE), "
-            f"CAST(max(ChargePeriodStart) AS DATE) FROM {current_relation(catalog, 'costs')} "
+            f"CAST(max(ChargePeriodStart) AS DATE) FROM {current_relation(store, catalog, 'costs')} "
             "GROUP BY 1"
         )
         .fetchall()

@@ -102,8 +102,10 @@ class ServingStore(Store):
         """`con` with the cubes' views replaced by tables of the same rows."""
         if not isinstance(con, duckdb.DuckDBPyConnection):
             return con  # another engine's connection: it reads the files
+        # (A rebuildable cube with a damaged file has no view: its questions read the lake.)
+        views = {v for (v,) in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
         for name in IN_MEMORY:
-            if name in catalog.derived:
+            if name in catalog.derived and name in views:
                 con.execute(f"CREATE TABLE {name}_rows AS SELECT * FROM {name}")
                 con.execute(f"DROP VIEW {name}")
                 con.execute(f"ALTER TABLE {name}_rows RENAME TO {name}")

@@ -444,3 +444,88 @@ def test_a_first_ingest_builds_every_part_in_batches(
         ("spaced", "prod", Decimal("15.000000000000000000")),
         (None, None, Decimal("24.000000000000000006")),
     ]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing", "truncated"])
+def test_a_damaged_costs_cube_is_read_around_and_built_again(
+    store: Store,
+    tmp_path: Path,
+    cli,
+    damage: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """A costs cube part that cannot be read stops no command: questions read the lake (the
+    same numbers), and the next ingest builds the part again."""
+    from cloudtally.query.freshness import freshness
+    from cloudtally.web.serving import ServingStore
+
+    day_store(store, tmp_path, LINES_A)
+    (part,) = store.catalog().derived[COSTS_CUBE].parts
+    path = store.data_dir / part.file
+    if damage == "garbage":
+        path.write_bytes(b"not parquet" * 10)
+    elif damage == "missing":
+        path.unlink()
+    else:  # the first and last bytes intact, the rest not: a copy cut short and patched
+        path.write_bytes(path.read_bytes()[:4] + path.read_bytes()[-8:])
+    lens = lens_for(store, ["service"])
+    assert str(cube_lens(store, lens, ["service"], "BilledCost")) == "costs"
+    assert [row[:3] for row in totals(store, ["service"], "2024-10")] == [
+        ("Tax", "USD", Decimal("7.000000000000000000")),
+        ("Storage", "USD", Decimal("2.500000000000000000")),
+        ("Compute", "USD", Decimal("1.000000000000000001")),
+    ]
+    assert [(f.provider, str(f.first_day), str(f.newest_day)) for f in freshness(store)] == [
+        ("aws", "2024-10-01", "2024-10-02")
+    ]
+    # The server holds no table of it (and answers from the lake).
+    serving = ServingStore(store.data_dir)
+    assert serving.connect().execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'costs_cube'"
+    ).fetchone() == (0,)
+    assert totals(serving, ["service"], "2024-10") == totals(store, ["service"], "2024-10")
+    result = cli("costs", "--by", "service", "--period", "2024-10", "--format", "csv")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1:] == [
+        "Tax,USD,7,0.6666666666666666",
+        "Storage,USD,2.5,0.23809523809523808",
+        "Compute,USD,1.000000000000000001,0.09523809523809523",
+    ]
+    # The next ingest succeeds and builds the damaged part again (the untouched period too).
+    result = cli("ingest", write_days(tmp_path / "b.csv", LINES_B))
+    assert (result.exit_code, result.stderr) == (0, "")
+    cube = store.catalog().derived[COSTS_CUBE]
+    assert [p.key.label() for p in cube.parts] == ["aws/payer/2024-10", "aws/payer/2024-11"]
+    assert part.file not in cube.files
+    assert str(cube_lens(store, lens, ["service"], "BilledCost")) == COSTS_CUBE
+    con = store.connect()
+    assert con.execute("SELECT count(*), sum(BilledCost) FROM costs_cube").fetchone() == (
+        5,
+        Decimal("20.750000000000000004"),
+    )
+    assert totals(store, ["service", "day"], "2024-10..2024-11") == totals(
+        LakeOnly(store.data_dir), ["service", "day"], "2024-10..2024-11"
+    )
+
+
+def test_an_ingest_rebuilds_a_damaged_cube_written_before_cubes_were_rebuildable(
+    store: Store, tmp_path: Path, cli  # type: ignore[no-untyped-def]
+) -> None:
+    import json
+
+    from cloudtally.store.catalog import REBUILDABLE
+
+    day_store(store, tmp_path, LINES_A)
+    on_disk = json.loads(store.catalog_path.read_text())
+    del on_disk["derived"][COSTS_CUBE]["parameters"][REBUILDABLE]
+    store.catalog_path.write_text(json.dumps(on_disk))
+    (part,) = store.catalog().derived[COSTS_CUBE].parts
+    (store.data_dir / part.file).write_bytes(b"not parquet" * 10)
+    result = cli("ingest", write_days(tmp_path / "b.csv", LINES_B))
+    assert (result.exit_code, result.stderr) == (0, "")
+    cube = store.catalog().derived[COSTS_CUBE]
+    assert cube.parameters[REBUILDABLE] == "true"
+    assert [p.key.label() for p in cube.parts] == ["aws/payer/2024-10", "aws/payer/2024-11"]
+    assert part.file not in cube.files
+    assert totals(store, ["service", "day"], "2024-10..2024-11") == totals(
+        LakeOnly(store.data_dir), ["service", "day"], "2024-10..2024-11"
+    )
