@@ -118,6 +118,8 @@ def _table_cell(value: Any) -> Any:
 
 
 def _total_text(value: Any) -> str:
+    if value is None:
+        return "n/a"  # a fraction not given (commitments.fractions), say
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
     if isinstance(value, dict):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from cloudtally.commitments.savings import savings
-from tests.commitments.helpers import NATIVE_AWS, builder, pick, store_of
+from tests.commitments.helpers import NATIVE_AWS, builder, json_rows, pick, store_of
 
 M = builder()
 D = Decimal
@@ -97,3 +97,41 @@ def test_a_rate_over_less_than_a_cent_of_list_cost_is_not_given(cli, tmp_path: P
         "Note: A fraction whose denominator is under one minor unit of its currency (0.01 USD), "
         "or under 0.000001 of a quantity, is not given."
     )
+
+
+def test_coverage_and_utilization_over_less_than_a_cent_are_not_given(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same floor for coverage (eligible on-demand cost 3e-18 USD, 1 covered) and
+    utilization (committed 3e-18 USD): no DECIMAL error, the fraction not given."""
+    rows = M.Rows()
+    sp = M.SAVINGS_PLAN
+    rows.purchase(sp, D("1"), D("1"))
+    rows.used(sp, "VM_MEDIUM", "vm-covered", D("1"), D("1"))
+    priced(rows.rows[-1], "2", "1", "1")
+    rows.on_demand("VM_MEDIUM", "vm-credited", D("1"))
+    priced(rows.rows[-1], "-0.999999999999999997", "-0.999999999999999997",
+           "-0.999999999999999997")  # fmt: skip
+    rows.rows[-1]["BilledCost"] = "-0.999999999999999997"
+    rows.unused(sp, D("-0.999999999999999997"), D("1"))
+    assert cli("ingest", M.write_rows(tmp_path / "tiny.csv", rows)).exit_code == 0
+    (covered,) = json_rows(cli, "commitments", "coverage")
+    assert {k: covered[k] for k in ("eligible_on_demand", "covered_on_demand", "coverage")} == {
+        "eligible_on_demand": "0.000000000000000003",
+        "covered_on_demand": "1",
+        "coverage": None,
+    }
+    (used,) = json_rows(cli, "commitments", "utilization")
+    assert {k: used[k] for k in ("committed", "used", "unused", "utilization", "basis")} == {
+        "committed": "0.000000000000000003",
+        "used": "1",
+        "unused": "-0.999999999999999997",
+        "utilization": None,
+        "basis": "cost",
+    }
+    result = cli("commitments", "utilization")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "utilization by cost (USD): n/a\n" in result.stdout
+    result = cli("commitments", "coverage")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "coverage by cost (USD): n/a\n" in result.stdout
+    (ending,) = json_rows(cli, "commitments", "expiry")
+    assert (ending["amortized_cost"], ending["utilization"]) == ("0.000000000000000003", None)

@@ -508,7 +508,9 @@ def test_a_damaged_costs_cube_is_read_around_and_built_again(
 
 
 def test_an_ingest_rebuilds_a_damaged_cube_written_before_cubes_were_rebuildable(
-    store: Store, tmp_path: Path, cli  # type: ignore[no-untyped-def]
+    store: Store,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
 ) -> None:
     import json
 
