@@ -168,6 +168,8 @@ def summary_sql(relation: str = "costs", partition: PartitionKey | None = None) 
 
 
 SUMMARY_SQL = summary_sql()
+# Partitions whose parts one query builds (`store.parts.write_parts`).
+PARTS_PER_QUERY = 16
 _SQL_SHA256 = hashlib.sha256(SUMMARY_SQL.encode()).hexdigest()[:16]
 
 
@@ -186,7 +188,8 @@ def with_commitments_cube(store: Store, catalog: Catalog) -> Catalog:
             catalog,
             COMMITMENTS_CUBE,
             {"sql": _SQL_SHA256},
-            lambda _, batch: summary_sql("costs", batch[0].key),
+            lambda _, batch: [summary_sql("costs", partition.key) for partition in batch],
+            per_query=PARTS_PER_QUERY,
         )
     except (duckdb.OutOfRangeException, duckdb.ConversionException):
         # A day's sum beyond DECIMAL(38,18) where the lake's own sums are not: no summary.

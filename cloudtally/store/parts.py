@@ -26,9 +26,10 @@ from cloudtally.store.verify import footer_problem
 if TYPE_CHECKING:
     from cloudtally.store.store import Store
 
-# The SELECT of a batch of partitions' parts, on a connection whose view `costs` holds those
-# partitions' lines alone.
-BatchSelect = Callable[[duckdb.DuckDBPyConnection, list[Partition]], str]
+# The rows of a batch of partitions' parts, on a connection whose view `costs` holds those
+# partitions' lines alone: one SELECT for all of them (split into one file per partition by
+# the partition key columns), or a SELECT per partition, in order.
+BatchSelect = Callable[[duckdb.DuckDBPyConnection, list[Partition]], str | list[str]]
 
 
 def with_parts(
@@ -105,9 +106,9 @@ def write_parts(
     select: BatchSelect,
     per_query: int = 1,
 ) -> list[tuple[DerivedPart, Path]]:
-    """The parts of `partitions`, written into `folder`: `per_query` partitions at a time, one
-    query (`select`) over their lines, whose rows are split into one file per partition (the
-    partition keys are columns of every derived dataset kept in parts).
+    """The parts of `partitions`, written into `folder`: `per_query` partitions at a time, by
+    `select` over their lines (one query whose rows are split into one file per partition, the
+    partition keys being columns of every derived dataset kept in parts, or one per partition).
 
     Each batch has a connection of its own whose view `costs` holds the batch's files alone
     and no derived dataset (a damaged one cannot stop the build). Written by DuckDB whatever
@@ -136,10 +137,15 @@ def write_parts(
 
 
 def _split(
-    con: duckdb.DuckDBPyConnection, select: str, partitions: list[Partition], targets: list[Path]
+    con: duckdb.DuckDBPyConnection,
+    select: str | list[str],
+    partitions: list[Partition],
+    targets: list[Path],
 ) -> list[int]:
     """Write the rows of `select` into one file per partition (`targets`, in order); their row
     counts."""
+    if isinstance(select, list):
+        return [_copy(con, one, target) for one, target in zip(select, targets, strict=True)]
     if len(partitions) == 1:
         return [_copy(con, select, targets[0])]
     con.execute(f"CREATE TEMP TABLE _parts AS {select}")
