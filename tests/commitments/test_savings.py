@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from cloudtally.commitments.savings import savings
 from tests.commitments.helpers import NATIVE_AWS, builder, json_rows, pick, store_of
@@ -22,6 +23,13 @@ def priced(row: dict[str, str], listed: str, contracted: str, effective: str) ->
     quantity = D(row["PricingQuantity"])
     for column, amount in (("ListUnitPrice", listed), ("ContractedUnitPrice", contracted)):
         row[column] = row["PricingCurrency" + column] = format(D(amount) / quantity, "f")
+
+
+def on_demand(rows: Any, resource: str, listed: str, contracted: str, effective: str) -> None:
+    """An on-demand hour of VM_MEDIUM at these costs, billed its effective cost."""
+    rows.on_demand("VM_MEDIUM", resource, D("1"))
+    priced(rows.rows[-1], listed, contracted, effective)
+    rows.rows[-1]["BilledCost"] = effective
 
 
 def test_the_worked_example_of_the_docs(tmp_path: Path) -> None:
@@ -78,10 +86,8 @@ def test_a_rate_over_less_than_a_cent_of_list_cost_is_not_given(cli, tmp_path: P
     fraction, and mean nothing; they are not given (and a note says why), every other figure
     is."""
     rows = M.Rows()
-    rows.on_demand("VM_MEDIUM", "vm-tiny", D("1"))
-    priced(rows.rows[-1], "0.000000000000000003", "0.000000000000000003",
-           "-0.999999999999999997")  # fmt: skip
-    rows.rows[-1]["BilledCost"] = "-0.999999999999999997"
+    tiny, credit = "0.000000000000000003", "-0.999999999999999997"
+    on_demand(rows, "vm-tiny", tiny, tiny, credit)
     assert cli("ingest", M.write_rows(tmp_path / "tiny.csv", rows)).exit_code == 0
     result = cli("commitments", "savings", "--format", "csv")
     assert (result.exit_code, result.stderr) == (0, "")
@@ -107,11 +113,9 @@ def test_coverage_and_utilization_over_less_than_a_cent_are_not_given(cli, tmp_p
     rows.purchase(sp, D("1"), D("1"))
     rows.used(sp, "VM_MEDIUM", "vm-covered", D("1"), D("1"))
     priced(rows.rows[-1], "2", "1", "1")
-    rows.on_demand("VM_MEDIUM", "vm-credited", D("1"))
-    priced(rows.rows[-1], "-0.999999999999999997", "-0.999999999999999997",
-           "-0.999999999999999997")  # fmt: skip
-    rows.rows[-1]["BilledCost"] = "-0.999999999999999997"
-    rows.unused(sp, D("-0.999999999999999997"), D("1"))
+    credit = "-0.999999999999999997"
+    on_demand(rows, "vm-credited", credit, credit, credit)
+    rows.unused(sp, D(credit), D("1"))
     assert cli("ingest", M.write_rows(tmp_path / "tiny.csv", rows)).exit_code == 0
     (covered,) = json_rows(cli, "commitments", "coverage")
     assert {k: covered[k] for k in ("eligible_on_demand", "covered_on_demand", "coverage")} == {
