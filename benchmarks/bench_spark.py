@@ -8,6 +8,8 @@ same file. Default 1M rows: the machine is shared (the 10M-row file takes severa
 Spark).
 
     python benchmarks/bench_spark.py [--rows 1000000] [--runs 1]
+
+Results go to benchmarks/results/spark-ROWS.json (one file per size).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def main() -> None:
     interpreter = run([PYTHON, "-c", "import cloudtally.store"]).seconds
     spark_start = startup()
     save(
-        "spark",
+        f"spark-{args.rows}",
         {
             "rows": rows,
             "master": MASTER,
