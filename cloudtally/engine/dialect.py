@@ -481,7 +481,7 @@ def _brackets(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _bottom_up(
+def bottom_up(
     tree: exp.Expression, rewrite: Callable[[exp.Expression], exp.Expression]
 ) -> exp.Expression:
     """Apply `rewrite` to every node, children before their parent (so a rewrite sees, and may
@@ -500,9 +500,9 @@ def _bottom_up(
 
 def to_spark_tree(tree: exp.Expression) -> exp.Expression:
     """A DuckDB expression tree rewritten into one Spark generates correctly."""
-    tree = _bottom_up(tree, _rewrite)
+    tree = bottom_up(tree, _rewrite)
     # Brackets last: the MAP literal rewrite above builds some.
-    return _bottom_up(tree, _brackets)
+    return bottom_up(tree, _brackets)
 
 
 def parse(sql: str) -> list[exp.Expression]:

@@ -5,7 +5,8 @@ SELECT over the warehouse table, allocation is the allocation builder's statemen
 user's rules folder (each temp table becomes a model), the daily cube and showback read the
 allocated rows as the CLI does. The SQL is DuckDB's and is transpiled with sqlglot to the
 target dialect (Spark and Databricks through cloudtally's own Spark rewrites,
-`cloudtally/engine/dialect.py`); what a dialect cannot express is refused by name.
+`cloudtally/engine/dialect.py`, BigQuery through `cloudtally/models/bigquery.py`); what a
+dialect cannot express is refused by name.
 
     models/sources.yml                   the FOCUS table the models read
     models/canonical/costs.sql           canonical FOCUS 1.2 rows (as `cloudtally ingest` makes)
@@ -33,6 +34,7 @@ from cloudtally.errors import ExportError, UnsupportedError
 from cloudtally.focus.canonical import FOCUS_COLUMNS
 from cloudtally.ingest.formats.focus import FocusConverter
 from cloudtally.ingest.source import SourceFile
+from cloudtally.models.bigquery import to_bigquery_tree
 from cloudtally.rules.allocation import RuleSet
 
 DIALECTS = ("duckdb", "spark", "databricks", "bigquery", "snowflake")
@@ -236,6 +238,8 @@ def render(models: list[Model], dialect: str) -> dict[str, str]:
             for identifier in tree.find_all(exp.Identifier):
                 identifier.set("this", spelled.get(identifier.name.lower(), identifier.name))
         try:
+            if dialect == "bigquery":
+                tree = to_bigquery_tree(tree)
             if dialect in ("spark", "databricks"):
                 sql = to_spark_tree(tree).sql(
                     dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE, pretty=True
