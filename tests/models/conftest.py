@@ -4,7 +4,9 @@ shared by the dbt flavours' tests, which compare what the warehouse computes wit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
 from cloudtally.allocate.engine import allocate
@@ -41,3 +43,14 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory, export: Path) -> Store:
     ingest(store, [export])
     allocate(store, load_rules(RULES))
     return store
+
+
+def model_showback(warehouse: duckdb.DuckDBPyConnection, by: str, period: str) -> list[Any]:
+    """The showback model's rows for one dimension and period, in `cloudtally showback`'s
+    order (its rows' first five columns)."""
+    return warehouse.execute(
+        "SELECT k, currency, direct, shared, total FROM showback "
+        "WHERE dimension = ? AND period = ? "
+        "ORDER BY currency, k = '(unallocated)', total DESC, k",
+        [by, period],
+    ).fetchall()

@@ -28,8 +28,7 @@ from cloudtally.models import write_models
 from cloudtally.models.project import Model, all_models, render
 from cloudtally.rules.allocation import load_rules
 from cloudtally.store import Store
-
-from .conftest import RULES
+from tests.models.conftest import RULES, model_showback
 
 BIGNUMERIC = exp.DataType.Type.BIGDECIMAL
 
@@ -110,12 +109,7 @@ def test_showback_read_back_is_the_cli_showback(
 ) -> None:
     for period in ("2024-09", "2024-10"):
         cli = [r[:5] for r in showback(cli_store, by, period).rows]
-        model = read_back.execute(
-            "SELECT k, currency, direct, shared, total FROM showback "
-            "WHERE dimension = ? AND period = ? "
-            "ORDER BY currency, k = '(unallocated)', total DESC, k",
-            [by, period],
-        ).fetchall()
+        model = model_showback(read_back, by, period)
         assert model == cli
         assert len(model) > 1
 

@@ -22,6 +22,7 @@ from cloudtally.query.periods import parse_range
 from cloudtally.rules.allocation import load_rules
 from cloudtally.store import Store
 from tests.engine.conftest import spark_missing
+from tests.models.conftest import model_showback
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "examples" / "rules"
@@ -223,12 +224,7 @@ def test_showback_is_the_cli_showback(
     store, warehouse = run
     for period in ("2024-09", "2024-10"):
         cli = [r[:5] for r in showback(store, by, period).rows]
-        model = warehouse.execute(
-            "SELECT k, currency, direct, shared, total FROM showback "
-            "WHERE dimension = ? AND period = ? "
-            "ORDER BY currency, k = '(unallocated)', total DESC, k",
-            [by, period],
-        ).fetchall()
+        model = model_showback(warehouse, by, period)
         assert model == cli
 
 
