@@ -338,6 +338,13 @@ def _readme(dialect: str, rules: RuleSet | None, models: list[Model]) -> str:
         if rules is not None
         else "No rules folder was given: no allocation models."
     )
+    session = (
+        "days are UTC days whatever the session's time zone; the source table's `Tags` and "
+        "`SkuPriceDetails` must be JSON text (STRING), and `Tags` becomes an array of "
+        "key/value structs"
+        if dialect == "bigquery"
+        else "the session time zone must be UTC: days are UTC days"
+    )
     return f"""# cloudtally models ({dialect})
 
 Written by `cloudtally models --dialect {dialect}`. The SQL is cloudtally's own (the FOCUS
@@ -345,7 +352,7 @@ converter and the allocation builder), transpiled from DuckDB's dialect.
 
 {rules_line}
 
-Run with a profile named `{PROJECT}` (the session time zone must be UTC: days are UTC days):
+Run with a profile named `{PROJECT}` ({session}):
 
     dbt run --project-dir .
 

@@ -131,6 +131,12 @@ def test_the_sql_has_bigquerys_forms(tmp_path: Path) -> None:
     assert "UNNEST(JSON_KEYS(" in costs and ", 1)) AS" in costs
     assert "FORMAT_TIMESTAMP('%Y-%m', CAST(`BillingPeriodStart` AS TIMESTAMP), 'UTC')" in costs
     assert "MAP" not in costs.upper().replace("MAPPING", "")
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert (
+        "Run with a profile named `cloudtally` (days are UTC days whatever the session's time "
+        "zone; the source table's `Tags` and `SkuPriceDetails` must be JSON text (STRING), and "
+        "`Tags` becomes an array of key/value structs):"
+    ) in readme
 
 
 def test_what_bigquery_cannot_express_is_refused_by_name() -> None:
