@@ -241,7 +241,8 @@ def _source_values(entries: exp.Expression) -> exp.Expression:
 
 def _json_to_entries(json: exp.Expression) -> exp.Expression:
     """A JSON object as ARRAY<STRUCT<key, value>>: a scalar value as its text (a number as
-    written), an object or array as its JSON text, JSON null as NULL. JSON_KEYS gives the keys
+    BigQuery writes it: `1.50` may come back `1.5`, where DuckDB keeps the document's text), an
+    object or array as its JSON text, JSON null as NULL. JSON_KEYS gives the keys
     sorted and writes a key that is not a plain identifier (`owner-team`) in double quotes,
     which are taken off; the entries' order does not matter to any lookup (DuckDB's map keeps
     the document's order)."""
