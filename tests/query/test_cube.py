@@ -531,3 +531,56 @@ def test_an_ingest_rebuilds_a_damaged_cube_written_before_cubes_were_rebuildable
     assert totals(store, ["service", "day"], "2024-10..2024-11") == totals(
         LakeOnly(store.data_dir), ["service", "day"], "2024-10..2024-11"
     )
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_damaged_allocation_cubes_are_read_around_and_written_again(
+    cli,  # type: ignore[no-untyped-def]
+    data_dir: Path,
+    damage: str,
+) -> None:
+    """`allocated_cube` and `tags_cube` are sums of what `allocate` writes: a file of either
+    that cannot be read stops no command (the allocated rows and usage lines answer, the same
+    numbers), and the next `allocate` writes both again."""
+    from cloudtally.query.cube import ALLOCATED_CUBE, TAGS_CUBE, current_relation, tags_cube_lines
+
+    root = Path(__file__).resolve().parents[2]
+    rules = root / "examples" / "rules"
+    assert cli("ingest", "--no-progress", root / "samples" / "focus" / "1.2").exit_code == 0
+    assert cli("allocate", "--rules", rules).exit_code == 0
+    questions = [
+        ("costs", "--by", "team", "--format", "csv"),
+        ("showback", "--by", "team", "--format", "csv"),
+        ("tags", "coverage", "--rules", rules, "--by", "team", "--format", "csv"),
+    ]
+    before = [cli(*q) for q in questions]
+    assert [r.exit_code for r in before] == [0, 0, 0]
+    store = Store(data_dir)
+
+    def cubes_read() -> tuple[str, bool]:
+        relation = current_relation(store, store.catalog(), "allocated_costs")
+        lines = tags_cube_lines(store, load_rules(rules), None, Scope())
+        return relation, lines is not None
+
+    assert cubes_read() == (ALLOCATED_CUBE, True)
+    damaged = []
+    for name in (ALLOCATED_CUBE, TAGS_CUBE):
+        (file,) = store.catalog().derived[name].files
+        path = store.data_dir / file
+        if damage == "garbage":
+            path.write_bytes(b"not parquet" * 10)
+        else:
+            path.unlink()
+        damaged.append(file)
+    assert cubes_read() == ("allocated_costs", False)
+    after = [cli(*q) for q in questions]
+    assert [(r.exit_code, r.stderr, r.stdout) for r in after] == [(0, "", r.stdout) for r in before]
+    assert len(before[0].stdout.splitlines()) > 3
+    assert cli("allocate", "--rules", rules).exit_code == 0
+    derived = store.catalog().derived
+    for name, file in zip((ALLOCATED_CUBE, TAGS_CUBE), damaged, strict=True):
+        (new,) = derived[name].files
+        assert new != file
+        assert (store.data_dir / new).read_bytes()[-4:] == b"PAR1"
+    assert [cli(*q).stdout for q in questions] == [r.stdout for r in before]
+    assert cubes_read() == (ALLOCATED_CUBE, True)
