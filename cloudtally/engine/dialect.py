@@ -385,26 +385,37 @@ def glob_as_regex(node: exp.Expression) -> exp.Expression:
     return exp.RegexpLike(this=node.this, expression=exp.Literal.string(_glob_regex(pattern.this)))
 
 
-def _regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
-    """DuckDB replaces the first match unless the 'g' option is given, and writes
-    back-references `\\1`; Spark replaces every match and writes `$1`."""
+def replace_every_match(regex: str, replacement: str, flags: str) -> tuple[str, str]:
+    """DuckDB's `regexp_replace(s, regex, replacement, flags)` as a pattern and replacement
+    for a function that replaces every match (Spark's, BigQuery's), back-references still
+    written `\\1`: DuckDB replaces the first match unless the 'g' option is given, so the
+    pattern then consumes the shortest prefix before the match and the replacement puts it
+    back; 'i' becomes an inline `(?i)`."""
+    if "g" not in flags and not regex.startswith("^"):
+        regex = f"(?s)^(.*?)(?:{regex})"
+        replacement = "\\1" + re.sub(r"\\(\d)", lambda m: f"\\{int(m.group(1)) + 1}", replacement)
+    return ("(?i)" if "i" in flags else "") + regex, replacement
+
+
+def regexp_parts(node: exp.RegexpReplace, target: str) -> tuple[str, str, str]:
+    """The literal pattern, replacement and flags of DuckDB's regexp_replace."""
     replacement = node.args.get("replacement")
     pattern = node.expression
     modifiers = node.args.get("modifiers")
-    flags = modifiers.this if isinstance(modifiers, exp.Literal) else ""
     if not isinstance(replacement, exp.Literal) or not isinstance(pattern, exp.Literal):
-        raise UnsupportedError("regexp_replace with a computed pattern does not go to Spark.")
-    text = re.sub(r"\$", r"\\$", replacement.this)
+        raise UnsupportedError(f"regexp_replace with a computed pattern cannot go to {target}.")
+    flags = modifiers.this if isinstance(modifiers, exp.Literal) else ""
+    return pattern.this, replacement.this, flags
+
+
+def _regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
+    """Spark replaces every match and writes back-references `$1`."""
+    regex, text = replace_every_match(*regexp_parts(node, "Spark"))
+    text = re.sub(r"\$", r"\\$", text)
     text = re.sub(r"\\(\d)", r"$\1", text)
-    regex = pattern.this
-    inline = "(?i)" if "i" in flags else ""
-    if "g" not in flags and not regex.startswith("^"):
-        # First match only: consume the shortest prefix before it and put it back.
-        regex = f"(?s)^(.*?)(?:{regex})"
-        text = "$1" + re.sub(r"\$(\d)", lambda m: f"${int(m.group(1)) + 1}", text)
     return exp.Anonymous(
         this="regexp_replace",
-        expressions=[node.this, exp.Literal.string(inline + regex), exp.Literal.string(text)],
+        expressions=[node.this, exp.Literal.string(regex), exp.Literal.string(text)],
     )
 
 

@@ -31,12 +31,11 @@ is written (`UnsupportedError`), never written differently.
 
 from __future__ import annotations
 
-import re
 from itertools import count
 
 from sqlglot import exp
 
-from cloudtally.engine.dialect import bottom_up
+from cloudtally.engine.dialect import bottom_up, regexp_parts, replace_every_match
 from cloudtally.errors import UnsupportedError
 
 T = exp.DataType.Type
@@ -320,21 +319,8 @@ def _int_div(node: exp.IntDiv) -> exp.Expression:
 
 
 def _regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
-    """DuckDB replaces the first match unless the 'g' option is given; BigQuery every match.
-    Back-references are `\\1` in both."""
-    replacement = node.args.get("replacement")
-    pattern = node.expression
-    modifiers = node.args.get("modifiers")
-    flags = modifiers.this if isinstance(modifiers, exp.Literal) else ""
-    if not isinstance(replacement, exp.Literal) or not isinstance(pattern, exp.Literal):
-        raise UnsupportedError("regexp_replace with a computed pattern cannot go to BigQuery.")
-    regex, text = pattern.this, replacement.this
-    if "g" not in flags and not regex.startswith("^"):
-        # First match only: consume the shortest prefix before it and put it back.
-        regex = f"(?s)^(.*?)(?:{regex})"
-        text = "\\1" + re.sub(r"\\(\d)", lambda m: f"\\{int(m.group(1)) + 1}", text)
-    if "i" in flags:
-        regex = "(?i)" + regex
+    """BigQuery replaces every match; back-references are `\\1` as in DuckDB."""
+    regex, text = replace_every_match(*regexp_parts(node, "BigQuery"))
     return exp.RegexpReplace(
         this=node.this, expression=exp.Literal.string(regex), replacement=exp.Literal.string(text)
     )

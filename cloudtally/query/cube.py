@@ -42,7 +42,7 @@ from cloudtally.query.periods import DateRange, LakeSpan, lake_span
 from cloudtally.rules.tags import TagPolicy, normalise_sql, raw_value_sql
 from cloudtally.sqltext import identifier, literal
 from cloudtally.store import Store
-from cloudtally.store.catalog import REBUILDABLE, Catalog, DerivedPart
+from cloudtally.store.catalog import REBUILDABLE, Catalog, DerivedDataset, DerivedPart
 from cloudtally.store.parts import readable, with_parts
 
 if TYPE_CHECKING:
@@ -310,6 +310,12 @@ def _published(
     return found
 
 
+def _damaged(store: Store, cube: DerivedDataset) -> bool:
+    """A rebuildable cube with a file that cannot be read: it has no view (the store leaves it
+    out), so its questions read the data it sums until it is written again."""
+    return cube.parameters.get(REBUILDABLE) == "true" and not readable(store, cube)
+
+
 def cube_is_current(
     store: Store, catalog: Catalog, lens: Lens, words: Iterable[str] = OWNERSHIP
 ) -> bool:
@@ -322,7 +328,7 @@ def cube_is_current(
     cube = catalog.derived.get(name) if name else None
     if cube is None or cube.parameters.get("lake") != lake_fingerprint(catalog):
         return False
-    if cube.parameters.get(REBUILDABLE) == "true" and not readable(store, cube):
+    if _damaged(store, cube):
         return False
     if lens.relation == ALLOCATED:
         source = catalog.derived.get(ALLOCATED)
@@ -439,8 +445,8 @@ def tags_cube_lines(
         return None
     if cube.parameters.get("rules_sha256") != rules.sha256:
         return None
-    if cube.parameters.get(REBUILDABLE) == "true" and not readable(store, cube):
-        return None  # damaged: no view; the lines answer
+    if _damaged(store, cube):
+        return None
     where = "true"
     if periods is not None:
         where = f"x_BillingPeriod BETWEEN {literal(periods[0])} AND {literal(periods[1])}"

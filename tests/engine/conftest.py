@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -33,3 +35,17 @@ def spark_engine() -> SparkEngine:
 
     spark_session(MASTER)
     return SparkEngine(MASTER)
+
+
+def cloudtally_process(
+    args: list[str], env: dict[str, str], block_pyspark: bool = False, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh interpreter (a missing package or Java is a process-wide fact, and
+    the JVM's own output reaches only a process's stderr)."""
+    prelude = "import sys; sys.modules['pyspark'] = None; " if block_pyspark else "import sys; "
+    code = (
+        prelude + f"sys.argv = ['cloudtally', *{args!r}]; from cloudtally.cli import main; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout
+    )

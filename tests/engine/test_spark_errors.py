@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,27 +13,15 @@ from cloudtally.cli import app
 from cloudtally.engine import SparkEngine, engine_for
 from cloudtally.errors import UnsupportedError
 from cloudtally.store import Store
+from tests.engine.conftest import cloudtally_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "focus" / "1.2" / "aws.csv"
 
 
-def _cloudtally(
-    args: list[str], env: dict[str, str], block_pyspark: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in a fresh interpreter (a missing package or Java is a process-wide fact)."""
-    prelude = "import sys; sys.modules['pyspark'] = None; " if block_pyspark else "import sys; "
-    code = (
-        prelude + f"sys.argv = ['cloudtally', *{args!r}]; from cloudtally.cli import main; main()"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
-    )
-
-
 def test_without_pyspark_the_message_says_how_to_install_it(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    run = _cloudtally(
+    run = cloudtally_process(
         ["--data-dir", str(lake), "--engine", "spark", "ingest", str(SAMPLE)],
         dict(os.environ),
         block_pyspark=True,
@@ -53,7 +40,9 @@ def test_without_java_the_message_says_how_to_install_it(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
     env["PATH"] = str(Path(sys.executable).parent)  # python, but no java
     lake = tmp_path / "lake"
-    run = _cloudtally(["--data-dir", str(lake), "--engine", "spark", "ingest", str(SAMPLE)], env)
+    run = cloudtally_process(
+        ["--data-dir", str(lake), "--engine", "spark", "ingest", str(SAMPLE)], env
+    )
     assert run.returncode == 1
     assert run.stderr.startswith(
         "Error: --engine spark needs a Java runtime, and none was found (no `java` on PATH, "
@@ -64,7 +53,7 @@ def test_without_java_the_message_says_how_to_install_it(tmp_path: Path) -> None
 
 
 def test_a_command_that_does_not_run_on_spark_says_so(tmp_path: Path) -> None:
-    run = _cloudtally(
+    run = cloudtally_process(
         ["--data-dir", str(tmp_path), "--engine", "spark", "sql", "SELECT 1"], dict(os.environ)
     )
     assert run.returncode == 1

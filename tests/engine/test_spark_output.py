@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cloudtally.sample.generator import generate_sample
+from tests.engine.conftest import cloudtally_process
 
 pytest.importorskip("pyspark")
 
@@ -22,16 +21,8 @@ def test_a_typed_export_ingests_on_spark_without_the_jvms_codegen_errors(tmp_pat
     export = tmp_path / "export" / "aws" / "2024-10.parquet"
     lake = tmp_path / "lake"
     args = ["--data-dir", str(lake), "--engine", "spark", "--spark-master", "local[1]"]
-    code = (
-        f"import sys; sys.argv = ['cloudtally', *{[*args, 'ingest', '--no-progress', str(export)]!r}]; "
-        "from cloudtally.cli import main; main()"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
+    run = cloudtally_process(
+        [*args, "ingest", "--no-progress", str(export)], dict(os.environ), timeout=300
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Ingest id " in run.stdout
