@@ -10,8 +10,13 @@ PYTHON312 ?= $(shell scripts/find-python312)
 # it gets a venv of its own.
 DBT_VENV := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed
+# Hadoop's S3A connector (hadoop-aws) and the AWS SDK it needs, for the tests of Spark on a lake
+# in S3 (Maven is not reachable here: the jars come from the one package on the package index
+# that ships them, sagemaker_pyspark's source distribution; both are Apache-2.0).
+SPARK_JARS := .spark-jars
+SPARK_JARS_STAMP := $(SPARK_JARS)/.installed
 
-.PHONY: install demo test lint bench validator dbt docs clean
+.PHONY: install demo test lint bench validator dbt spark-jars docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +48,19 @@ $(DBT_STAMP): dbt-requirements.lock
 
 dbt: $(DBT_STAMP)
 
-test: install validator dbt
+$(SPARK_JARS_STAMP):
+	rm -rf $(SPARK_JARS) && mkdir -p $(SPARK_JARS)/download
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: \
+		-d $(SPARK_JARS)/download sagemaker_pyspark==1.4.5
+	tar -xzf $(SPARK_JARS)/download/sagemaker_pyspark-1.4.5.tar.gz -C $(SPARK_JARS) --strip-components=3 \
+		sagemaker_pyspark-1.4.5/deps/jars/hadoop-aws-3.3.1.jar \
+		sagemaker_pyspark-1.4.5/deps/jars/aws-java-sdk-bundle-1.11.901.jar
+	rm -rf $(SPARK_JARS)/download
+	touch $(SPARK_JARS_STAMP)
+
+spark-jars: install $(SPARK_JARS_STAMP)
+
+test: install validator dbt spark-jars
 	@echo "[make test $$(date -u +%H:%M:%S)] venvs ready, running the tests"
 	$(BIN)/pytest
 
@@ -63,4 +80,4 @@ lock:
 	$(BIN)/uv pip compile dbt-requirements.in --python-version 3.11 --quiet -o dbt-requirements.lock
 
 clean:
-	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) $(SPARK_JARS) .demo .pytest_cache

@@ -88,7 +88,7 @@ def _fault_message(ctx: click.Context, exc: OSError | duckdb.Error) -> str | Non
         return disk_full_message(exc)
     if isinstance(exc, duckdb.Error) and ctx.obj:
         store = Store(ctx.obj["data_dir"])
-        if store.data_dir.is_dir():
+        if store.objects or store.data_dir.is_dir():
             found = lake_file_error(store, store.catalog(), exc)
             return str(found) if found else None
     return None

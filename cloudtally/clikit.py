@@ -35,10 +35,10 @@ def store_of(ctx: click.Context, *, create: bool = False) -> Store:
                 f"--engine {name} (commands on Spark: {', '.join(SPARK_COMMANDS)})."
             )
         engine = engine_for(name, options["spark_master"])
-    data_dir = Path(options["data_dir"])
+    store = Store(options["data_dir"], engine)
     if not create:
-        require_data_dir(data_dir)
-    return Store(data_dir, engine)
+        require_data_dir(store, Path(options["data_dir"]))
+    return store
 
 
 def format_option(f: Any) -> Any:

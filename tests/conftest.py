@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import logging
+import os
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -14,6 +18,7 @@ from cloudtally.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FOCUS_10 = SAMPLES / "focus" / "1.0" / "focus10_sample_1000.csv"
+BUCKET = "finops"
 
 
 @dataclass
@@ -87,3 +92,38 @@ def company(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     from tests.web.company import build_company
 
     return build_company(tmp_path_factory.mktemp("web-company"))
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[boto3.client]:
+    """An S3 API on 127.0.0.1 with the bucket `finops`, and the environment that points the
+    AWS libraries at it (and cloudtally's work folders at a temporary folder)."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    environment = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "CLOUDTALLY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+    }
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    try:
+        yield client
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()

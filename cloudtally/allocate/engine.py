@@ -89,9 +89,7 @@ def allocate(
     with store.writing() as catalog:
         con = store.connect(catalog)
         if not store.catalog().live_files():
-            raise StoreError(
-                f"The lake in {store.data_dir} is empty: run `cloudtally ingest` first."
-            )
+            raise StoreError(f"The lake in {store.where} is empty: run `cloudtally ingest` first.")
         kubernetes = [p.id for p in rules.allocation.shared_pools if p.split == "kubernetes"]
         if kubernetes and K8S_DATASET not in catalog.derived:
             raise QueryError(

@@ -40,6 +40,8 @@ INSTALL_HINT = (
     "without --engine spark."
 )
 REMOTE_SCHEMES = ("s3a://", "abfss://", "gs://", "hdfs://", "wasbs://")
+# An object store's URI as fsspec names it -> as Hadoop's connectors name it.
+HADOOP_SCHEMES = {"s3://": "s3a://", "gcs://": "gs://"}
 
 
 # The column DuckDB's numbered readers add (ingest.formats.base.ROW_POSITION): a row's
@@ -210,12 +212,15 @@ class SparkConnection:
         columns read from `key=value` folders under `base_path` (hive_partitioning)."""
         reader = self.spark.read.option("mergeSchema", "true")
         if base_path is not None:
-            reader = reader.option("basePath", base_path)
-        frame = reader.parquet(*paths)
+            reader = reader.option("basePath", hadoop_path(base_path))
+        frame = reader.parquet(*(hadoop_path(p) for p in paths))
         if filename:
             from pyspark.sql import functions as F
 
             path = F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", "")
+            for given, hadoop in HADOOP_SCHEMES.items():  # the names as they were given
+                if any(p.startswith(given) for p in paths):
+                    path = F.regexp_replace(path, f"^{hadoop}", given)
             frame = frame.withColumn(
                 "filename", F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
             )
@@ -731,6 +736,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def hadoop_path(path: str) -> str:
+    """`path` as Spark's filesystems name it (`s3://bucket/x` is `s3a://bucket/x` to Hadoop's
+    S3A connector)."""
+    for given, hadoop in HADOOP_SCHEMES.items():
+        if path.startswith(given):
+            return hadoop + path[len(given) :]
+    return path
+
+
 def local_path(uri: str) -> str:
     """A `file:` URI Spark reports as a plain path."""
     if uri.startswith("file:"):
@@ -749,13 +763,13 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
     from cloudtally.store.verify import footer_problem
 
     con = SparkConnection(spark_session(engine.master))
-    files = [str(store.data_dir / path) for path in catalog.live_files()]
+    files = [store.location(path) for path in catalog.live_files()]
     try:
         if not files:
             con.execute(f"CREATE VIEW costs AS {empty_select()}")
         else:
             hive = catalog.format_version >= 2
-            frame = con.read_parquet(files, base_path=str(store.lake_dir) if hive else None)
+            frame = con.read_parquet(files, base_path=store.location("lake") if hive else None)
             canonical = [c.name for c in CANONICAL]
             if "x_LineNo" not in frame.columns:  # a lake ingested before x_LineNo
                 from pyspark.sql import functions as F
@@ -764,9 +778,9 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
             extra = [c for c in frame.columns if c not in canonical]
             con.create_view("costs", frame.select(*(f"`{c}`" for c in [*canonical, *extra])))
         for name, dataset in catalog.derived.items():
-            paths = [str(store.data_dir / f) for f in dataset.files]
+            paths = [store.location(f) for f in dataset.files]
             if dataset.parameters.get(REBUILDABLE) == "true" and any(
-                footer_problem(Path(p)) for p in paths
+                footer_problem(store, f) for f in dataset.files
             ):
                 continue  # a damaged summary: no view, its readers read the lake
             con.create_view(name, con.read_parquet(paths))
@@ -777,9 +791,16 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
         from cloudtally.store.verify import damaged_error, damaged_files
 
         # A live file missing or damaged: the same message as on DuckDB (checked by DuckDB).
-        problems = damaged_files(Store(store.data_dir), catalog)
+        problems = damaged_files(Store(store.where), catalog)
         if problems:
             raise damaged_error(problems) from None
+        if store.objects:
+            raise StoreError(
+                f"Spark cannot read the lake at {store.where} ({_first_line(exc)}). Spark reads "
+                f"{hadoop_path(store.where).split(':')[0]}:// through its Hadoop connector: give "
+                "the session the connector's jar and the store's credentials (spark-defaults."
+                "conf, PYSPARK_SUBMIT_ARGS or the platform's settings; docs/scale.md)."
+            ) from None
         raise StoreError(
             f"Spark cannot read the lake at {store.data_dir} ({_first_line(exc)}). The lake's "
             f"folder must be readable at the same path by the Spark driver and every executor "

@@ -8,7 +8,6 @@ given to one `ingest` call make up the new contents of every account-period they
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow.parquet as pq
 from rich.progress import TaskID
 
 from cloudtally.commitments.summary import with_commitments_cube
@@ -151,7 +149,7 @@ def _lines_numbered(store: Store, catalog: Catalog, sha256: str) -> bool:
         for part in partition.files:
             if part.source_sha256 == sha256:
                 try:
-                    return "x_LineNo" in pq.read_schema(store.data_dir / part.path).names
+                    return "x_LineNo" in store.file_schema(part.path).names
                 except (OSError, ValueError):
                     return True  # missing or damaged: found and rewritten as such
     return True
@@ -816,13 +814,10 @@ def _next_catalog(
     for n, item in enumerate(staged):
         file_totals: Totals = {}
         for key, part in item.parts.items():
-            target_dir = store.data_dir / key.folder()
-            target_dir.mkdir(parents=True, exist_ok=True)
             account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:]
-            target = target_dir / f"{account}-{ingest_id}-{n:05d}.parquet"
-            os.replace(part.path, target)
+            target = f"{key.folder()}/{account}-{ingest_id}-{n:05d}.parquet"
             new_files[key].append(
-                part.model_copy(update={"path": str(target.relative_to(store.data_dir))})
+                part.model_copy(update={"path": store.into_lake(Path(part.path), target)})
             )
             _add_totals(file_totals, part.totals)
         manifest.append(

@@ -54,8 +54,8 @@ class Context:
 
     def state(self, table: str) -> duckdb.DuckDBPyConnection | None:
         """The state database when it holds `table` (read-only), else None."""
-        path = self.store.data_dir / "state.duckdb"
-        if not path.exists():
+        path = self.store.readable_state()
+        if path is None:
             return None
         if self._state is None:
             self._state = duckdb.connect(str(path), read_only=True)

@@ -133,7 +133,7 @@ def _anomalies(scrape: Scrape) -> Iterator[Any]:
     gauge = GaugeMetricFamily(
         "cloudtally_open_anomalies", "Open and acknowledged anomalies by owner", labels=["owner"]
     )
-    if (store.data_dir / "state.duckdb").exists():
+    if store.has_state():
         from cloudtally.anomaly import state
 
         with store.state() as con:

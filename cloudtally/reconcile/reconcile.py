@@ -331,7 +331,7 @@ def _reconcile_one(
 
 
 def _previous(store: Store) -> dict[str, Previous]:
-    if not (store.data_dir / "state.duckdb").exists():
+    if not store.has_state():
         return {}
     with store.state() as con:
         con.execute(STATE)

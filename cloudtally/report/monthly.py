@@ -420,7 +420,7 @@ def _coverage(store: Store, rules_dir: Path | None, period: str) -> list[dict[st
 
 
 def _anomalies(store: Store, period: str) -> list[dict[str, Any]]:
-    if not (store.data_dir / "state.duckdb").exists():
+    if not store.has_state():
         return []
     from cloudtally.anomaly import state
 
@@ -456,5 +456,5 @@ def _footer(store: Store, period: str, rules_dir: Path | None, value: str) -> di
         "ingest_ids": ingests,
         "rules_hash": rules_fingerprint(rules_dir),
         "metric": value,
-        "command": f"cloudtally --data-dir {store.data_dir} report monthly --period {period}{rules} --out OUT",
+        "command": f"cloudtally --data-dir {store.where} report monthly --period {period}{rules} --out OUT",
     }

@@ -177,7 +177,7 @@ def _actions_in_progress(store: Store) -> list[dict[str, Any]]:
 
 
 def _open_anomalies(store: Store, today: date) -> list[dict[str, Any]]:
-    if not (store.data_dir / "state.duckdb").exists():
+    if not store.has_state():
         return []
     from cloudtally.anomaly import state
 

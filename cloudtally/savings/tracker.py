@@ -232,8 +232,8 @@ def set_status(
 def read_items(store: Store) -> list[Item]:
     """Every item, read-only (beside other readers of the state database: the scorecard, the
     weekly summary); none when the tracker was never used."""
-    path = store.data_dir / "state.duckdb"
-    if not path.exists():
+    path = store.readable_state()
+    if path is None:
         return []
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -171,10 +173,15 @@ class Catalog(_Model):
 
 
 def read_catalog(path: Path) -> Catalog:
-    if not path.exists():
+    return parse_catalog(path.read_bytes() if path.exists() else None, str(path))
+
+
+def parse_catalog(data: bytes | None, path: str) -> Catalog:
+    """The catalog in `data` (read from `path`; None: there is none yet, an empty lake)."""
+    if data is None:
         return Catalog()
     try:
-        catalog = Catalog.model_validate_json(path.read_bytes())
+        catalog = Catalog.model_validate_json(data)
     except ValueError as exc:
         raise StoreError(
             f"{path}: the catalog is unreadable ({str(exc).splitlines()[0]}). "
@@ -191,7 +198,7 @@ def read_catalog(path: Path) -> Catalog:
 def write_catalog(path: Path, catalog: Catalog) -> None:
     """Replace the catalog atomically: a crash leaves the old one or the new one."""
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    data = catalog.model_dump_json(indent=1).encode()
+    data = catalog_bytes(catalog)
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -202,6 +209,10 @@ def write_catalog(path: Path, catalog: Catalog) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def catalog_bytes(catalog: Catalog) -> bytes:
+    return catalog.model_dump_json(indent=1).encode()
 
 
 def file_sha256(path: Path) -> str:
@@ -233,13 +244,23 @@ def append_manifest(path: Path, committed: int, entries: list[ManifestEntry]) ->
         return fh.tell()
 
 
-def read_manifest(path: Path, committed: int, *, last: int | None = None) -> list[ManifestEntry]:
+@dataclass(frozen=True)
+class ManifestFile:
+    """Where manifest.jsonl is (`name`, as messages show it) and how to open it for reading."""
+
+    name: str
+    open: Callable[[], BinaryIO]
+
+
+def read_manifest(
+    path: ManifestFile, committed: int, *, last: int | None = None
+) -> list[ManifestEntry]:
     """The committed entries of manifest.jsonl, oldest first; with `last`, only the newest
     `last` of them (read from the end of the file, however long the history)."""
     if committed == 0 or last == 0:
         return []
     try:
-        with open(path, "rb") as fh:
+        with path.open() as fh:
             if last is None:
                 data, first = fh.read(committed), 1
             else:
@@ -247,7 +268,8 @@ def read_manifest(path: Path, committed: int, *, last: int | None = None) -> lis
                 first = 0  # line numbers are not known from the end
     except OSError as exc:
         raise StoreError(
-            f"{path}: the manifest (history of ingested files) is unreadable ({exc.strerror}). "
+            f"{path.name}: the manifest (history of ingested files) is unreadable "
+            f"({exc.strerror or exc}). "
             "The lake itself is intact; restore the manifest from a backup to see its history."
         ) from None
     entries = []
@@ -257,17 +279,17 @@ def read_manifest(path: Path, committed: int, *, last: int | None = None) -> lis
         except ValueError as exc:
             where = f"line {number}" if number else "near its end"
             raise StoreError(
-                f"{path}, {where}: the manifest entry is unreadable "
+                f"{path.name}, {where}: the manifest entry is unreadable "
                 f"({str(exc).splitlines()[0]}). The lake itself is intact; restore the manifest "
                 "from a backup to see its history."
             ) from None
     return entries
 
 
-def count_manifest(path: Path, committed: int) -> int:
+def count_manifest(path: ManifestFile, committed: int) -> int:
     """How many entries the committed part of manifest.jsonl holds (counted, not parsed)."""
     count = 0
-    with open(path, "rb") as fh:
+    with path.open() as fh:
         left = committed
         while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
             count += chunk.count(b"\n")

@@ -6,16 +6,28 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloudtally.errors import StoreError
+
+if TYPE_CHECKING:
+    from cloudtally.store.store import Store
 
 CATALOG = "catalog.json"
 # Folders looked into per level (a home folder can hold thousands of entries).
 _SCAN_LIMIT = 500
 
 
-def require_data_dir(data_dir: Path) -> None:
-    """Refuse a data dir that does not exist, naming the data dirs near it."""
+def require_data_dir(store: Store, data_dir: Path) -> None:
+    """Refuse a data dir that does not exist (`data_dir`: as given), naming the data dirs
+    near it."""
+    if store.objects:
+        if not store.exists():
+            raise StoreError(
+                f"--data-dir {store.where} holds no lake (no catalog.json there). Check the "
+                f"URI, or create one with `cloudtally --data-dir {store.where} ingest EXPORTS`."
+            )
+        return
     if data_dir.exists():
         return
     found = nearby_data_dirs(data_dir)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,12 +172,11 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> int:
 
 def intact(store: Store, part: DerivedPart) -> bool:
     """Whether a part's file is there and reads as Parquet with the rows it was written with."""
-    path = store.data_dir / part.file
     try:
-        stat = path.stat()
+        identity = store.file_identity(part.file)
     except OSError:
         return False
-    return _readable(str(path), part.rows, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return _readable(store, part.file, part.rows, identity)
 
 
 def readable(store: Store, dataset: DerivedDataset) -> bool:
@@ -187,15 +185,28 @@ def readable(store: Store, dataset: DerivedDataset) -> bool:
     read is looked at again only if it changed (its inode, size or time)."""
     if dataset.parts:
         return all(intact(store, part) for part in dataset.parts)
-    return all(footer_problem(store.data_dir / f) is None for f in dataset.files)
+    return all(footer_problem(store, f) is None for f in dataset.files)
 
 
-@lru_cache(maxsize=4096)
-def _readable(path: str, rows: int, identity: tuple[int, int, int]) -> bool:
-    # (`identity` is in the key: a file changed since, by hand or by damage, is read again.)
-    if footer_problem(Path(path)) is not None:
-        return False
+# (where a file is, its identity) -> the rows its footer records (None: not readable). The
+# identity is in the key: a file changed since, by hand or by damage, is read again.
+_FOOTER_ROWS: dict[tuple[str, tuple[object, ...]], int | None] = {}
+
+
+def _readable(store: Store, path: str, rows: int, identity: tuple[object, ...]) -> bool:
+    key = (store.location(path), identity)
+    if key not in _FOOTER_ROWS:
+        if len(_FOOTER_ROWS) >= 4096:
+            _FOOTER_ROWS.clear()
+        _FOOTER_ROWS[key] = _footer_rows(store, path)
+    return _FOOTER_ROWS[key] == rows
+
+
+def _footer_rows(store: Store, path: str) -> int | None:
+    if footer_problem(store, path) is not None:
+        return None
     try:
-        return bool(pq.read_metadata(path).num_rows == rows)
+        with store.open_file(path) as fh:
+            return int(pq.read_metadata(fh).num_rows)
     except (OSError, ValueError):
-        return False
+        return None

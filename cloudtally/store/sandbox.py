@@ -93,7 +93,7 @@ def read_only_statements(query: str) -> list[str]:
     return checked
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: Path) -> None:
+def lock_down(con: duckdb.DuckDBPyConnection, readable: Path | str) -> None:
     """Fence 3: `con` can open files under `readable` only, load nothing, change nothing."""
     from cloudtally.sqltext import literal
 

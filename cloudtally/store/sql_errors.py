@@ -32,7 +32,7 @@ _DECIMAL = re.compile(
 _PERMISSION = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
 
 
-def explain_sql_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection, lake: Path) -> str:
+def explain_sql_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection, lake: Path | str) -> str:
     """One message for a failed user query: what failed and what to do."""
     text = first_line(exc)
     if match := _MISSING_TABLE.search(text):

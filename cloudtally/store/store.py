@@ -13,6 +13,10 @@ Layout of a data dir::
     tmp/<pid>-<token>/                 DuckDB spill space, one folder per process (store.spill)
     .lock                              held by the one process writing
 
+The data dir may be an object store's URI (`s3://bucket/lake`, see `store.objects`): the same
+layout under it; staging, spill space and the state database's copy are then in a local work
+folder (`data_dir`).
+
 Readers never take the lock: they read the catalog (a complete document, swapped atomically) and
 open the files it names, which are never changed in place, only added and later removed.
 """
@@ -20,6 +24,7 @@ open the files it names, which are never changed in place, only added and later 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -30,9 +35,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cloudtally.engine import DUCKDB, Engine
@@ -47,15 +53,19 @@ from cloudtally.store.catalog import (
     DerivedDataset,
     DerivedPart,
     ManifestEntry,
+    ManifestFile,
     Partition,
     append_manifest,
+    catalog_bytes,
     count_manifest,
     file_sha256,
+    parse_catalog,
     read_catalog,
     read_manifest,
     write_catalog,
 )
 from cloudtally.store.faults import crash_point, interruptible, mark_committed, uninterrupted
+from cloudtally.store.objects import ObjectLake, lake_uri
 from cloudtally.store.sandbox import first_line, lock_down, read_only_statements
 from cloudtally.store.spill import remove_stale, spill_folder
 from cloudtally.store.sql_errors import explain_sql_error
@@ -72,9 +82,6 @@ MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
 # x_BillingPeriod = '2024-10'` summed the whole lake. tests/store/test_engine_canary.py
 # pins this shape and the others the product relies on, so an upgrade that breaks one fails.
 WRONG_OPTIMIZERS = ("window_self_join",)
-
-# `s3a://bucket/lake` (or, once it went through pathlib, `s3a:/bucket/lake`).
-_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")
 
 
 @dataclass(frozen=True)
@@ -94,28 +101,99 @@ class Store:
 
     def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, engine: Engine = DUCKDB) -> None:
         self.query_engine = engine  # where queries run (cloudtally.engine); the lake is the same
-        scheme = _URI.match(str(data_dir))
-        if scheme:
-            # A URI given as a path would silently become a local folder named `s3a:`.
-            given = _URI.sub(lambda m: f"{m.group(1)}://", str(data_dir), count=1)
-            raise UnsupportedError(
-                f"--data-dir {given}: the lake must be a local or mounted folder; object stores "
-                f"({scheme.group(1)}://) are not supported as the lake yet. Mount the bucket or "
-                "container (for example with s3fs, blobfuse2 or gcsfuse) and give the mount's "
-                "path; with --engine spark it must be mounted at the same path on every executor."
-            )
-        self.data_dir = Path(data_dir).resolve()
-        if self.data_dir.exists() and not self.data_dir.is_dir():
-            raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")
+        uri = lake_uri(str(data_dir))
+        # An object store's lake (None: a local or mounted folder); `data_dir` is then the
+        # local work folder (staging, spill space, the state database's copy).
+        self.objects: ObjectLake | None = None
+        if uri is not None:
+            if engine.name != "duckdb" and uri[0] in ("az", "abfs"):
+                raise UnsupportedError(
+                    f"--data-dir {uri[1]}: on --engine {engine.name} give the container as "
+                    "Hadoop names it: abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/FOLDER."
+                )
+            self.objects = ObjectLake(*uri)
+            self.data_dir = self.objects.work_dir
+        else:
+            self.data_dir = Path(data_dir).resolve()
+            if self.data_dir.exists() and not self.data_dir.is_dir():
+                raise StoreError(f"--data-dir {data_dir} exists and is not a directory.")
         self.catalog_path = self.data_dir / "catalog.json"
         self.manifest_path = self.data_dir / "manifest.jsonl"
         self.lake_dir = self.data_dir / "lake"
         self.staging_dir = self.data_dir / "staging"
         self.tmp_dir = self.data_dir / "tmp"
 
+    @property
+    def where(self) -> str:
+        """The lake as the user named it: its folder or its URI."""
+        return self.objects.uri if self.objects else str(self.data_dir)
+
+    def location(self, path: str) -> str:
+        """Where an engine opens a lake file (`path` relative to the data dir, as the catalog
+        records it)."""
+        return self.objects.location(path) if self.objects else str(self.data_dir / path)
+
+    @property
+    def prefix(self) -> str:
+        """What comes before a file's path (relative to the data dir) in its `location`."""
+        return f"{self.objects.uri}/" if self.objects else f"{self.data_dir}/"
+
+    def exists(self) -> bool:
+        """Whether there is a lake here (its catalog)."""
+        return self.objects.exists("catalog.json") if self.objects else self.catalog_path.exists()
+
+    def has_state(self) -> bool:
+        """Whether the state database exists (nothing was recorded in it otherwise)."""
+        if self.objects:
+            return self.objects.exists("state.duckdb")
+        return (self.data_dir / "state.duckdb").exists()
+
+    def readable_state(self) -> Path | None:
+        """The state database's file for a read-only connection (in an object store, a copy
+        taken now), or None when there is none."""
+        if self.objects is None:
+            path = self.data_dir / "state.duckdb"
+            return path if path.exists() else None
+        return self.objects.state_snapshot(self.data_dir)
+
+    def open_file(self, path: str) -> BinaryIO:
+        """A lake file's bytes (FileNotFoundError when it is not there)."""
+        return self.objects.open(path) if self.objects else open(self.data_dir / path, "rb")
+
+    def file_size(self, path: str) -> int:
+        """A lake file's size (FileNotFoundError when it is not there)."""
+        return self.objects.size(path) if self.objects else (self.data_dir / path).stat().st_size
+
+    def file_identity(self, path: str) -> tuple[Any, ...]:
+        """What changes when a lake file is replaced (OSError when it is not there)."""
+        if self.objects:
+            return self.objects.identity(path)
+        stat = (self.data_dir / path).stat()
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def file_schema(self, path: str) -> pa.Schema:
+        """A lake file's columns, from its footer."""
+        if self.objects is None:
+            return pq.read_schema(self.data_dir / path)
+        with self.objects.open(path) as fh:
+            return pq.read_schema(fh)
+
+    def file_sha256(self, path: str) -> str:
+        if self.objects is None:
+            return file_sha256(self.data_dir / path)
+        digest = hashlib.sha256()
+        with self.objects.open(path) as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     # -- reading ---------------------------------------------------------------------------
 
     def catalog(self) -> Catalog:
+        if self.objects:
+            return parse_catalog(
+                self.objects.read("catalog.json"), self.objects.location("catalog.json")
+            )
         return read_catalog(self.catalog_path)
 
     def manifest(self, *, last: int | None = None) -> list[ManifestEntry]:
@@ -124,7 +202,7 @@ class Store:
         catalog = self.catalog()
         if catalog.format_version < 3:
             return catalog.manifest if last is None else catalog.manifest[-last:] if last else []
-        return read_manifest(self.manifest_path, catalog.manifest_size, last=last)
+        return read_manifest(self._manifest_file(), catalog.manifest_size, last=last)
 
     def manifest_count(self) -> int:
         """How many entries the history holds."""
@@ -135,7 +213,16 @@ class Store:
             return 0
         if catalog.manifest_entries is not None:
             return catalog.manifest_entries
-        return count_manifest(self.manifest_path, catalog.manifest_size)
+        return count_manifest(self._manifest_file(), catalog.manifest_size)
+
+    def _manifest_file(self) -> ManifestFile:
+        if self.objects:
+            objects = self.objects
+            return ManifestFile(
+                objects.location("manifest.jsonl"), lambda: objects.open("manifest.jsonl")
+            )
+        path = self.manifest_path
+        return ManifestFile(str(path), lambda: open(path, "rb"))
 
     def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
         """A connection of the store's engine with the view `costs` over the live files (and a
@@ -148,7 +235,7 @@ class Store:
         try:
             con.execute(f"CREATE VIEW costs AS {self.costs_select(catalog)}")
             for name, dataset in catalog.derived.items():
-                listed = literals(str(self.data_dir / f) for f in dataset.files)
+                listed = literals(self.location(f) for f in dataset.files)
                 view = (
                     f"CREATE VIEW {identifier(name)} AS "
                     f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
@@ -176,11 +263,11 @@ class Store:
         avoids Hive reads, but a lake of three years and three providers then plans 108
         branches and `costs --by service` took 2.5x as long.)
         """
-        files = [str(self.data_dir / path) for path in catalog.live_files()]
+        files = [self.location(path) for path in catalog.live_files()]
         if not files:
             return empty_select()
         listed = literals(files)
-        numbered = has_line_numbers(self.data_dir, catalog)
+        numbered = has_line_numbers(self, catalog)
         if catalog.format_version < 2:
             no_key = "" if numbered else ", CAST(NULL AS BIGINT) AS x_LineNo"
             return f"SELECT *{no_key} FROM read_parquet([{listed}], union_by_name = true)"
@@ -189,7 +276,8 @@ class Store:
         # would read as a column too: it is left out.
         # A lake ingested before x_LineNo has no key for its lines (re-ingest to number them).
         canonical = [c.name for c in CANONICAL if numbered or c.name != "x_LineNo"]
-        above = [p.split("=", 1)[0] for p in self.data_dir.parts if "=" in p]
+        folders = self.objects.root.split("/") if self.objects else self.data_dir.parts
+        above = [p.split("=", 1)[0] for p in folders if "=" in p]
         names = ", ".join(
             identifier(c.name)
             if numbered or c.name != "x_LineNo"
@@ -214,7 +302,7 @@ class Store:
         con = self.connect()
         if prepare is not None:
             prepare(con)
-        lock_down(con, self.lake_dir)
+        lock_down(con, self.location("lake"))
         try:
             for statement in statements[:-1]:
                 con.execute(statement)
@@ -222,7 +310,7 @@ class Store:
             columns = [d[0] for d in cursor.description or []]
             return QueryResult(columns, cursor.fetchall())
         except duckdb.Error as exc:
-            raise QueryError(explain_sql_error(exc, con, self.lake_dir)) from None
+            raise QueryError(explain_sql_error(exc, con, self.location("lake"))) from None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -234,6 +322,12 @@ class Store:
     def writing(self) -> Iterator[Catalog]:
         """Hold the write lock, recover from any interrupted run, and yield the catalog."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.objects:
+            self.query_engine.check_writes(self)
+            with self.objects.lock():
+                self.recover()
+                yield self._upgraded(self.catalog())
+            return
         lock = open(self.data_dir / ".lock", "a+")  # noqa: SIM115 - held for the block
         try:
             try:
@@ -276,6 +370,8 @@ class Store:
         return self.commit(upgraded)
 
     def _in_hive_folders(self, partition: Partition) -> Partition:
+        if self.objects:  # (no object-store lake was ever in the first format)
+            raise StoreError(f"{self.where}: a format-1 catalog in an object store.")
         folder = self.data_dir / partition.key.folder()
         folder.mkdir(parents=True, exist_ok=True)
         files = []
@@ -307,7 +403,7 @@ class Store:
             if committed == 0
             else previous.manifest_entries
             if previous.manifest_entries is not None
-            else count_manifest(self.manifest_path, committed)
+            else count_manifest(self._manifest_file(), committed)
         ) + len(catalog.manifest)
         catalog = catalog.model_copy(
             update={
@@ -318,27 +414,49 @@ class Store:
             }
         )
         with uninterrupted():
-            size = append_manifest(self.manifest_path, committed, catalog.manifest)
+            size = self._append_manifest(committed, catalog.manifest)
             catalog = catalog.model_copy(
                 update={"manifest": [], "manifest_size": size, "manifest_entries": entries}
             )
-            write_catalog(self.catalog_path, catalog)
+            if self.objects:
+                self.objects.write("catalog.json", catalog_bytes(catalog))
+            else:
+                write_catalog(self.catalog_path, catalog)
             mark_committed()
             crash_point("after-catalog")
             self.collect_garbage(catalog)
             crash_point("after-gc")
         return catalog
 
+    def _append_manifest(self, committed: int, entries: list[ManifestEntry]) -> int:
+        """manifest.jsonl cut to its `committed` bytes, then `entries`; its new size."""
+        if self.objects is None:
+            return append_manifest(self.manifest_path, committed, entries)
+        kept = (self.objects.read("manifest.jsonl") or b"")[:committed] if committed else b""
+        data = kept + b"".join(e.model_dump_json().encode() + b"\n" for e in entries)
+        if entries or len(kept) != committed:
+            self.objects.write("manifest.jsonl", data)
+        return len(data)
+
     def _hashed(self, partition: Partition) -> Partition:
         if all(f.sha256 for f in partition.files):
             return partition
+        uploaded = self.objects.uploaded if self.objects else {}
         files = [
-            f if f.sha256 else f.model_copy(update={"sha256": file_sha256(self.data_dir / f.path)})
+            f
+            if f.sha256
+            else f.model_copy(update={"sha256": uploaded.get(f.path) or self.file_sha256(f.path)})
             for f in partition.files
         ]
         return partition.model_copy(update={"files": files})
 
     def collect_garbage(self, catalog: Catalog) -> None:
+        if self.objects:
+            keep = {*catalog.all_files(), *catalog.retired_files}
+            for name in self.objects.parquet_files("lake"):
+                if name not in keep:
+                    self.objects.remove(name)
+            return
         if not self.lake_dir.exists():
             return
         keep = {str(self.data_dir / p) for p in [*catalog.all_files(), *catalog.retired_files]}
@@ -430,26 +548,44 @@ class Store:
         paths relative to the data dir."""
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "costs":
             raise StoreError(f"{name!r} is not a valid dataset name.")
-        target = self.lake_dir / "_derived" / name
-        target.mkdir(parents=True, exist_ok=True)
         token = secrets.token_hex(4)
-        moved = []
-        for n, path in enumerate(files):
-            destination = target / f"{token}-{n:05d}.parquet"
-            os.replace(path, destination)
-            moved.append(str(destination.relative_to(self.data_dir)))
-        return moved
+        return [
+            self.into_lake(path, f"lake/_derived/{name}/{token}-{n:05d}.parquet")
+            for n, path in enumerate(files)
+        ]
+
+    def into_lake(self, staged: Path, path: str) -> str:
+        """Move a staged file to `path` in the lake (relative to the data dir; not live until a
+        catalog naming it is committed); `path`."""
+        if self.objects:
+            self.objects.upload(staged, path)
+            return path
+        destination = self.data_dir / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, destination)
+        return path
 
     @contextmanager
     def state(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The durable, writable state database (`state.duckdb`): anomalies, feedback, ..."""
+        """The durable, writable state database (`state.duckdb`): anomalies, feedback, ...
+
+        In an object store it is copied down, used, and put back if it changed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.objects:
+            # This run's own copy (another process on this machine may hold one too).
+            local = self.data_dir / f"state-{os.getpid()}-{secrets.token_hex(4)}.duckdb"
+            with self.objects.state_copy(local), self._local_state(local) as con:
+                yield con
+            return
+        with self._local_state(self.data_dir / "state.duckdb") as con:
+            yield con
+
+    @contextmanager
+    def _local_state(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
-            con = duckdb.connect(str(self.data_dir / "state.duckdb"))
+            con = duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            raise StoreError(
-                f"{self.data_dir / 'state.duckdb'} is in use by another process ({first_line(exc)})."
-            ) from None
+            raise StoreError(f"{path} is in use by another process ({first_line(exc)}).") from None
         try:
             con.execute("SET TimeZone = 'UTC'")
             yield con
@@ -468,8 +604,10 @@ class Store:
         disabled = [name for name in WRONG_OPTIMIZERS if name in _engine_optimizers()]
         if disabled:
             con.execute(f"SET disabled_optimizers = {literal(','.join(disabled))}")
-        if self.data_dir.exists():
+        if self.data_dir.exists() or self.objects:
             con.execute(f"SET temp_directory = {literal(str(spill_folder(self.data_dir)))}")
+        if self.objects:
+            con.register_filesystem(self.objects.fs)
         return con
 
 
@@ -480,7 +618,7 @@ def _engine_optimizers() -> frozenset[str]:
     return frozenset(name for (name,) in names)
 
 
-def has_line_numbers(data_dir: Path, catalog: Catalog) -> bool:
+def has_line_numbers(store: Store, catalog: Catalog) -> bool:
     """Whether any live file of the lake has x_LineNo (every file an ingest writes since it
     was added does). Files are looked at newest ingest first, so on such a lake one footer
     is read; only a lake ingested before has all its footers read."""
@@ -488,7 +626,7 @@ def has_line_numbers(data_dir: Path, catalog: Catalog) -> bool:
     for partition in partitions:
         for part in partition.files:
             try:
-                if "x_LineNo" in pq.read_schema(data_dir / part.path).names:
+                if "x_LineNo" in store.file_schema(part.path).names:
                     return True
             except (OSError, ValueError):
                 continue  # a missing or damaged file: the view's reader says which

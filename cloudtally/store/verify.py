@@ -13,14 +13,13 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from cloudtally.errors import StoreError
 from cloudtally.sqltext import identifier, literals
-from cloudtally.store.catalog import REBUILDABLE, Catalog, PartitionKey, file_sha256
+from cloudtally.store.catalog import REBUILDABLE, Catalog, PartitionKey
 from cloudtally.store.sandbox import first_line
 from cloudtally.store.sql_errors import VIEW_MAKERS
 
@@ -58,7 +57,7 @@ def verify_files(
     }
     problems: dict[str, str] = {}
     for path in files:
-        problem = footer_problem(store.data_dir / path)
+        problem = footer_problem(store, path)
         if problem:
             problems[path] = problem
     readable = [p for p in files if p not in problems]
@@ -75,7 +74,7 @@ def verify_files(
         mismatch = _totals_mismatch(part.totals, totals)
         if mismatch:
             problems[path] = mismatch
-        elif part.sha256 and file_sha256(store.data_dir / path) != part.sha256:
+        elif part.sha256 and store.file_sha256(path) != part.sha256:
             problems[path] = "has changed since it was ingested (its bytes differ)"
     return [
         FileProblem(path, files[path][0], problem, _repair(store, files[path][1].source_sha256))
@@ -90,7 +89,7 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
     problems = []
     for partition in catalog.partitions:
         for part in partition.files:
-            problem = footer_problem(store.data_dir / part.path)
+            problem = footer_problem(store, part.path)
             if problem:
                 repair = _repair(store, part.source_sha256)
                 problems.append(FileProblem(part.path, partition.key, problem, repair))
@@ -98,7 +97,7 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
         if dataset.parameters.get(REBUILDABLE) == "true":
             continue
         for path in dataset.files:
-            problem = footer_problem(store.data_dir / path)
+            problem = footer_problem(store, path)
             if problem:
                 maker = VIEW_MAKERS.get(name)
                 repair = f"Build {name} again" + (f" with `{maker}`." if maker else ".")
@@ -113,11 +112,11 @@ def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> Store
     named = {m.group(1) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)}
     problems = damaged_files(store, catalog)
     for problem in problems:
-        if str(store.data_dir / problem.path) in named or not named:
+        if store.location(problem.path) in named or not named:
             return damaged_error(problems, first=problem)
     for partition in catalog.partitions:
         for part in partition.files:
-            if str(store.data_dir / part.path) in named:
+            if store.location(part.path) in named:
                 return StoreError(
                     FileProblem(
                         part.path,
@@ -139,19 +138,20 @@ def damaged_error(problems: list[FileProblem], first: FileProblem | None = None)
 # -- internals ------------------------------------------------------------------------------
 
 
-def footer_problem(path: Path) -> str | None:
+def footer_problem(store: Store, path: str) -> str | None:
+    """What is wrong with lake file `path` at a glance (missing, no Parquet footer), or None."""
     try:
-        size = path.stat().st_size
+        size = store.file_size(path)
         if size < 12:
             return f"is not a Parquet file ({size} bytes)"
-        with open(path, "rb") as fh:
+        with store.open_file(path) as fh:
             head = fh.read(4)
             fh.seek(-4, 2)
             tail = fh.read(4)
     except FileNotFoundError:
         return "is missing"
     except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
+        return f"cannot be read ({exc.strerror or exc})"
     if head != _MAGIC or tail != _MAGIC:
         return "is not a readable Parquet file (its first or last bytes are not PAR1)"
     return None
@@ -168,7 +168,7 @@ def _tallies(
     con = store.engine()
 
     def run(batch: list[str]) -> list[tuple[Any, ...]]:
-        listed = literals(str(store.data_dir / p) for p in batch)
+        listed = literals(store.location(p) for p in batch)
         return con.execute(
             f"SELECT filename, BillingCurrency, count(*){sums} FROM read_parquet([{listed}], "
             "filename = true, hive_partitioning = false, union_by_name = true) GROUP BY ALL"
@@ -184,7 +184,7 @@ def _tallies(
             except duckdb.Error as exc:
                 problems[path] = f"is not a readable Parquet file ({first_line(exc)})"
     found: dict[str, tuple[int, dict[str, dict[str, Decimal]]]] = {}
-    prefix = str(store.data_dir) + "/"
+    prefix = store.prefix
     for filename, currency, count, *values in rows:
         path = str(filename).removeprefix(prefix)
         n, totals = found.get(path, (0, {}))

@@ -40,13 +40,13 @@ def serve(
     from cloudtally.web.app import create_app
 
     store = store_of(ctx)
-    if not store.catalog_path.exists():
+    if not store.exists():
         raise QueryError(
-            f"No lake in {store.data_dir}: ingest data first (`cloudtally ingest PATH`) or "
+            f"No lake in {store.where}: ingest data first (`cloudtally ingest PATH`) or "
             "pass --data-dir."
         )
     if rules_dir is not None and not rules_dir.is_dir():
         raise QueryError(f"--rules {rules_dir}: no such folder.")
-    app = create_app(store.data_dir, rules_dir=rules_dir, secure_cookies=secure_cookies, warm=True)
-    click.echo(f"cloudtally dashboard on http://{host}:{port}/ (lake {store.data_dir})", err=True)
+    app = create_app(store.where, rules_dir=rules_dir, secure_cookies=secure_cookies, warm=True)
+    click.echo(f"cloudtally dashboard on http://{host}:{port}/ (lake {store.where})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -137,7 +137,7 @@ def viewer_scopes(store: Store, rules_dir: Path | None) -> list[Scope]:
     them (what the server warms for each new generation)."""
     from cloudtally.access.users import list_users
 
-    if not (store.data_dir / "state.duckdb").exists():
+    if not store.has_state():
         return []
     with store.state() as con:
         users = list_users(con)

@@ -50,10 +50,10 @@ class ServingStore(Store):
     def __init__(self, data_dir: Path | str) -> None:
         super().__init__(data_dir)
         self._lock = threading.Lock()
-        self._key: tuple[int, int, int] | None = None
+        self._key: tuple[object, ...] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
-        self._answers_key: tuple[int, int, int] | None = None
+        self._answers_key: tuple[object, ...] | None = None
 
     def remembered(self, question: Hashable, answer: Callable[[], T]) -> T:
         """`answer()` for `question`, computed once per catalog generation (the last
@@ -76,11 +76,13 @@ class ServingStore(Store):
                     self._answers.popitem(last=False)
         return found
 
-    def generation_key(self) -> tuple[int, int, int]:
+    def generation_key(self) -> tuple[object, ...]:
         """What identifies the live generation (catalog generation and file identity)."""
         return self._catalog_key(self.catalog())
 
-    def _catalog_key(self, catalog: Catalog) -> tuple[int, int, int]:
+    def _catalog_key(self, catalog: Catalog) -> tuple[object, ...]:
+        if self.objects:  # (a catalog is replaced whole: its generation tells)
+            return (catalog.generation,)
         try:
             stat = os.stat(self.catalog_path)
             return (catalog.generation, stat.st_ino, stat.st_mtime_ns)
@@ -154,13 +156,13 @@ class Warmer:
         self.tasks = tasks
         self.scopes = scopes
         self.every = every
-        self.warmed: tuple[int, int, int] | None = None  # the generation last warmed
+        self.warmed: tuple[object, ...] | None = None  # the generation last warmed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def warm_once(self) -> bool:
         """Warm the live generation unless done already; whether it did."""
-        if not self.store.catalog_path.exists():
+        if not self.store.exists():
             return False
         key = self.store.generation_key()
         if key == self.warmed:

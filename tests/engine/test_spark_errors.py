@@ -72,23 +72,30 @@ def test_an_unknown_engine_gets_a_suggestion() -> None:
     assert engine_for("spark", "local[2]") == SparkEngine("local[2]")
 
 
-@pytest.mark.parametrize("uri", ["s3a://finops/lake", "abfss://c@acct.dfs.core.windows.net/lake"])
-def test_an_object_store_lake_is_refused_and_nothing_is_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        (
+            "az://c/lake",
+            "on --engine spark give the container as Hadoop names it: "
+            "abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/FOLDER.",
+        ),
+        (
+            "abfss://c@acct.dfs.core.windows.net/lake",
+            "a lake in abfss:// needs its filesystem library: `pip install 'cloudtally[azure]'`.",
+        ),
+    ],
+)
+def test_an_object_store_lake_spark_cannot_use_is_refused_and_nothing_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, message: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app, ["--data-dir", uri, "--engine", "spark", "ingest", str(SAMPLE)]
     )
     assert result.exit_code == 1
-    scheme = uri.split(":")[0]
-    assert result.output.strip() == (
-        f"Error: --data-dir {uri}: the lake must be a local or mounted folder; object stores "
-        f"({scheme}://) are not supported as the lake yet. Mount the bucket or container (for "
-        "example with s3fs, blobfuse2 or gcsfuse) and give the mount's path; with --engine spark "
-        "it must be mounted at the same path on every executor."
-    )
-    assert list(tmp_path.iterdir()) == []  # no local folder named `s3a:`
+    assert result.output.strip() == f"Error: --data-dir {uri}: {message}"
+    assert list(tmp_path.iterdir()) == []  # no local folder named `az:`
 
 
 @pytest.mark.spark

@@ -424,7 +424,7 @@ class OpenCostConverter(Converter):
         relation = new
         existing = catalog.derived.get(DATASET)
         if existing is not None and existing.files:
-            listed = ", ".join(literal(str(store.data_dir / f)) for f in existing.files)
+            listed = ", ".join(literal(store.location(f)) for f in existing.files)
             old = f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
             relation = (
                 f"SELECT * FROM ({old}) WHERE ({key}) NOT IN (SELECT ({key}) FROM ({new})) "

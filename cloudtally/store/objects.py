@@ -1,0 +1,347 @@
+"""A lake in an object store: `--data-dir s3://bucket/lake` (or `s3a://`, `gs://`, `abfss://`).
+
+The layout is the local one (catalog.json, manifest.jsonl, lake/ in Hive folders), under the
+URI's prefix, read and written through fsspec (s3fs, gcsfs, adlfs: the extras `cloudtally[s3]`,
+`[gcs]`, `[azure]`). What an object store lacks is made up for as follows:
+
+- no rename: new Parquet files are written locally, then uploaded to their final names (which
+  no live catalog names yet); the swap is one PUT of catalog.json, which a reader sees whole
+  or not at all (object stores replace an object atomically).
+- no append: the manifest is written whole again, its committed bytes then the new entries.
+- no lock: the writer creates `.lock` only if it does not exist (a conditional PUT on S3 and
+  GCS); a second writer is refused, naming the holder.
+- no random writes: the state database (anomalies, feedback, users) is copied down to a local
+  work folder for the command and put back afterwards, refusing to overwrite a copy another
+  process put back meanwhile.
+
+The local work folder (staging, DuckDB's spill space, the state database's copy) is
+`$CLOUDTALLY_CACHE_DIR/lakes/<hash of the URI>` (default `~/.cache/cloudtally`). Credentials and
+endpoints come from each filesystem's usual settings (for S3: AWS_ACCESS_KEY_ID, AWS_PROFILE,
+AWS_ENDPOINT_URL, ...).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cloudtally.errors import StoreError, UnsupportedError
+
+# scheme -> (the extra that brings its filesystem, the fsspec protocol)
+SCHEMES = {
+    "s3": ("s3", "s3"),
+    "s3a": ("s3", "s3"),
+    "gs": ("gcs", "gcs"),
+    "gcs": ("gcs", "gcs"),
+    "abfs": ("azure", "abfs"),
+    "abfss": ("azure", "abfs"),
+    "az": ("azure", "abfs"),
+}
+URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
+
+
+def lake_uri(given: str) -> tuple[str, str] | None:
+    """(scheme, URI) when `given` names an object store (also as pathlib leaves it,
+    `s3:/bucket/lake`), else None."""
+    match = URI.match(given)
+    if not match:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2).rstrip("/")
+    return scheme, f"{scheme}://{rest}"
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("CLOUDTALLY_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cloudtally"
+
+
+class ObjectLake:
+    """The files of a lake under an object-store URI, addressed by their paths relative to it
+    (the catalog's paths)."""
+
+    def __init__(self, scheme: str, uri: str) -> None:
+        if scheme not in SCHEMES:
+            known = ", ".join(f"{s}://" for s in SCHEMES)
+            raise UnsupportedError(
+                f"--data-dir {uri}: {scheme}:// is not a lake location cloudtally can use. "
+                f"Give a local folder or an object store ({known})."
+            )
+        extra, protocol = SCHEMES[scheme]
+        self.scheme = scheme
+        self.uri = uri
+        self.root = uri.split("://", 1)[1]  # bucket/prefix, as fsspec addresses it
+        if "/" not in self.root:
+            raise UnsupportedError(
+                f"--data-dir {uri}: give a folder inside the bucket or container "
+                f"(e.g. {uri}/cloudtally), not its root."
+            )
+        try:
+            import fsspec
+
+            # A fresh instance, listing nothing from a cache: another process may have
+            # written since (a served dashboard lives long).
+            self.fs = fsspec.filesystem(
+                protocol, skip_instance_cache=True, use_listings_cache=False
+            )
+        except ImportError:
+            raise UnsupportedError(
+                f"--data-dir {uri}: a lake in {scheme}:// needs its filesystem library: "
+                f"`pip install 'cloudtally[{extra}]'`."
+            ) from None
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        self.work_dir = cache_root() / "lakes" / digest
+        # sha256 of files this process uploaded (`commit` records them without reading back)
+        self.uploaded: dict[str, str] = {}
+        self._infos: dict[str, dict[str, Any]] = {}
+        self._remember_lake_files()
+
+    def location(self, path: str) -> str:
+        """The URI engines open a file at."""
+        return f"{self.uri}/{path}"
+
+    def _key(self, path: str) -> str:
+        return f"{self.root}/{path}" if path else self.root
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, path: str) -> bytes | None:
+        """The whole object, or None when there is none."""
+        try:
+            return bytes(self.fs.cat_file(self._key(path)))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+
+    def open(self, path: str) -> BinaryIO:
+        size = self.size(path)
+        try:
+            opened: BinaryIO = self.fs.open(self._key(path), "rb", size=size)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return opened
+
+    def size(self, path: str) -> int:
+        """Its size in bytes (FileNotFoundError when it is not there)."""
+        return int(self._info(path)["size"])
+
+    def identity(self, path: str) -> tuple[Any, ...]:
+        info = self._info(path)
+        return (info.get("ETag") or info.get("etag") or info.get("md5Hash"), info["size"])
+
+    def _info(self, path: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = self.fs.info(self._key(path))
+        except OSError:
+            raise  # (FileNotFoundError: the file is missing, which callers report as such)
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return found
+
+    def _remember_lake_files(self) -> None:
+        """Ask the store once per lake file for its metadata (size, ETag), not once per look
+        (DuckDB opens a file several times in a query). A lake file is never changed in place:
+        a new one gets a new name."""
+        known = self._infos
+        lake = f"{self.root}/lake/"
+        strip = self.fs._strip_protocol
+        if getattr(self.fs, "async_impl", False):  # s3fs, gcsfs, adlfs: sync calls go here
+            asked_async = self.fs._info
+
+            async def info_async(path: str, *args: Any, **kwargs: Any) -> Any:
+                key = strip(path)
+                fresh = kwargs.get("refresh") or kwargs.get("version_id")
+                if fresh or not key.startswith(lake):
+                    return await asked_async(path, *args, **kwargs)
+                if key not in known:
+                    known[key] = await asked_async(path, *args, **kwargs)
+                return known[key]
+
+            self.fs._info = info_async  # (the sync `info` was bound before: patched below)
+        asked = self.fs.info
+
+        def info(path: str, *args: Any, **kwargs: Any) -> Any:
+            key = strip(path)
+            fresh = kwargs.get("refresh") or kwargs.get("version_id")
+            if fresh or not key.startswith(lake):
+                return asked(path, *args, **kwargs)
+            if key not in known:
+                known[key] = asked(path, *args, **kwargs)
+            return known[key]
+
+        self.fs.info = info
+
+    def exists(self, path: str = "") -> bool:
+        try:
+            return bool(self.fs.exists(self._key(path)))
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+
+    def parquet_files(self, under: str) -> list[str]:
+        """The Parquet files under folder `under`, relative to the lake."""
+        prefix = self.root + "/"
+        try:
+            found = self.fs.find(self._key(under))
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return [f.removeprefix(prefix) for f in found if f.endswith(".parquet")]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, path: str, data: bytes) -> None:
+        """Replace the object (readers see the old bytes or the new, never a mix)."""
+        try:
+            self.fs.pipe_file(self._key(path), data)
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+
+    def upload(self, local: Path, path: str) -> None:
+        """Put a local file at `path` and remove the local copy; its sha256 is remembered."""
+        self.uploaded[path] = _sha256(local)
+        try:
+            self.fs.put_file(str(local), self._key(path))
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+        local.unlink()
+
+    def remove(self, path: str) -> None:
+        self._infos.pop(self._key(path), None)
+        try:
+            self.fs.rm_file(self._key(path))
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Be the one writer: `.lock` is created only if it does not exist."""
+        holder = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            self.fs.pipe_file(self._key(".lock"), json.dumps(holder).encode(), mode="create")
+        except Exception as exc:  # (the libraries raise their own errors too)
+            if _precondition_failed(exc):
+                raise StoreError(self._held_message()) from None
+            raise self._unreachable(exc) from None
+        try:
+            yield
+        finally:
+            self.remove(".lock")
+
+    @contextmanager
+    def state_copy(self, local: Path) -> Iterator[None]:
+        """The state database copied down to `local` for the block, and put back if it changed
+        there; refused when another process put back a copy meanwhile (nothing is lost: run
+        again)."""
+        try:
+            info = self.fs.info(self._key("state.duckdb"))
+        except FileNotFoundError:
+            info = None
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+        try:
+            if info is not None:
+                self.fs.get_file(self._key("state.duckdb"), str(local))
+            before = _sha256(local) if info is not None else None
+            yield
+            if local.exists() and _sha256(local) != before:
+                self._put_state(local.read_bytes(), info)
+        finally:  # (a run that failed puts nothing back)
+            local.unlink(missing_ok=True)
+            Path(f"{local}.wal").unlink(missing_ok=True)
+
+    def _put_state(self, data: bytes, info: dict[str, Any] | None) -> None:
+        try:
+            if info is None:
+                self.fs.pipe_file(self._key("state.duckdb"), data, mode="create")
+            elif self.scheme in ("s3", "s3a"):
+                self.fs.pipe_file(self._key("state.duckdb"), data, IfMatch=info["ETag"])
+            else:
+                self.fs.pipe_file(self._key("state.duckdb"), data)
+        except Exception as exc:  # (the libraries raise their own errors too)
+            if _precondition_failed(exc):
+                raise StoreError(
+                    f"{self.uri}/state.duckdb was changed by another cloudtally process while "
+                    "this one worked; nothing of this run was saved to it. Run again."
+                ) from None
+            raise self._unreachable(exc) from None
+
+    def state_snapshot(self, folder: Path) -> Path | None:
+        """A copy of the state database in `folder`, this process's own (removed when it
+        exits), or None when there is none."""
+        local = folder / f"state-read-{os.getpid()}.duckdb"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(self._key("state.duckdb"), str(local))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+        if local not in _SNAPSHOTS:
+            _SNAPSHOTS.add(local)
+            atexit.register(local.unlink, missing_ok=True)
+        return local
+
+    def _held_message(self) -> str:
+        data = self.read(".lock") or b"{}"
+        try:
+            holder = json.loads(data)
+        except ValueError:
+            holder = {}
+        who = (
+            f" (process {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')})"
+            if holder
+            else ""
+        )
+        return (
+            f"{self.uri} is being written by another cloudtally process{who}; wait for it to "
+            f"finish and run again. If that process is gone, delete {self.uri}/.lock."
+        )
+
+    def _unreachable(self, exc: BaseException) -> StoreError:
+        text = str(exc).strip().splitlines()
+        reason = text[0] if text else type(exc).__name__
+        return StoreError(
+            f"--data-dir {self.uri} cannot be reached ({reason}). Check the bucket's name, "
+            "the credentials and the endpoint (for S3: AWS_PROFILE or AWS_ACCESS_KEY_ID, "
+            "AWS_ENDPOINT_URL)."
+        )
+
+
+_SNAPSHOTS: set[Path] = set()
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """Whether a conditional write was refused (the object exists, or changed since)."""
+    text = str(exc)
+    return isinstance(exc, FileExistsError) or any(
+        sign in text for sign in ("PreconditionFailed", "pre-conditions", "412")
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
