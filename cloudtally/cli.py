@@ -87,10 +87,13 @@ def _fault_message(ctx: click.Context, exc: OSError | duckdb.Error) -> str | Non
     if disk_full(exc):
         return disk_full_message(exc)
     if isinstance(exc, duckdb.Error) and ctx.obj:
-        store = Store(ctx.obj["data_dir"])
-        if store.objects or store.data_dir.is_dir():
-            found = lake_file_error(store, store.catalog(), exc)
-            return str(found) if found else None
+        try:
+            store = Store(ctx.obj["data_dir"])
+            if store.objects or store.data_dir.is_dir():
+                found = lake_file_error(store, store.catalog(), exc)
+                return str(found) if found else None
+        except CloudtallyError as problem:  # (the store is out of reach too)
+            return str(problem)
     return None
 
 

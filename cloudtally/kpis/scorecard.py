@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Hashable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,8 @@ class Context:
     now: datetime
     _con: duckdb.DuckDBPyConnection | None = None
     _state: duckdb.DuckDBPyConnection | None = None
+    # Keeps the state database's copy (an object-store lake) while `_state` reads it.
+    _snapshot: ExitStack = field(default_factory=ExitStack)
     cache: dict[object, object] = field(default_factory=dict)  # work shared between KPIs
     # How answers that depend on the lake alone are kept (a server keeps them per generation of
     # the lake: `ServingStore.remembered`); by default they are computed.
@@ -54,12 +57,15 @@ class Context:
 
     def state(self, table: str) -> duckdb.DuckDBPyConnection | None:
         """The state database when it holds `table` (read-only), else None."""
-        path = self.store.readable_state()
-        if path is None:
-            return None
         if self._state is None:
+            snapshot = ExitStack()
+            path = snapshot.enter_context(self.store.reading_state())
+            if path is None:
+                snapshot.close()
+                return None
             self._state = duckdb.connect(str(path), read_only=True)
             self._state.execute("SET TimeZone = 'UTC'")
+            self._snapshot = snapshot
         found = self._state.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
         ).fetchone()
@@ -69,6 +75,7 @@ class Context:
         for con in (self._con, self._state):
             if con is not None:
                 con.close()
+        self._snapshot.close()
 
 
 @dataclass

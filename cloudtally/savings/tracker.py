@@ -232,17 +232,17 @@ def set_status(
 def read_items(store: Store) -> list[Item]:
     """Every item, read-only (beside other readers of the state database: the scorecard, the
     weekly summary); none when the tracker was never used."""
-    path = store.readable_state()
-    if path is None:
-        return []
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
-        ).fetchone()
-        return items(con, create=False) if found and found[0] else []
-    finally:
-        con.close()
+    with store.reading_state() as path:
+        if path is None:
+            return []
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            found = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'savings_items'"
+            ).fetchone()
+            return items(con, create=False) if found and found[0] else []
+        finally:
+            con.close()
 
 
 def evidence_share(store: Store) -> Decimal | None:

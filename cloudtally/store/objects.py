@@ -22,12 +22,13 @@ AWS_ENDPOINT_URL, ...).
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
 import re
+import secrets
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,25 +82,33 @@ class ObjectLake:
         extra, protocol = SCHEMES[scheme]
         self.scheme = scheme
         self.uri = uri
-        self.root = uri.split("://", 1)[1]  # bucket/prefix, as fsspec addresses it
-        if "/" not in self.root:
+        if "/" not in uri.split("://", 1)[1]:
             raise UnsupportedError(
                 f"--data-dir {uri}: give a folder inside the bucket or container "
                 f"(e.g. {uri}/cloudtally), not its root."
             )
         try:
-            import fsspec
+            import fsspec.core
 
-            # A fresh instance, listing nothing from a cache: another process may have
-            # written since (a served dashboard lives long).
-            self.fs = fsspec.filesystem(
-                protocol, skip_instance_cache=True, use_listings_cache=False
+            # The filesystem with what the URI says (an Azure URI's account), a fresh
+            # instance that lists nothing from a cache: another process may have written
+            # since (a served dashboard lives long).
+            self.fs, root = fsspec.core.url_to_fs(
+                f"{protocol}://{uri.split('://', 1)[1]}" if scheme in ("s3a", "gs", "az") else uri,
+                skip_instance_cache=True,
+                use_listings_cache=False,
             )
         except ImportError:
             raise UnsupportedError(
                 f"--data-dir {uri}: a lake in {scheme}:// needs its filesystem library: "
                 f"`pip install 'cloudtally[{extra}]'`."
             ) from None
+        except Exception as exc:  # (the libraries' own errors: no account, bad options)
+            raise self._unreachable(exc) from None
+        self.root = str(root).rstrip("/")  # bucket/prefix, as the filesystem addresses it
+        self.state_lock = _STATE_LOCKS.setdefault(uri, threading.Lock())
+        self._catalog_etag: str | None = None
+        self._lock_token = ""
         digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
         self.work_dir = cache_root() / "lakes" / digest
         # sha256 of files this process uploaded (`commit` records them without reading back)
@@ -236,17 +245,57 @@ class ObjectLake:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "token": secrets.token_hex(8),
         }
+        data = json.dumps(holder).encode()
         try:
-            self.fs.pipe_file(self._key(".lock"), json.dumps(holder).encode(), mode="create")
+            self.fs.pipe_file(self._key(".lock"), data, mode="create")
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(self._held_message()) from None
             raise self._unreachable(exc) from None
+        # The catalog as this writer found it: its commits replace that one only.
+        self._catalog_etag = self._etag("catalog.json")
         try:
             yield
         finally:
-            self.remove(".lock")
+            self._catalog_etag = None
+            if self.read(".lock") == data:  # (a lock deleted by hand may be another's now)
+                self.remove(".lock")
+
+    def write_catalog(self, data: bytes) -> None:
+        """Replace catalog.json, provided it is still the one this writer found when it took
+        the lock (on S3: a conditional PUT). A writer whose lock was deleted by hand while it
+        ran must not replace the commit of the writer that took the lock after it."""
+        key = self._key("catalog.json")
+        try:
+            if self.scheme not in ("s3", "s3a"):
+                if self._etag("catalog.json") != self._catalog_etag:
+                    raise FileExistsError(key)
+                self.fs.pipe_file(key, data)
+            elif self._catalog_etag is None:
+                self.fs.pipe_file(key, data, mode="create", chunksize=_ONE_PUT)
+            else:
+                self.fs.pipe_file(key, data, IfMatch=self._catalog_etag, chunksize=_ONE_PUT)
+        except Exception as exc:  # (the libraries raise their own errors too)
+            if _precondition_failed(exc):
+                raise StoreError(
+                    f"{self.uri}/catalog.json was replaced by another cloudtally process while "
+                    "this one held the lock (was .lock deleted by hand?); this run's changes "
+                    "were not made live. Run again."
+                ) from None
+            raise self._unreachable(exc) from None
+        self._catalog_etag = self._etag("catalog.json")
+
+    def _etag(self, path: str) -> str | None:
+        try:
+            info = self.fs.info(self._key(path), refresh=True)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+        found = info.get("ETag") or info.get("etag") or info.get("generation")
+        return str(found) if found is not None else None
 
     @contextmanager
     def state_copy(self, local: Path) -> Iterator[None]:
@@ -272,12 +321,17 @@ class ObjectLake:
 
     def _put_state(self, data: bytes, info: dict[str, Any] | None) -> None:
         try:
+            key = self._key("state.duckdb")
             if info is None:
-                self.fs.pipe_file(self._key("state.duckdb"), data, mode="create")
+                self.fs.pipe_file(key, data, mode="create", chunksize=_ONE_PUT)
             elif self.scheme in ("s3", "s3a"):
-                self.fs.pipe_file(self._key("state.duckdb"), data, IfMatch=info["ETag"])
+                self.fs.pipe_file(key, data, IfMatch=info["ETag"], chunksize=_ONE_PUT)
             else:
-                self.fs.pipe_file(self._key("state.duckdb"), data)
+                # No conditional replace through this filesystem: compare, then write (a
+                # write by another process in between is lost; docs/scale.md).
+                if self._etag("state.duckdb") != _etag_of(info):
+                    raise FileExistsError(key)
+                self.fs.pipe_file(key, data)
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
@@ -286,21 +340,26 @@ class ObjectLake:
                 ) from None
             raise self._unreachable(exc) from None
 
-    def state_snapshot(self, folder: Path) -> Path | None:
-        """A copy of the state database in `folder`, this process's own (removed when it
-        exits), or None when there is none."""
-        local = folder / f"state-read-{os.getpid()}.duckdb"
+    @contextmanager
+    def state_snapshot(self, folder: Path) -> Iterator[Path | None]:
+        """A copy of the state database in `folder`, the block's own (removed after it), or
+        None when there is none."""
+        local = folder / f"state-read-{os.getpid()}-{secrets.token_hex(4)}.duckdb"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.fs.get_file(self._key("state.duckdb"), str(local))
         except FileNotFoundError:
-            return None
+            local.unlink(missing_ok=True)
+            yield None
+            return
         except Exception as exc:  # (the libraries raise their own errors too)
+            local.unlink(missing_ok=True)
             raise self._unreachable(exc) from None
-        if local not in _SNAPSHOTS:
-            _SNAPSHOTS.add(local)
-            atexit.register(local.unlink, missing_ok=True)
-        return local
+        try:
+            yield local
+        finally:
+            local.unlink(missing_ok=True)
+            Path(f"{local}.wal").unlink(missing_ok=True)
 
     def _held_message(self) -> str:
         data = self.read(".lock") or b"{}"
@@ -328,7 +387,15 @@ class ObjectLake:
         )
 
 
-_SNAPSHOTS: set[Path] = set()
+# uri -> the lock its state database's writers take in this process
+_STATE_LOCKS: dict[str, threading.Lock] = {}
+# An S3 upload below this size is one PUT (above it, parts: which take no condition).
+_ONE_PUT = 2 * 2**30
+
+
+def _etag_of(info: dict[str, Any]) -> str | None:
+    found = info.get("ETag") or info.get("etag") or info.get("generation")
+    return str(found) if found is not None else None
 
 
 def _precondition_failed(exc: BaseException) -> bool:

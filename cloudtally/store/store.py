@@ -148,13 +148,16 @@ class Store:
             return self.objects.exists("state.duckdb")
         return (self.data_dir / "state.duckdb").exists()
 
-    def readable_state(self) -> Path | None:
+    @contextmanager
+    def reading_state(self) -> Iterator[Path | None]:
         """The state database's file for a read-only connection (in an object store, a copy
-        taken now), or None when there is none."""
+        taken now, this block's own, removed after it), or None when there is none."""
         if self.objects is None:
             path = self.data_dir / "state.duckdb"
-            return path if path.exists() else None
-        return self.objects.state_snapshot(self.data_dir)
+            yield path if path.exists() else None
+            return
+        with self.objects.state_snapshot(self.data_dir) as copy:
+            yield copy
 
     def open_file(self, path: str) -> BinaryIO:
         """A lake file's bytes (FileNotFoundError when it is not there)."""
@@ -419,7 +422,7 @@ class Store:
                 update={"manifest": [], "manifest_size": size, "manifest_entries": entries}
             )
             if self.objects:
-                self.objects.write("catalog.json", catalog_bytes(catalog))
+                self.objects.write_catalog(catalog_bytes(catalog))
             else:
                 write_catalog(self.catalog_path, catalog)
             mark_committed()
@@ -572,9 +575,15 @@ class Store:
         In an object store it is copied down, used, and put back if it changed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.objects:
-            # This run's own copy (another process on this machine may hold one too).
+            # This run's own copy (another process on this machine may hold one too); one
+            # writer of the state at a time in this process (a served dashboard writes it from
+            # several threads: each would put back a copy without the others' rows).
             local = self.data_dir / f"state-{os.getpid()}-{secrets.token_hex(4)}.duckdb"
-            with self.objects.state_copy(local), self._local_state(local) as con:
+            with (
+                self.objects.state_lock,
+                self.objects.state_copy(local),
+                self._local_state(local) as con,
+            ):
                 yield con
             return
         with self._local_state(self.data_dir / "state.duckdb") as con:

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -310,3 +311,44 @@ def test_missing_credentials_are_named(s3: boto3.client, monkeypatch: pytest.Mon
         "credentials). Check the bucket's name, the credentials and the endpoint (for S3: "
         "AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)."
     )
+
+
+def test_a_writer_whose_lock_was_deleted_by_hand_does_not_replace_another_s_commit(
+    s3: boto3.client,
+) -> None:
+    lake = f"s3://{BUCKET}/stolen"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    store = Store(lake)
+    with store.writing() as catalog:
+        # Someone deletes the lock by hand; a second writer takes it and commits.
+        s3.delete_object(Bucket=BUCKET, Key="stolen/.lock")
+        theirs = b'{"host": "other", "pid": 1, "since": "now", "token": "t"}'
+        s3.put_object(Bucket=BUCKET, Key="stolen/.lock", Body=theirs)
+        committed = s3.get_object(Bucket=BUCKET, Key="stolen/catalog.json")["Body"].read()
+        s3.put_object(Bucket=BUCKET, Key="stolen/catalog.json", Body=committed + b"\n")
+        with pytest.raises(StoreError) as raised:
+            store.commit(catalog)
+    assert str(raised.value) == (
+        f"{lake}/catalog.json was replaced by another cloudtally process while this one held "
+        "the lock (was .lock deleted by hand?); this run's changes were not made live. Run again."
+    )
+    stored = objects(s3, "stolen/")
+    assert stored["catalog.json"] == committed + b"\n"  # the other writer's commit stands
+    assert stored[".lock"] == theirs  # and its lock too
+
+
+def test_threads_writing_the_state_keep_every_change(s3: boto3.client) -> None:
+    lake = f"s3://{BUCKET}/threads"
+    store = Store(lake)
+
+    def write(n: int) -> None:
+        with store.state() as con:
+            con.execute(f"CREATE TABLE t{n} AS SELECT {n} AS n")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    assert _tables(s3, "threads/state.duckdb") == {"t0", "t1", "t2", "t3"}
+    with store.reading_state() as first, store.reading_state() as second:
+        assert first is not None and second is not None and first != second
+        assert first.exists() and second.exists()
+    assert not first.exists() and not second.exists()  # each reader's copy is removed
