@@ -216,10 +216,15 @@ def catalog_bytes(catalog: Catalog) -> bytes:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+        return stream_sha256(fh)
+
+
+def stream_sha256(fh: BinaryIO) -> str:
+    """sha256 of what is left to read of `fh`, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cloudtally.errors import StoreError, UnsupportedError
+from cloudtally.store.catalog import file_sha256
 
 # scheme -> (the extra that brings its filesystem, the fsspec protocol)
 SCHEMES = {
@@ -222,7 +223,7 @@ class ObjectLake:
 
     def upload(self, local: Path, path: str) -> None:
         """Put a local file at `path` and remove the local copy; its sha256 is remembered."""
-        self.uploaded[path] = _sha256(local)
+        self.uploaded[path] = file_sha256(local)
         try:
             self.fs.put_file(str(local), self._key(path))
         except Exception as exc:  # (the libraries raise their own errors too)
@@ -311,9 +312,9 @@ class ObjectLake:
         try:
             if info is not None:
                 self.fs.get_file(self._key("state.duckdb"), str(local))
-            before = _sha256(local) if info is not None else None
+            before = file_sha256(local) if info is not None else None
             yield
-            if local.exists() and _sha256(local) != before:
+            if local.exists() and file_sha256(local) != before:
                 self._put_state(local.read_bytes(), info)
         finally:  # (a run that failed puts nothing back)
             local.unlink(missing_ok=True)
@@ -404,11 +405,3 @@ def _precondition_failed(exc: BaseException) -> bool:
     return isinstance(exc, FileExistsError) or any(
         sign in text for sign in ("PreconditionFailed", "pre-conditions", "412")
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

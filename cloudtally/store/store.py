@@ -24,7 +24,6 @@ open the files it names, which are never changed in place, only added and later 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import secrets
@@ -62,6 +61,7 @@ from cloudtally.store.catalog import (
     parse_catalog,
     read_catalog,
     read_manifest,
+    stream_sha256,
     write_catalog,
 )
 from cloudtally.store.faults import crash_point, interruptible, mark_committed, uninterrupted
@@ -184,11 +184,8 @@ class Store:
     def file_sha256(self, path: str) -> str:
         if self.objects is None:
             return file_sha256(self.data_dir / path)
-        digest = hashlib.sha256()
         with self.objects.open(path) as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return stream_sha256(fh)
 
     # -- reading ---------------------------------------------------------------------------
 
