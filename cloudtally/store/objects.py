@@ -91,11 +91,12 @@ class ObjectLake:
         try:
             import fsspec.core
 
+            fsspec.get_filesystem_class(protocol)  # (ImportError when its library is missing)
             # The filesystem with what the URI says (an Azure URI's account), a fresh
             # instance that lists nothing from a cache: another process may have written
             # since (a served dashboard lives long).
             self.fs, root = fsspec.core.url_to_fs(
-                f"{protocol}://{uri.split('://', 1)[1]}" if scheme in ("s3a", "gs", "az") else uri,
+                f"{protocol}://{uri.split('://', 1)[1]}",
                 skip_instance_cache=True,
                 use_listings_cache=False,
             )
