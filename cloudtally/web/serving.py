@@ -81,8 +81,14 @@ class ServingStore(Store):
         return self._catalog_key(self.catalog())
 
     def _catalog_key(self, catalog: Catalog) -> tuple[object, ...]:
-        if self.objects:  # (a catalog is replaced whole: its generation tells)
-            return (catalog.generation,)
+        if self.objects:
+            # No inode or time to tell a lake made again from scratch to the same generation:
+            # what the generation's files were written by tells (an ingest id, a build time).
+            return (
+                catalog.generation,
+                *sorted({p.ingest_id for p in catalog.partitions}),
+                *sorted(str(d.built_at) for d in catalog.derived.values()),
+            )
         try:
             stat = os.stat(self.catalog_path)
             return (catalog.generation, stat.st_ino, stat.st_mtime_ns)

@@ -352,3 +352,29 @@ def test_threads_writing_the_state_keep_every_change(s3: boto3.client) -> None:
         assert first is not None and second is not None and first != second
         assert first.exists() and second.exists()
     assert not first.exists() and not second.exists()  # each reader's copy is removed
+
+
+def test_the_dashboard_does_not_serve_a_replaced_lake_s_answers(s3: boto3.client) -> None:
+    from cloudtally.web.serving import ServingStore
+
+    lake = f"s3://{BUCKET}/remade"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    served = ServingStore(lake)
+    total = "SELECT sum(BilledCost)::VARCHAR FROM costs"
+
+    def answer() -> str:
+        return str(served.sql(total).rows[0][0])
+
+    first = served.remembered("total", answer)
+    # The lake is made again from scratch, from another export, to the same generation.
+    for name in objects(s3, "remade/"):
+        s3.delete_object(Bucket=BUCKET, Key=f"remade/{name}")
+    assert run(lake, "ingest", FOCUS_12 / "gcp.csv").exit_code == 0
+    second = served.remembered("total", answer)
+    assert second != first
+    assert (
+        second
+        == json.loads(run(lake, "sql", total, "-f", "json").stdout)[0][
+            "CAST(sum(BilledCost) AS VARCHAR)"
+        ]
+    )
