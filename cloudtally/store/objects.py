@@ -152,7 +152,7 @@ class ObjectLake:
 
     def identity(self, path: str) -> tuple[Any, ...]:
         info = self._info(path)
-        return (info.get("ETag") or info.get("etag") or info.get("md5Hash"), info["size"])
+        return (_etag_of(info), info["size"])
 
     def _info(self, path: str) -> dict[str, Any]:
         try:
@@ -296,8 +296,7 @@ class ObjectLake:
             return None
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
-        found = info.get("ETag") or info.get("etag") or info.get("generation")
-        return str(found) if found is not None else None
+        return _etag_of(info)
 
     @contextmanager
     def state_copy(self, local: Path) -> Iterator[None]:
@@ -396,7 +395,8 @@ _ONE_PUT = 2 * 2**30
 
 
 def _etag_of(info: dict[str, Any]) -> str | None:
-    found = info.get("ETag") or info.get("etag") or info.get("generation")
+    """What changes when the object is replaced: S3's and Azure's ETag, GCS's generation."""
+    found = info.get("ETag") or info.get("etag") or info.get("generation") or info.get("md5Hash")
     return str(found) if found is not None else None
 
 
