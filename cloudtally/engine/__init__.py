@@ -43,9 +43,6 @@ class Engine:
     def lake(self, store: Store, catalog: Catalog) -> Any:
         return store._duckdb_lake(catalog)
 
-    def check_writes(self, store: Store) -> None:
-        """Refuse to write `store` (an object store's lake) where this engine cannot."""
-
 
 @dataclass(frozen=True)
 class SparkEngine(Engine):
@@ -58,24 +55,12 @@ class SparkEngine(Engine):
     def connection(self, store: Store) -> Any:
         from cloudtally.engine.spark import SparkConnection, spark_session
 
-        return SparkConnection(spark_session(self.master))
+        return SparkConnection(spark_session(self.master), store)
 
     def lake(self, store: Store, catalog: Catalog) -> Any:
         from cloudtally.engine.spark import lake_connection
 
         return lake_connection(self, store, catalog)
-
-    def check_writes(self, store: Store) -> None:
-        # New files are staged in the driver's local work folder, then uploaded: executors
-        # elsewhere could not write there.
-        if not self.master.startswith("local"):
-            raise UnsupportedError(
-                f"--data-dir {store.where}: writing an object store's lake on a Spark cluster "
-                f"(--spark-master {self.master}) is not supported yet: new files are staged on "
-                "the driver. Run ingest and allocate with --spark-master 'local[*]' or on the "
-                "default engine; questions (costs, showback, chargeback, movers) run on the "
-                "cluster."
-            )
 
 
 DUCKDB = Engine()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,8 @@ from cloudtally.errors import StoreError, UnsupportedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
+
+    from cloudtally.store.store import Store
 
 INSTALL_HINT = (
     "Install the Spark extra with `pip install 'cloudtally[spark]'` (PySpark) and a Java "
@@ -159,8 +162,10 @@ def _value(value: Any) -> Any:
 class SparkConnection:
     """DuckDB's connection contract over a Spark session."""
 
-    def __init__(self, session: SparkSession) -> None:
+    def __init__(self, session: SparkSession, store: Store | None = None) -> None:
         self.spark = session
+        # The lake it works for: where staged files really are (`Store.staged_location`).
+        self.store = store
         self._views: list[str] = []
         self._counter = 0
         self._cursor = SparkCursor(None)
@@ -212,15 +217,20 @@ class SparkConnection:
         columns read from `key=value` folders under `base_path` (hive_partitioning)."""
         reader = self.spark.read.option("mergeSchema", "true")
         if base_path is not None:
-            reader = reader.option("basePath", hadoop_path(base_path))
-        frame = reader.parquet(*(hadoop_path(p) for p in paths))
+            reader = reader.option("basePath", hadoop_path(self._located(base_path)))
+        located = [self._located(p) for p in paths]
+        frame = reader.parquet(*(hadoop_path(p) for p in located))
         if filename:
             from pyspark.sql import functions as F
 
             path = F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", "")
             for given, hadoop in HADOOP_SCHEMES.items():  # the names as they were given
-                if any(p.startswith(given) for p in paths):
+                if any(p.startswith(given) for p in located):
                     path = F.regexp_replace(path, f"^{hadoop}", given)
+            if located != paths and self.store is not None:  # staged in the store
+                staged = f"{self.store.prefix}staging"
+                local = str(self.store.staging_dir).replace("\\", "\\\\").replace("$", "\\$")
+                path = F.regexp_replace(path, f"^\\Q{staged}\\E", local)
             frame = frame.withColumn(
                 "filename", F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
             )
@@ -287,8 +297,11 @@ class SparkConnection:
         source = statement.this
         query = source.this if isinstance(source, exp.Subquery) else source
         frame = self.spark.sql(self._prepare(query))
-        rows = write_parquet_file(frame, Path(files[0].name))
+        rows = write_parquet_file(frame, Path(files[0].name), self.store)
         return SparkCursor(pa.table({"Count": [rows]}))
+
+    def _located(self, path: str) -> str:
+        return self.store.staged_location(path) if self.store is not None else path
 
     def _create(self, statement: exp.Create) -> SparkCursor:
         kind = (statement.args.get("kind") or "").upper()
@@ -565,11 +578,15 @@ class SparkConnection:
         return tree.transform(rewrite)
 
 
-def write_parquet_file(frame: DataFrame, target: Path) -> int:
+def write_parquet_file(frame: DataFrame, target: Path, store: Store | None = None) -> int:
     """Write a frame as ONE Parquet file at `target` (Spark writes a folder of parts: the
-    single part is moved into place); the number of rows written."""
+    single part is moved into place); the number of rows written. A file `store` stages in
+    its object store is written there (`Store.stages_remotely`)."""
     import pyarrow.parquet as pq
 
+    location = store.stage_remotely(target) if store is not None else None
+    if location is not None and store is not None:
+        return _write_staged_object(frame, target, location, store)
     target.parent.mkdir(parents=True, exist_ok=True)
     out = target.parent / f".{target.name}.spark-{os.getpid()}-{threading.get_ident()}"
     shutil.rmtree(out, ignore_errors=True)
@@ -584,6 +601,32 @@ def write_parquet_file(frame: DataFrame, target: Path) -> int:
     os.replace(parts[0], target)
     shutil.rmtree(out, ignore_errors=True)
     return int(pq.ParquetFile(target).metadata.num_rows)
+
+
+def _write_staged_object(frame: DataFrame, target: Path, location: str, store: Store) -> int:
+    """`write_parquet_file` for a file staged in the object store (at `location`): Spark's
+    executors write the part there, which is then moved (copied in the store) to its name."""
+    import pyarrow.parquet as pq
+
+    objects = store.objects
+    assert objects is not None
+    key = location.removeprefix(store.prefix)
+    folder, name = key.rsplit("/", 1)
+    out_key = f"{folder}/.{name}.spark-{os.getpid()}-{threading.get_ident()}"
+    objects.remove_tree(out_key)
+    frame.coalesce(1).write.mode("errorifexists").parquet(hadoop_path(store.location(out_key)))
+    parts = [f for f in objects.files(out_key) if f.rsplit("/", 1)[-1].startswith("part-")]
+    if len(parts) > 1:
+        raise StoreError(f"Spark wrote {len(parts)} files where one was expected.")
+    if parts:
+        objects.move(parts[0], key)
+    else:  # no rows: Spark may write no part at all
+        empty = store.tmp_dir / f"{secrets.token_hex(8)}.parquet"
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(frame.limit(0).toArrow(), empty)
+        objects.upload(empty, key)
+    objects.remove_tree(out_key)
+    return store.staged_file_rows(target)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -762,7 +805,7 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
     from cloudtally.store.catalog import REBUILDABLE
     from cloudtally.store.verify import footer_problem
 
-    con = SparkConnection(spark_session(engine.master))
+    con = SparkConnection(spark_session(engine.master), store)
     files = [store.location(path) for path in catalog.live_files()]
     try:
         if not files:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,7 +138,7 @@ def ingest(
             report.repair, report.damaged = repair, problems if repair else []
             return report
         finally:
-            shutil.rmtree(store.staging_dir / ingest_id, ignore_errors=True)
+            store.remove_staged(store.staging_dir / ingest_id)
 
 
 def _lines_numbered(store: Store, catalog: Catalog, sha256: str) -> bool:
@@ -366,7 +365,9 @@ def _stage(
                 )
             )
             rows, stats = reporter.run_query(
-                con, lambda: _stage_whole(con, select, constants, out_dir, source, in_order), task
+                con,
+                lambda: _stage_whole(store, con, select, constants, out_dir, source, in_order),
+                task,
             )
     except duckdb.Error as exc:
         raise _explain(exc, source, converter, con) from None
@@ -387,6 +388,7 @@ def _stage(
 
 
 def _stage_whole(
+    store: Store,
     con: duckdb.DuckDBPyConnection,
     select: str,
     constants: dict[str, str],
@@ -419,7 +421,7 @@ def _stage_whole(
     stats = _partition_stats(con, staged, source)
     keys = sorted({key for key, _, _ in stats}, key=lambda k: k.label())
     if len(keys) > 1 or first_line is not None:
-        stats = _split(con, staged, keys, constants, out_dir, source, first_line)
+        stats = _split(store, con, staged, keys, constants, out_dir, source, first_line)
     return rows, stats
 
 
@@ -606,6 +608,7 @@ _SPLIT_BY_FILTER_MAX = 8
 
 
 def _split(
+    store: Store,
     con: duckdb.DuckDBPyConnection,
     staged: Path,
     keys: list[PartitionKey],
@@ -631,7 +634,7 @@ def _split(
             for key in keys
         ]
         _, stats = _write_each(con, relation, pieces, hidden, constants, out_dir, source)
-        staged.unlink()
+        store.remove_staged(staged)
         return stats
     split_dir = out_dir / "split"
     no_position = f" EXCLUDE ({ROW_POSITION})" if hidden else ""
@@ -645,7 +648,7 @@ def _split(
          COMPRESSION zstd)
         """
     )
-    staged.unlink()
+    store.remove_staged(staged)
     return _partition_stats(con, split_dir / "**" / "*.parquet", source)
 
 

@@ -28,7 +28,6 @@ Anything else reads the lake (`cube_lens` returns the lens unchanged).
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from cloudtally.engine import DUCKDB
 from cloudtally.query.dimensions import METRICS
 from cloudtally.query.ownership import ALLOCATED, OWNERSHIP, Lens, Scope
 from cloudtally.query.periods import DateRange, LakeSpan, lake_span
@@ -206,8 +206,9 @@ PARTS_PER_QUERY = 16
 
 
 def _with_spans(store: Store, new: list[tuple[DerivedPart, Path]]) -> list[DerivedPart]:
-    """The new parts, each with the span of billing periods and days its file covers."""
-    con = store.engine()
+    """The new parts, each with the span of billing periods and days its file covers (read by
+    DuckDB, which wrote them on this machine: `store.parts.write_parts`)."""
+    con = DUCKDB.connection(store)
     try:
         spans = _spans(con, [target for part, target in new if part.rows])
     finally:
@@ -306,7 +307,7 @@ def _published(
     """`catalog` with derived dataset `name` = the file `target` (moved into the lake; its
     staging folder removed), not yet committed."""
     found = store.with_derived(catalog, name, [target], rows=rows, parameters=parameters)
-    shutil.rmtree(target.parent, ignore_errors=True)
+    store.remove_staged(target.parent)
     return found
 
 

@@ -204,14 +204,7 @@ class ObjectLake:
 
     def parquet_files(self, under: str) -> list[str]:
         """The Parquet files under folder `under`, relative to the lake."""
-        prefix = self.root + "/"
-        try:
-            found = self.fs.find(self._key(under))
-        except FileNotFoundError:
-            return []
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        return [f.removeprefix(prefix) for f in found if f.endswith(".parquet")]
+        return [f for f in self.files(under) if f.endswith(".parquet")]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -230,6 +223,38 @@ class ObjectLake:
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
         local.unlink()
+
+    def move(self, path: str, to: str) -> None:
+        """Move an object to another name in the lake (a copy in the store, then a delete)."""
+        try:
+            self.fs.mv(self._key(path), self._key(to))
+        except Exception as exc:  # (the libraries raise their own errors too)
+            raise self._unreachable(exc) from None
+
+    def files(self, under: str) -> list[str]:
+        """Every object under folder `under`, relative to the lake."""
+        prefix = self.root + "/"
+        try:
+            found = self.fs.find(self._key(under))
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return [f.removeprefix(prefix) for f in found]
+
+    def remove_tree(self, path: str) -> None:
+        """Remove every object under folder `path` (nothing when there is none)."""
+        keys = [self._key(name) for name in self.files(path)]
+        for key in keys:
+            self._infos.pop(key, None)
+        if not keys:
+            return
+        try:
+            self.fs.rm(keys)  # (S3: one request per thousand)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            raise self._unreachable(exc) from None
 
     def remove(self, path: str) -> None:
         self._infos.pop(self._key(path), None)

@@ -10,7 +10,6 @@ the dataset's view out, its readers read the lake, and the next build replaces t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,7 +93,7 @@ def with_parts(
             },
         )
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        store.remove_staged(folder)
 
 
 def write_parts(

@@ -10,6 +10,7 @@ Layout of a data dir::
     lake/_derived/<dataset>/*.parquet  datasets computed from the costs (allocated_costs, the
                                        daily cubes); costs_cube is one file per partition
     staging/<ingest id>/               an ingest's new files before they go live
+                                       (in the local work folder; see `stages_remotely`)
     tmp/<pid>-<token>/                 DuckDB spill space, one folder per process (store.spill)
     .lock                              held by the one process writing
 
@@ -122,6 +123,7 @@ class Store:
         self.lake_dir = self.data_dir / "lake"
         self.staging_dir = self.data_dir / "staging"
         self.tmp_dir = self.data_dir / "tmp"
+        self._remote_staged: set[str] = set()  # staged files Spark wrote in the object store
 
     @property
     def where(self) -> str:
@@ -186,6 +188,81 @@ class Store:
             return file_sha256(self.data_dir / path)
         with self.objects.open(path) as fh:
             return stream_sha256(fh)
+
+    # -- staging ---------------------------------------------------------------------------
+
+    @property
+    def stages_remotely(self) -> bool:
+        """Whether the files Spark writes are staged in the object store (`staging/` under
+        the lake's URI) rather than in the local work folder: Spark's executors (on other
+        machines) write them, and cannot reach the driver's disk. Staged paths keep their
+        local names (`staging_dir / ...`); `staged_location` says where a file really is.
+        Files DuckDB writes on the driver (the summaries' parts) stay local."""
+        return self.objects is not None and self.query_engine.name != "duckdb"
+
+    def _staged_key(self, path: Path | str) -> str | None:
+        """The object-store path of a staged file or folder (None: not under staging/)."""
+        if not self.stages_remotely:
+            return None
+        relative = os.path.relpath(path, self.data_dir)
+        if relative != "staging" and not relative.startswith("staging/"):
+            return None
+        return relative
+
+    def stage_remotely(self, path: Path) -> str | None:
+        """Where Spark writes staged file `path` (its URI in the store, which is where it is
+        from then on), or None when it is written locally."""
+        key = self._staged_key(path)
+        if key is None:
+            return None
+        self._remote_staged.add(str(path))
+        return self.location(key)
+
+    def _staged_remotely(self, path: Path | str) -> bool:
+        """Whether `path` (a staged file, a folder, or a glob of files in one folder) names
+        files Spark staged in the store."""
+        name = str(path)
+        if name in self._remote_staged:
+            return True
+        folder = name.split("*", 1)[0] if "*" in name else f"{name}/"
+        return any(f.startswith(folder) for f in self._remote_staged)
+
+    def staged_location(self, path: Path | str) -> str:
+        """Where an engine reads a staged file (or glob) `path`; other paths as they are."""
+        key = self._staged_key(path)
+        if key is None or not self._staged_remotely(path):
+            return str(path)
+        return self.location(key)
+
+    def staged_name(self, location: str) -> str:
+        """The staged path (as this process names it) of a location from `staged_location`."""
+        if self.stages_remotely and location.startswith(self.prefix + "staging/"):
+            return str(self.data_dir / location.removeprefix(self.prefix))
+        return location
+
+    def staged_file_rows(self, path: Path) -> int:
+        """The rows of a staged Parquet file, from its footer."""
+        key = self._staged_key(path)
+        if key is None or not self._staged_remotely(path):
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        with self.open_file(key) as fh:
+            return int(pq.read_metadata(fh).num_rows)
+
+    def remove_staged(self, path: Path) -> None:
+        """Remove a staged file or folder (wherever it is staged)."""
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        key = self._staged_key(path)
+        inside = {f for f in self._remote_staged if f == str(path) or f.startswith(f"{path}/")}
+        if key is None or not inside or self.objects is None:
+            return
+        if str(path) in inside:
+            self.objects.remove(key)
+        else:
+            self.objects.remove_tree(key)
+        self._remote_staged -= inside
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -323,7 +400,6 @@ class Store:
         """Hold the write lock, recover from any interrupted run, and yield the catalog."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.objects:
-            self.query_engine.check_writes(self)
             with self.objects.lock():
                 self.recover()
                 yield self._upgraded(self.catalog())
@@ -345,6 +421,8 @@ class Store:
     def recover(self) -> None:
         """Undo what an interrupted run left: staged files, temp catalogs, unreferenced files."""
         shutil.rmtree(self.staging_dir, ignore_errors=True)
+        if self.objects is not None:  # (staged there by an earlier run on Spark)
+            self.objects.remove_tree("staging")
         remove_stale(self.tmp_dir)
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
@@ -557,6 +635,11 @@ class Store:
     def into_lake(self, staged: Path, path: str) -> str:
         """Move a staged file to `path` in the lake (relative to the data dir; not live until a
         catalog naming it is committed); `path`."""
+        key = self._staged_key(staged)
+        if key is not None and self.objects is not None and self._staged_remotely(staged):
+            self.objects.move(key, path)
+            self._remote_staged.discard(str(staged))
+            return path
         if self.objects:
             self.objects.upload(staged, path)
             return path

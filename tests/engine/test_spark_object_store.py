@@ -1,12 +1,20 @@
 """Spark on a lake in S3 (`--engine spark --data-dir s3://...`): Spark reads and writes the
 objects through Hadoop's S3A connector (the jars `make spark-jars` fetches), against the S3 API
-on 127.0.0.1; its rows and answers equal the default engine's on the same lake."""
+on 127.0.0.1; its rows and answers equal the default engine's on the same lake. Also on a
+Spark cluster (a standalone master and worker on 127.0.0.1, executors in their own JVMs): its
+executors stage the new files in the store, never on the driver's disk."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -14,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from cloudtally.cli import app
+from cloudtally.store import Store
 from tests.conftest import BUCKET, ROOT, SAMPLES
 from tests.engine.conftest import MASTER, cloudtally_process, spark_missing
 
@@ -58,14 +67,99 @@ def spark_env(s3: boto3.client) -> dict[str, str]:
     }
 
 
-def on_spark(env: dict[str, str], lake: str, *args: str | Path) -> str:
-    done = cloudtally_process(
-        ["--engine", "spark", "--spark-master", MASTER, "--data-dir", lake, *map(str, args)],
+def spark_run(
+    env: dict[str, str], lake: str, *args: str | Path, master: str = MASTER
+) -> subprocess.CompletedProcess[str]:
+    return cloudtally_process(
+        ["--engine", "spark", "--spark-master", master, "--data-dir", lake, *map(str, args)],
         env,
         timeout=600,
     )
+
+
+def on_spark(env: dict[str, str], lake: str, *args: str | Path, master: str = MASTER) -> str:
+    done = spark_run(env, lake, *args, master=master)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(spark_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark standalone cluster on 127.0.0.1: a master and one worker (2 cores), whose
+    executors are JVMs of their own, started by the worker; its master URL."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("spark-cluster")
+    env = {**spark_env, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    env.pop("PYSPARK_SUBMIT_ARGS")
+    port = free_port()
+    master = f"spark://127.0.0.1:{port}"
+    daemons: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> None:
+        with (logs / f"{name}.log").open("wb") as log:
+            daemons.append(
+                subprocess.Popen(
+                    [str(home / "bin" / "spark-class"), *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 90
+        while text not in (logs / "master.log").read_text(errors="replace"):
+            if time.monotonic() > deadline or any(d.poll() is not None for d in daemons):
+                pytest.fail(f"the Spark cluster did not start:\n{_logs(logs)}")
+            time.sleep(0.5)
+
+    try:
+        start(
+            "master",
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(free_port()),
+        )
+        wait_for("I have been elected leader")
+        start(
+            "worker",
+            "org.apache.spark.deploy.worker.Worker",
+            master,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(logs / "work"),
+        )
+        wait_for("Registering worker")
+        yield master
+    finally:
+        for daemon in daemons:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=30)
+
+
+def _logs(folder: Path) -> str:
+    return "\n".join(f.read_text(errors="replace")[-2000:] for f in sorted(folder.glob("*.log")))
 
 
 def on_duckdb(lake: str, *args: str | Path) -> str:
@@ -116,41 +210,55 @@ def test_spark_ingests_into_s3_and_the_default_engine_reads_the_same_lake(
     }
 
 
-def test_spark_allocates_and_answers_as_the_default_engine(
-    spark_env: dict[str, str], exports: Path
+def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duckdb(
+    spark_env: dict[str, str], cluster: str, exports: Path, s3: boto3.client
 ) -> None:
-    lake = f"s3://{BUCKET}/spark-company"
-    on_spark(spark_env, lake, "ingest", exports)
-    on_spark(spark_env, lake, "allocate", "--rules", RULES)
+    lake = f"s3://{BUCKET}/spark-cluster"
+    samples = SAMPLES / "focus" / "1.2"
+    # Stopped (killed) once its files are staged: the executors wrote them in the store, the
+    # driver's work folder holds none.
+    crashed = spark_run(
+        {**spark_env, "CLOUDTALLY_CRASH_AT": "after-stage"},
+        lake,
+        "ingest",
+        samples,
+        master=cluster,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+    keys = sorted(
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="spark-cluster/")["Contents"]
+    )
+    staged = [k.split("/", 3)[3] for k in keys if k.startswith("spark-cluster/staging/")]
+    assert staged == [f"{n:05d}/split/{m:05d}.parquet" for n in range(3) for m in range(2)]
+    assert len(keys) == len(staged) + 1 and "spark-cluster/.lock" in keys
+    assert list(Store(lake).data_dir.rglob("*.parquet")) == []
+    # The lock it left is removed by hand (as the refusal says); the next writer clears what
+    # was staged, and the cluster ingests and allocates.
+    s3.delete_object(Bucket=BUCKET, Key="spark-cluster/.lock")
+    on_spark(spark_env, lake, "ingest", samples, exports, master=cluster)
+    on_spark(spark_env, lake, "allocate", "--rules", RULES, master=cluster)
+    total = on_duckdb(
+        lake,
+        "sql",
+        "SELECT count(*) AS n, sum(BilledCost)::VARCHAR AS c FROM costs "
+        "WHERE x_BillingPeriod = '2026-05'",
+        "-f",
+        "json",
+    )
+    assert json.loads(total) == [{"n": 3000, "c": "95337.889502113315500000"}]
     # (One question: each Spark run is a JVM's start. The costs cube and the lake's rows that
     # `costs` reads are compared by the default engine's `check` below and by test_differential.)
     question = ("showback", "--by", "team", "--period", "2024-10", "-f", "json")
-    spark = json.loads(on_spark(spark_env, lake, *question))
+    spark = json.loads(on_spark(spark_env, lake, *question, master=cluster))
     assert spark == json.loads(on_duckdb(lake, *question))
     assert len(spark) > 3
     checked = json.loads(on_duckdb(lake, "check", "--only", "lake-files", "-f", "json"))
     assert [c["status"] for c in checked] == ["PASS"]
-
-
-def test_writing_from_a_cluster_is_refused_before_anything_starts(s3: boto3.client) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "--engine",
-            "spark",
-            "--spark-master",
-            "spark://127.0.0.1:7077",
-            "--data-dir",
-            f"s3://{BUCKET}/cluster",
-            "ingest",
-            str(SAMPLES / "focus" / "1.2"),
-        ],
-    )
-    assert result.exit_code == 1
-    assert result.stderr.strip() == (
-        f"Error: --data-dir s3://{BUCKET}/cluster: writing an object store's lake on a Spark "
-        "cluster (--spark-master spark://127.0.0.1:7077) is not supported yet: new files are "
-        "staged on the driver. Run ingest and allocate with --spark-master 'local[*]' or on "
-        "the default engine; questions (costs, showback, chargeback, movers) run on the cluster."
-    )
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="cluster/")
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="spark-cluster/")["Contents"]
+    ]
+    assert [k for k in keys if not k.startswith("spark-cluster/lake/")] == [
+        "spark-cluster/catalog.json",
+        "spark-cluster/manifest.jsonl",
+    ]
+    assert list(Store(lake).data_dir.rglob("*.parquet")) == []
