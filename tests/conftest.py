@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,14 @@ def company(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     from tests.web.company import build_company
 
     return build_company(tmp_path_factory.mktemp("web-company"))
+
+
+def hide_filesystem_library(monkeypatch: pytest.MonkeyPatch, protocol: str, module: str) -> None:
+    """Make fsspec's filesystem for `protocol` look not installed (its library, `module`, is
+    in the dev dependencies): as on a machine without the extra."""
+    registry = importlib.import_module("fsspec.registry")  # (fsspec.registry: a mapping)
+    monkeypatch.setitem(sys.modules, module, None)  # (importing it raises ImportError)
+    monkeypatch.delitem(registry._registry, protocol, raising=False)
 
 
 @pytest.fixture(scope="module")

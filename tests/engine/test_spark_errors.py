@@ -13,6 +13,7 @@ from cloudtally.cli import app
 from cloudtally.engine import SparkEngine, engine_for
 from cloudtally.errors import UnsupportedError
 from cloudtally.store import Store
+from tests.conftest import hide_filesystem_library
 from tests.engine.conftest import cloudtally_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,7 @@ def test_an_object_store_lake_spark_cannot_use_is_refused_and_nothing_is_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, message: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    hide_filesystem_library(monkeypatch, "abfs", "adlfs")
     result = CliRunner().invoke(
         app, ["--data-dir", uri, "--engine", "spark", "ingest", str(SAMPLE)]
     )

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cloudtally.cli import app
 from cloudtally.errors import StoreError
 from cloudtally.store import Store
-from tests.conftest import BUCKET, ROOT, SAMPLES, Run
+from tests.conftest import BUCKET, ROOT, SAMPLES, Run, hide_filesystem_library
 
 FOCUS_12 = SAMPLES / "focus" / "1.2"
 RULES = ROOT / "examples" / "rules"
@@ -232,7 +232,10 @@ def test_a_lake_that_is_not_there_is_named(s3: boto3.client) -> None:
     assert "Traceback" not in no_bucket.output
 
 
-def test_a_store_without_its_filesystem_library_says_which_extra() -> None:
+def test_a_store_without_its_filesystem_library_says_which_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hide_filesystem_library(monkeypatch, "gcs", "gcsfs")
     result = run("gs://finops-billing/lake", "costs")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
