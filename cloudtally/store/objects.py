@@ -122,6 +122,13 @@ class ObjectLake:
         """The URI engines open a file at."""
         return f"{self.uri}/{path}"
 
+    def names(self, path: str) -> list[str]:
+        """The names DuckDB gives a file: its `location`, and the one it gets back from the
+        filesystem, under the filesystem's first protocol (`abfs://CONTAINER/...` for an
+        `az://` or `abfss://CONTAINER@ACCOUNT...` lake, `s3://` for `s3a://`)."""
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return list(dict.fromkeys([self.location(path), f"{protocol}://{self._key(path)}"]))
+
     def _key(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 

@@ -93,12 +93,14 @@ def read_only_statements(query: str) -> list[str]:
     return checked
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: Path | str) -> None:
-    """Fence 3: `con` can open files under `readable` only, load nothing, change nothing."""
+def lock_down(con: duckdb.DuckDBPyConnection, *readable: Path | str) -> None:
+    """Fence 3: `con` can open files under the `readable` folders only (one folder, under
+    each of the names an engine may give it), load nothing, change nothing."""
     from cloudtally.sqltext import literal
 
+    folders = ", ".join(literal(str(folder) + "/") for folder in readable)
     for setting in (
-        f"SET allowed_directories = [{literal(str(readable) + '/')}]",
+        f"SET allowed_directories = [{folders}]",
         "SET enable_external_access = false",
         "SET autoinstall_known_extensions = false",
         "SET autoload_known_extensions = false",

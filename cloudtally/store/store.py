@@ -379,7 +379,7 @@ class Store:
         con = self.connect()
         if prepare is not None:
             prepare(con)
-        lock_down(con, self.location("lake"))
+        lock_down(con, *(self.objects.names("lake") if self.objects else [self.location("lake")]))
         try:
             for statement in statements[:-1]:
                 con.execute(statement)

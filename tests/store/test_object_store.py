@@ -160,6 +160,23 @@ def test_the_sample_totals_reconcile_to_the_last_digit(s3: boto3.client) -> None
     assert "Nothing to do: 3 file(s) already ingested, unchanged." in again.output
 
 
+def test_sql_reads_the_lake_s_files_under_both_their_names(s3: boto3.client) -> None:
+    """DuckDB names a file of an s3a:// lake s3:// once s3fs has listed it (its first
+    protocol): the fence lets both names of the lake's files through, and nothing else."""
+    lake = f"s3a://{BUCKET}/hadoop-named"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    counted = run(lake, "sql", "SELECT count(*) AS n FROM costs", "-f", "json")
+    assert counted.exit_code == 0, counted.output
+    assert json.loads(counted.stdout) == [{"n": 1000}]
+    outside = f"s3://{BUCKET}/hadoop-named/manifest.jsonl"
+    refused = run(lake, "sql", f"SELECT * FROM read_csv('{outside}')")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"Error: `cloudtally sql` reads only the lake's files (under {lake}/lake): {outside} "
+        "is refused. Query the views (`costs`, ...) instead."
+    )
+
+
 def test_a_restated_export_replaces_its_objects(s3: boto3.client, tmp_path: Path) -> None:
     lake = f"s3://{BUCKET}/restated"
     export = tmp_path / "aws.csv"
