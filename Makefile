@@ -15,8 +15,12 @@ DBT_STAMP := $(DBT_VENV)/.installed
 # that ships them, sagemaker_pyspark's source distribution; both are Apache-2.0).
 SPARK_JARS := .spark-jars
 SPARK_JARS_STAMP := $(SPARK_JARS)/.installed
+# Azurite, the Azure Storage emulator the tests of a lake in Azure run against (a Node.js
+# program from the npm registry, at the version scripts/azurite/package-lock.json pins).
+AZURITE := .azurite
+AZURITE_STAMP := $(AZURITE)/.installed
 
-.PHONY: install demo test lint bench validator dbt spark-jars docs clean
+.PHONY: install demo test lint bench validator dbt spark-jars azurite docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +64,16 @@ $(SPARK_JARS_STAMP):
 
 spark-jars: install $(SPARK_JARS_STAMP)
 
-test: install validator dbt spark-jars
+$(AZURITE_STAMP): scripts/azurite/package.json scripts/azurite/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then echo "No npm found: the Azure (Azurite) tests will be skipped."; exit 0; fi; \
+	rm -rf $(AZURITE) && mkdir -p $(AZURITE) && \
+	cp scripts/azurite/package.json scripts/azurite/package-lock.json $(AZURITE)/ && \
+	npm ci --prefix $(AZURITE) --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	touch $(AZURITE_STAMP)
+
+azurite: $(AZURITE_STAMP)
+
+test: install validator dbt spark-jars azurite
 	@echo "[make test $$(date -u +%H:%M:%S)] venvs ready, running the tests"
 	$(BIN)/pytest
 
@@ -78,6 +91,7 @@ docs: install
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
 	$(BIN)/uv pip compile dbt-requirements.in --python-version 3.11 --quiet -o dbt-requirements.lock
+	cd scripts/azurite && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
 
 clean:
-	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) $(SPARK_JARS) .demo .pytest_cache
+	rm -rf $(VENV) $(VALIDATOR_VENV) $(DBT_VENV) $(SPARK_JARS) $(AZURITE) .demo .pytest_cache

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -96,6 +101,36 @@ def company(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     return build_company(tmp_path_factory.mktemp("web-company"))
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in the environment for the block, and in fsspec's configuration, which reads
+    its `FSSPEC_<PROTOCOL>_<OPTION>` variables once, when it is imported (as a new process
+    started with them would)."""
+    import fsspec.config
+
+    saved = {name: os.environ.get(name) for name in values}
+    saved_conf = copy.deepcopy(fsspec.config.conf)
+    os.environ.update(values)
+    fsspec.config.set_conf_env(fsspec.config.conf)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        fsspec.config.conf.clear()
+        fsspec.config.conf.update(saved_conf)
+
+
 def hide_filesystem_library(monkeypatch: pytest.MonkeyPatch, protocol: str, module: str) -> None:
     """Make fsspec's filesystem for `protocol` look not installed (its library, `module`, is
     in the dev dependencies): as on a machine without the extra."""
@@ -110,30 +145,129 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[boto3.client]:
     AWS libraries at it (and cloudtally's work folders at a temporary folder)."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    environment = {
+    pointed = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
         "CLOUDTALLY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
     }
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=BUCKET)
     try:
-        yield client
+        with environment(pointed):
+            client = boto3.client("s3", endpoint_url=endpoint)
+            client.create_bucket(Bucket=BUCKET)
+            yield client
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Cloud Storage JSON API on 127.0.0.1 (gcp-storage-emulator, in this process) with the
+    bucket `finops`, and the environment that points gcsfs at it: the emulator's address, no
+    credentials (`token="anon"` through fsspec's configuration). Yields the bucket as the
+    Cloud Storage client library sees it (another process's view of the objects)."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
+    server.start()
+    pointed = {
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
+        "FSSPEC_GCS_TOKEN": "anon",
+        # gcsfs >= 2026.1 asks a gRPC API (Storage Control) for each bucket's layout, which the
+        # emulator does not serve (every call then waits for its timeout): its plain HTTP
+        # filesystem instead. gcsfs reads this when it is imported.
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        "CLOUDTALLY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+    }
+    try:
+        with environment(pointed):
+            import gcsfs
+            import gcsfs.core
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
+                pytest.fail(
+                    "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set: "
+                    "its gRPC filesystem cannot reach the emulator."
+                )
+            client = storage.Client(project="cloudtally", credentials=AnonymousCredentials())
+            yield client.bucket(BUCKET)
+    finally:
+        server.stop()
+
+
+AZURITE = ROOT / ".azurite" / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's development account and its key, which Azurite's documentation publishes (it opens
+# nothing but the emulator).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Azure Blob Storage on 127.0.0.1 (Azurite, `make azurite`, in memory) with the container
+    `finops`, and the environment that points adlfs at it (AZURE_STORAGE_CONNECTION_STRING).
+    Yields the container as the Azure client library sees it. Without Node.js or Azurite the
+    tests are skipped, or fail when CLOUDTALLY_REQUIRE_AZURITE is set (as in CI)."""
+    missing = (
+        "Azurite is not installed (`make azurite`, which needs npm)"
+        if not AZURITE.exists()
+        else "Node.js (`node`) is not on the PATH"
+        if shutil.which("node") is None
+        else None
+    )
+    if missing:
+        if os.environ.get("CLOUDTALLY_REQUIRE_AZURITE"):
+            pytest.fail(f"CLOUDTALLY_REQUIRE_AZURITE is set but {missing}.")
+        pytest.skip(missing)
+    from azure.storage.blob import BlobServiceClient
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("azurite")
+    log = folder / "azurite.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            # (--skipApiVersionCheck: the client library may be newer than the emulator)
+            [
+                AZURITE,
+                *("--blobHost", "127.0.0.1", "--blobPort", str(port)),
+                *("--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry"),
+            ],
+            cwd=folder,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while b"successfully listens" not in log.read_bytes():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Azurite did not start: {log.read_text()}")
+            time.sleep(0.1)
+        connection = (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        )
+        pointed = {
+            "AZURE_STORAGE_CONNECTION_STRING": connection,
+            "CLOUDTALLY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        }
+        with environment(pointed):
+            container = BlobServiceClient.from_connection_string(connection).get_container_client(
+                BUCKET
+            )
+            container.create_container()
+            yield container
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

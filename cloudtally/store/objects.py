@@ -8,8 +8,8 @@ URI's prefix, read and written through fsspec (s3fs, gcsfs, adlfs: the extras `c
   no live catalog names yet); the swap is one PUT of catalog.json, which a reader sees whole
   or not at all (object stores replace an object atomically).
 - no append: the manifest is written whole again, its committed bytes then the new entries.
-- no lock: the writer creates `.lock` only if it does not exist (a conditional PUT on S3 and
-  GCS); a second writer is refused, naming the holder.
+- no lock: the writer creates `.lock` only if it does not exist (a conditional PUT on S3, GCS
+  and Azure); a second writer is refused, naming the holder.
 - no random writes: the state database (anomalies, feedback, users) is copied down to a local
   work folder for the command and put back afterwards, refusing to overwrite a copy another
   process put back meanwhile.
@@ -356,7 +356,10 @@ class ObjectLake:
         try:
             key = self._key("state.duckdb")
             if info is None:
-                self.fs.pipe_file(key, data, mode="create", chunksize=_ONE_PUT)
+                # (`chunksize` is s3fs's: adlfs hands an option it does not know to its HTTP
+                # call, which refuses it)
+                one_put = {"chunksize": _ONE_PUT} if self.scheme in ("s3", "s3a") else {}
+                self.fs.pipe_file(key, data, mode="create", **one_put)
             elif self.scheme in ("s3", "s3a"):
                 self.fs.pipe_file(key, data, IfMatch=info["ETag"], chunksize=_ONE_PUT)
             else:
