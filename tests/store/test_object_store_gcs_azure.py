@@ -247,6 +247,17 @@ def test_a_lake_named_gcs_is_read_as_gs(gcs: Any) -> None:
     assert json.loads(counted.stdout) == [{"n": 1000}]
 
 
+def test_the_gcs_emulator_still_ignores_create_only_uploads(gcs: Any) -> None:
+    """The reason the tests above skip on gs://, checked: when this fails, the emulator honours
+    `ifGenerationMatch=0` and NO_CREATE_ONLY's skips can go."""
+    import fsspec
+
+    fs = fsspec.filesystem("gcs", skip_instance_cache=True)
+    fs.pipe_file(f"{BUCKET}/create-only/.lock", b"first", mode="create")
+    fs.pipe_file(f"{BUCKET}/create-only/.lock", b"second", mode="create")  # (Cloud Storage: 412)
+    assert gcs.blob("create-only/.lock").download_as_bytes() == b"second"
+
+
 def _rows(database: bytes, sql: str) -> list[tuple[Any, ...]]:
     """The rows `sql` gives on a copy of a DuckDB database's bytes."""
     with tempfile.TemporaryDirectory() as folder:
