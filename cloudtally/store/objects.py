@@ -303,14 +303,10 @@ class ObjectLake:
         ran must not replace the commit of the writer that took the lock after it."""
         key = self._key("catalog.json")
         try:
-            if self.scheme not in ("s3", "s3a"):
-                if self._etag("catalog.json") != self._catalog_etag:
-                    raise FileExistsError(key)
-                self.fs.pipe_file(key, data)
-            elif self._catalog_etag is None:
-                self.fs.pipe_file(key, data, mode="create", chunksize=_ONE_PUT)
+            if self._catalog_etag is None:
+                self.fs.pipe_file(key, data, mode="create", **self._one_put())
             else:
-                self.fs.pipe_file(key, data, IfMatch=self._catalog_etag, chunksize=_ONE_PUT)
+                self._replace_if(key, data, self._catalog_etag)
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
@@ -320,6 +316,29 @@ class ObjectLake:
                 ) from None
             raise self._unreachable(exc) from None
         self._catalog_etag = self._etag("catalog.json")
+
+    def _one_put(self) -> dict[str, Any]:
+        """What makes the filesystem write an object in one request (a multipart upload takes
+        no condition). `chunksize` is s3fs's: adlfs hands an option it does not know to its
+        HTTP call, which refuses it."""
+        return {"chunksize": _ONE_PUT} if self.scheme in ("s3", "s3a") else {}
+
+    def _replace_if(self, key: str, data: bytes, etag: str | None) -> None:
+        """Replace object `key` only if it is still the version `etag` names (FileExistsError,
+        or the store's refusal, otherwise): a conditional PUT on S3 (If-Match) and Azure
+        (If-Match through adlfs); on GCS compared, then written (a write by another process in
+        between is lost; docs/scale.md)."""
+        if etag is not None and self.scheme in ("s3", "s3a"):
+            self.fs.pipe_file(key, data, IfMatch=etag, **self._one_put())
+            return
+        if etag is not None and SCHEMES[self.scheme][1] == "abfs":
+            from azure.core import MatchConditions
+
+            self.fs.pipe_file(key, data, etag=etag, match_condition=MatchConditions.IfNotModified)
+            return
+        if self._etag(key.removeprefix(f"{self.root}/")) != etag:
+            raise FileExistsError(key)
+        self.fs.pipe_file(key, data)
 
     def _etag(self, path: str) -> str | None:
         try:
@@ -356,18 +375,9 @@ class ObjectLake:
         try:
             key = self._key("state.duckdb")
             if info is None:
-                # (`chunksize` is s3fs's: adlfs hands an option it does not know to its HTTP
-                # call, which refuses it)
-                one_put = {"chunksize": _ONE_PUT} if self.scheme in ("s3", "s3a") else {}
-                self.fs.pipe_file(key, data, mode="create", **one_put)
-            elif self.scheme in ("s3", "s3a"):
-                self.fs.pipe_file(key, data, IfMatch=info["ETag"], chunksize=_ONE_PUT)
+                self.fs.pipe_file(key, data, mode="create", **self._one_put())
             else:
-                # No conditional replace through this filesystem: compare, then write (a
-                # write by another process in between is lost; docs/scale.md).
-                if self._etag("state.duckdb") != _etag_of(info):
-                    raise FileExistsError(key)
-                self.fs.pipe_file(key, data)
+                self._replace_if(key, data, _etag_of(info))
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
@@ -438,6 +448,8 @@ def _etag_of(info: dict[str, Any]) -> str | None:
 def _precondition_failed(exc: BaseException) -> bool:
     """Whether a conditional write was refused (the object exists, or changed since)."""
     text = str(exc)
+    if getattr(exc, "status_code", None) == 412:  # (Azure's ResourceModifiedError)
+        return True
     return isinstance(exc, FileExistsError) or any(
         sign in text for sign in ("PreconditionFailed", "pre-conditions", "412")
     )

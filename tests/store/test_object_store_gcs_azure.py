@@ -268,3 +268,30 @@ def _rows(database: bytes, sql: str) -> list[tuple[Any, ...]]:
             return con.execute(sql).fetchall()
         finally:
             con.close()
+
+
+def test_a_state_put_back_in_the_window_after_the_check_is_not_overwritten(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The put-back's condition is the store's (If-Match on Azure), not a comparison made
+    before the write: another process's copy landing between the two is not overwritten."""
+    if container.scheme == "gs":
+        pytest.skip("on GCS the state database's version is compared, then it is written")
+    folder = "state-window"
+    lake = f"{container.uri}/{folder}"
+    store = Store(lake)
+    with store.state() as con:
+        con.execute("CREATE TABLE kept AS SELECT 1 AS n")
+    assert store.objects is not None
+    seen = store.objects._etag("state.duckdb")
+    # Every comparison now sees the version this process copied down, as if the other
+    # process's write came just after it.
+    monkeypatch.setattr(type(store.objects), "_etag", lambda self, path: seen)
+    with pytest.raises(StoreError) as raised, store.state() as con:
+        con.execute("CREATE TABLE mine AS SELECT 2 AS n")
+        container.put(f"{folder}/state.duckdb", b"another process's copy")
+    assert str(raised.value) == (
+        f"{lake}/state.duckdb was changed by another cloudtally process while this one worked; "
+        "nothing of this run was saved to it. Run again."
+    )
+    assert container.objects(folder) == {"state.duckdb": b"another process's copy"}
