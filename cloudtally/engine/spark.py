@@ -227,13 +227,14 @@ class SparkConnection:
             for given, hadoop in HADOOP_SCHEMES.items():  # the names as they were given
                 if any(p.startswith(given) for p in located):
                     path = F.regexp_replace(path, f"^{hadoop}", given)
+            path = F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
             if located != paths and self.store is not None:  # staged in the store
-                staged = f"{self.store.prefix}staging"
-                local = str(self.store.staging_dir).replace("\\", "\\\\").replace("$", "\\$")
-                path = F.regexp_replace(path, f"^\\Q{staged}\\E", local)
-            frame = frame.withColumn(
-                "filename", F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
-            )
+                staged = f"{self.store.prefix}staging/"
+                local = F.concat(
+                    F.lit(f"{self.store.staging_dir}/"), F.substring(path, len(staged) + 1, 1 << 30)
+                )
+                path = F.when(path.startswith(staged), local).otherwise(path)
+            frame = frame.withColumn("filename", path)
         return frame
 
     def frame(self, sql: str) -> DataFrame:
@@ -455,7 +456,7 @@ class SparkConnection:
                 for name, kind in columns.items()
             )
             reader = reader.schema(schema)
-        return reader.json(paths)
+        return reader.json([hadoop_path(self._located(p)) for p in paths])
 
     def _read_csv(
         self, paths: list[str], options: dict[str, Any], marks: list[Any] | None = None
@@ -474,7 +475,7 @@ class SparkConnection:
             )
         schema = StructType([StructField(name, StringType()) for name in columns])
         frame = self.spark.read.csv(
-            paths,
+            [hadoop_path(self._located(p)) for p in paths],
             schema=schema,
             header=bool(options.get("header", True)),
             sep=options.get("delim", ","),

@@ -156,6 +156,10 @@ class Catalog(_Model):
     derived: dict[str, DerivedDataset] = Field(default_factory=dict)
     # Files the previous generation used: kept until the next commit for readers mid-query.
     retired_files: list[str] = Field(default_factory=list)
+    # Sizes in bytes of the files the catalog uses, in an object store's lake (readers open
+    # them without asking the store first; a file never changes once written). Empty, and not
+    # written, for a local lake.
+    file_sizes: dict[str, int] = Field(default_factory=dict)
 
     def live_files(self) -> list[str]:
         """The Parquet files of the `costs` dataset."""
@@ -212,7 +216,8 @@ def write_catalog(path: Path, catalog: Catalog) -> None:
 
 
 def catalog_bytes(catalog: Catalog) -> bytes:
-    return catalog.model_dump_json(indent=1).encode()
+    unused = None if catalog.file_sizes else {"file_sizes"}
+    return catalog.model_dump_json(indent=1, exclude=unused).encode()
 
 
 def file_sha256(path: Path) -> str:

@@ -113,8 +113,9 @@ class ObjectLake:
         self._lock_token = ""
         digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
         self.work_dir = cache_root() / "lakes" / digest
-        # sha256 of files this process uploaded (`commit` records them without reading back)
-        self.uploaded: dict[str, str] = {}
+        # sha256 and size of files this process uploaded (`commit` records them without
+        # reading back)
+        self.uploaded: dict[str, tuple[str, int]] = {}
         self._infos: dict[str, dict[str, Any]] = {}
         self._remember_lake_files()
 
@@ -156,6 +157,21 @@ class ObjectLake:
     def size(self, path: str) -> int:
         """Its size in bytes (FileNotFoundError when it is not there)."""
         return int(self._info(path)["size"])
+
+    def know_sizes(self, sizes: dict[str, int]) -> None:
+        """Take the sizes of lake files (as a catalog records them) for what the store would
+        say of them: opening one then asks the store nothing before reading it."""
+        for path, size in sizes.items():
+            key = self._key(path)
+            if key not in self._infos:
+                self._infos[key] = {
+                    "name": key,
+                    "size": size,
+                    "type": "file",
+                    # its time as each filesystem's `modified` gives it (DuckDB asks, to know
+                    # whether a file it cached changed: a lake file never does)
+                    **dict.fromkeys(("LastModified", "mtime", "last_modified"), _NEVER),
+                }
 
     def identity(self, path: str) -> tuple[Any, ...]:
         info = self._info(path)
@@ -222,13 +238,17 @@ class ObjectLake:
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
 
-    def upload(self, local: Path, path: str) -> None:
-        """Put a local file at `path` and remove the local copy; its sha256 is remembered."""
-        self.uploaded[path] = file_sha256(local)
+    def put(self, local: Path, path: str) -> None:
+        """Put a copy of a local file at `path`."""
         try:
             self.fs.put_file(str(local), self._key(path))
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
+
+    def upload(self, local: Path, path: str) -> None:
+        """Put a local file at `path` and remove the local copy; its sha256 is remembered."""
+        self.uploaded[path] = (file_sha256(local), local.stat().st_size)
+        self.put(local, path)
         local.unlink()
 
     def move(self, path: str, to: str) -> None:
@@ -436,6 +456,7 @@ class ObjectLake:
 # uri -> the lock its state database's writers take in this process
 _STATE_LOCKS: dict[str, threading.Lock] = {}
 # An S3 upload below this size is one PUT (above it, parts: which take no condition).
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_PUT = 2 * 2**30
 
 

@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,7 +124,9 @@ class Store:
         self.lake_dir = self.data_dir / "lake"
         self.staging_dir = self.data_dir / "staging"
         self.tmp_dir = self.data_dir / "tmp"
-        self._remote_staged: set[str] = set()  # staged files Spark wrote in the object store
+        # Staged files that are in the object store (`stages_remotely`), by their local names.
+        self._remote_staged: set[str] = set()
+        self._staging_lock = threading.Lock()  # (a query runs in a worker thread)
 
     @property
     def where(self) -> str:
@@ -215,30 +218,35 @@ class Store:
         key = self._staged_key(path)
         if key is None:
             return None
-        self._remote_staged.add(str(path))
+        with self._staging_lock:
+            self._remote_staged.add(str(path))
         return self.location(key)
 
     def _staged_remotely(self, path: Path | str) -> bool:
         """Whether `path` (a staged file, a folder, or a glob of files in one folder) names
-        files Spark staged in the store."""
+        files staged in the store."""
         name = str(path)
-        if name in self._remote_staged:
-            return True
         folder = name.split("*", 1)[0] if "*" in name else f"{name}/"
-        return any(f.startswith(folder) for f in self._remote_staged)
+        with self._staging_lock:
+            return name in self._remote_staged or any(
+                f.startswith(folder) for f in self._remote_staged
+            )
 
     def staged_location(self, path: Path | str) -> str:
-        """Where an engine reads a staged file (or glob) `path`; other paths as they are."""
+        """Where Spark reads a staged file (or glob) `path`; other paths as they are. A file
+        staged on this machine (a source flattened by Python) is put in the store first, where
+        executors on other machines read it (it stays here too)."""
         key = self._staged_key(path)
-        if key is None or not self._staged_remotely(path):
+        if key is None:
             return str(path)
+        if not self._staged_remotely(path):
+            if "*" in str(path) or not Path(path).is_file():
+                return str(path)
+            assert self.objects is not None
+            self.objects.put(Path(path), key)
+            with self._staging_lock:
+                self._remote_staged.add(str(path))
         return self.location(key)
-
-    def staged_name(self, location: str) -> str:
-        """The staged path (as this process names it) of a location from `staged_location`."""
-        if self.stages_remotely and location.startswith(self.prefix + "staging/"):
-            return str(self.data_dir / location.removeprefix(self.prefix))
-        return location
 
     def staged_file_rows(self, path: Path) -> int:
         """The rows of a staged Parquet file, from its footer."""
@@ -249,28 +257,36 @@ class Store:
             return int(pq.read_metadata(fh).num_rows)
 
     def remove_staged(self, path: Path) -> None:
-        """Remove a staged file or folder (wherever it is staged)."""
+        """Remove a staged file or folder, wherever it is staged. Its copies in the store are
+        removed as far as the store answers: what is left is removed by the next writer
+        (`recover`), so a failing store does not turn a committed run into a failed one."""
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
         key = self._staged_key(path)
-        inside = {f for f in self._remote_staged if f == str(path) or f.startswith(f"{path}/")}
+        with self._staging_lock:
+            inside = {f for f in self._remote_staged if f == str(path) or f.startswith(f"{path}/")}
+            self._remote_staged -= inside
         if key is None or not inside or self.objects is None:
             return
-        if str(path) in inside:
-            self.objects.remove(key)
-        else:
-            self.objects.remove_tree(key)
-        self._remote_staged -= inside
+        try:
+            if str(path) in inside:
+                self.objects.remove(key)
+            else:
+                self.objects.remove_tree(key)
+        except StoreError:
+            pass
 
     # -- reading ---------------------------------------------------------------------------
 
     def catalog(self) -> Catalog:
         if self.objects:
-            return parse_catalog(
+            catalog = parse_catalog(
                 self.objects.read("catalog.json"), self.objects.location("catalog.json")
             )
+            self.objects.know_sizes(catalog.file_sizes)
+            return catalog
         return read_catalog(self.catalog_path)
 
     def manifest(self, *, last: int | None = None) -> list[ManifestEntry]:
@@ -423,6 +439,8 @@ class Store:
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         if self.objects is not None:  # (staged there by an earlier run on Spark)
             self.objects.remove_tree("staging")
+            with self._staging_lock:
+                self._remote_staged.clear()
         remove_stale(self.tmp_dir)
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
@@ -491,6 +509,8 @@ class Store:
                 "partitions": [self._hashed(p) for p in catalog.partitions],
             }
         )
+        if self.objects:
+            catalog = catalog.model_copy(update={"file_sizes": self._sizes(catalog)})
         with uninterrupted():
             size = self._append_manifest(committed, catalog.manifest)
             catalog = catalog.model_copy(
@@ -516,6 +536,20 @@ class Store:
             self.objects.write("manifest.jsonl", data)
         return len(data)
 
+    def _sizes(self, catalog: Catalog) -> dict[str, int]:
+        """The sizes of the files `catalog` uses (an object store's lake): known ones kept,
+        uploaded ones as they were uploaded, others (moved in the store) asked for."""
+        assert self.objects is not None
+        known, uploaded = catalog.file_sizes, self.objects.uploaded
+        return {
+            path: known[path]
+            if path in known
+            else uploaded[path][1]
+            if path in uploaded
+            else self.objects.size(path)
+            for path in catalog.all_files()
+        }
+
     def _hashed(self, partition: Partition) -> Partition:
         if all(f.sha256 for f in partition.files):
             return partition
@@ -523,7 +557,13 @@ class Store:
         files = [
             f
             if f.sha256
-            else f.model_copy(update={"sha256": uploaded.get(f.path) or self.file_sha256(f.path)})
+            else f.model_copy(
+                update={
+                    "sha256": uploaded[f.path][0]
+                    if f.path in uploaded
+                    else self.file_sha256(f.path)
+                }
+            )
             for f in partition.files
         ]
         return partition.model_copy(update={"files": files})
@@ -638,7 +678,8 @@ class Store:
         key = self._staged_key(staged)
         if key is not None and self.objects is not None and self._staged_remotely(staged):
             self.objects.move(key, path)
-            self._remote_staged.discard(str(staged))
+            with self._staging_lock:
+                self._remote_staged.discard(str(staged))
             return path
         if self.objects:
             self.objects.upload(staged, path)

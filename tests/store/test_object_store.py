@@ -160,6 +160,43 @@ def test_the_sample_totals_reconcile_to_the_last_digit(s3: boto3.client) -> None
     assert "Nothing to do: 3 file(s) already ingested, unchanged." in again.output
 
 
+def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_none(
+    s3: boto3.client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A lake file never changes once written: the catalog records its size, and a reader
+    opens it without asking the store for its metadata first (one request per file)."""
+    import s3fs
+
+    lake = f"s3://{BUCKET}/sizes"
+    assert run(lake, "ingest", FOCUS_12).exit_code == 0
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="sizes/lake/")["Contents"]
+    catalog = json.loads(s3.get_object(Bucket=BUCKET, Key="sizes/catalog.json")["Body"].read())
+    assert catalog["file_sizes"] == {o["Key"].removeprefix("sizes/"): o["Size"] for o in listed}
+    assert len(catalog["file_sizes"]) == 18  # 6 files of lines, 12 summary parts
+    asked: list[str] = []
+    original = s3fs.S3FileSystem._info
+
+    async def counted(
+        self: s3fs.S3FileSystem, path: str, *args: object, **kwargs: object
+    ) -> object:
+        asked.append(path)
+        return await original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_info", counted)
+    answer = run(lake, "costs", "--by", "service", "-f", "json")
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.stdout)[0] == {
+        "service": "Azure Monitor",
+        "currency": "USD",
+        "BilledCost": "13595.3065941",
+        "share": 0.1426012959286102,
+    }
+    assert [p for p in asked if "/lake/" in p] == []
+    # A local lake's catalog has no sizes to record.
+    assert run(tmp_path / "local", "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    assert "file_sizes" not in json.loads((tmp_path / "local" / "catalog.json").read_text())
+
+
 def test_sql_reads_the_lake_s_files_under_both_their_names(s3: boto3.client) -> None:
     """DuckDB names a file of an s3a:// lake s3:// once s3fs has listed it (its first
     protocol): the fence lets both names of the lake's files through, and nothing else."""
