@@ -42,6 +42,18 @@ def objects(client: boto3.client, prefix: str) -> dict[str, bytes]:
     }
 
 
+def lake_files(local: Path) -> set[str]:
+    """The files of a local lake an object store's lake has too (not its lock, state database
+    or work folders), relative to it."""
+    return {
+        str(p.relative_to(local))
+        for p in local.rglob("*")
+        if p.is_file()
+        and p.name not in (".lock", "state.duckdb")
+        and p.relative_to(local).parts[0] not in ("tmp", "staging")
+    }
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("company") / "exports"
@@ -131,13 +143,7 @@ def test_the_objects_are_the_local_layout_and_nothing_stays_behind(
     local, _ = lakes
     stored = objects(s3, "company/")
     names = {n for n in stored if n != "state.duckdb"}
-    here = {
-        str(p.relative_to(local))
-        for p in local.rglob("*")
-        if p.is_file()
-        and p.name not in (".lock", "state.duckdb")
-        and p.relative_to(local).parts[0] not in ("tmp", "staging")
-    }
+    here = lake_files(local)
     # The same files (names carry the ingest's id and a random token: compare their folders).
     assert sorted(str(Path(n).parent) for n in names) == sorted(str(Path(n).parent) for n in here)
     assert "state.duckdb" in stored  # the anomalies, put back after `detect`

@@ -22,7 +22,7 @@ import pytest
 from cloudtally.errors import StoreError
 from cloudtally.store import Store
 from tests.conftest import AZURITE_ACCOUNT, BUCKET
-from tests.store.test_object_store import FOCUS_12, RULES, _timeless, run
+from tests.store.test_object_store import FOCUS_12, RULES, _timeless, lake_files, run
 
 TOTAL = "95337.889502113315500000"  # the three FOCUS 1.2 samples' BilledCost, as on S3
 STEPS: list[tuple[str | Path, ...]] = [
@@ -142,13 +142,7 @@ def test_the_objects_are_the_local_layout_and_the_state_is_put_back(
 ) -> None:
     local, _ = lakes
     stored = container.objects("steps")
-    here = {
-        str(p.relative_to(local))
-        for p in local.rglob("*")
-        if p.is_file()
-        and p.name not in (".lock", "state.duckdb")
-        and p.relative_to(local).parts[0] not in ("tmp", "staging")
-    }
+    here = lake_files(local)
     names = {n for n in stored if n != "state.duckdb"}
     # The same files (names carry the ingest's id and a random token: compare their folders).
     assert sorted(str(Path(n).parent) for n in names) == sorted(str(Path(n).parent) for n in here)
@@ -204,14 +198,7 @@ def test_a_state_put_back_meanwhile_is_not_overwritten(container: Container, fir
         with store.state() as con:
             con.execute("CREATE TABLE kept AS SELECT 1 AS n")
         assert _rows(container.objects(folder)["state.duckdb"], "SHOW TABLES") == [("kept",)]
-    with pytest.raises(StoreError) as raised, store.state() as con:
-        con.execute("CREATE TABLE mine AS SELECT 2 AS n")
-        container.put(f"{folder}/state.duckdb", b"another process's copy")
-    assert str(raised.value) == (
-        f"{lake}/state.duckdb was changed by another cloudtally process while this one worked; "
-        "nothing of this run was saved to it. Run again."
-    )
-    assert container.objects(folder) == {"state.duckdb": b"another process's copy"}
+    _refused_over_another_copy(store, container, folder)
 
 
 def test_a_writer_whose_lock_was_deleted_by_hand_does_not_replace_another_s_commit(
@@ -287,11 +274,17 @@ def test_a_state_put_back_in_the_window_after_the_check_is_not_overwritten(
     # Every comparison now sees the version this process copied down, as if the other
     # process's write came just after it.
     monkeypatch.setattr(type(store.objects), "_etag", lambda self, path: seen)
+    _refused_over_another_copy(store, container, folder)
+
+
+def _refused_over_another_copy(store: Store, container: Container, folder: str) -> None:
+    """Another process puts its copy of the state database back while `store` uses it: the
+    put-back is refused, and the other copy stays."""
     with pytest.raises(StoreError) as raised, store.state() as con:
         con.execute("CREATE TABLE mine AS SELECT 2 AS n")
         container.put(f"{folder}/state.duckdb", b"another process's copy")
     assert str(raised.value) == (
-        f"{lake}/state.duckdb was changed by another cloudtally process while this one worked; "
-        "nothing of this run was saved to it. Run again."
+        f"{store.where}/state.duckdb was changed by another cloudtally process while this one "
+        "worked; nothing of this run was saved to it. Run again."
     )
     assert container.objects(folder) == {"state.duckdb": b"another process's copy"}
