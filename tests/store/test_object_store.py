@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,25 @@ def objects(client: boto3.client, prefix: str) -> dict[str, bytes]:
         o["Key"].removeprefix(prefix): client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
         for o in listed
     }
+
+
+def refused_while_held(
+    lake: str, hold: Callable[[bytes], object], stored: Callable[[], dict[str, bytes]]
+) -> None:
+    """With `.lock` held by another process (`hold` puts it), an ingest into `lake` is refused
+    naming the holder, and changes none of the objects (`stored`)."""
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    holder = {"host": "builder-7", "pid": 4242, "since": "2026-12-04T08:00:00+00:00"}
+    hold(json.dumps(holder).encode())
+    before = stored()
+    refused = run(lake, "ingest", FOCUS_12 / "gcp.csv")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"Error: {lake} is being written by another cloudtally process "
+        "(process 4242 on builder-7, since 2026-12-04T08:00:00+00:00); wait for it to finish "
+        f"and run again. If that process is gone, delete {lake}/.lock."
+    )
+    assert stored() == before
 
 
 def lake_files(local: Path) -> set[str]:
@@ -241,18 +261,11 @@ def test_a_restated_export_replaces_its_objects(s3: boto3.client, tmp_path: Path
 
 def test_a_second_writer_is_refused_and_changes_nothing(s3: boto3.client) -> None:
     lake = f"s3://{BUCKET}/locked"
-    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
-    holder = {"host": "builder-7", "pid": 4242, "since": "2026-12-04T08:00:00+00:00"}
-    s3.put_object(Bucket=BUCKET, Key="locked/.lock", Body=json.dumps(holder).encode())
-    before = objects(s3, "locked/")
-    refused = run(lake, "ingest", FOCUS_12 / "gcp.csv")
-    assert refused.exit_code == 1
-    assert refused.stderr.strip() == (
-        f"Error: s3://{BUCKET}/locked is being written by another cloudtally process "
-        "(process 4242 on builder-7, since 2026-12-04T08:00:00+00:00); wait for it to finish "
-        f"and run again. If that process is gone, delete s3://{BUCKET}/locked/.lock."
+    refused_while_held(
+        lake,
+        lambda held: s3.put_object(Bucket=BUCKET, Key="locked/.lock", Body=held),
+        lambda: objects(s3, "locked/"),
     )
-    assert objects(s3, "locked/") == before
     s3.delete_object(Bucket=BUCKET, Key="locked/.lock")
     assert run(lake, "ingest", FOCUS_12 / "gcp.csv").exit_code == 0
     assert ".lock" not in objects(s3, "locked/")  # a writer removes its lock

@@ -22,7 +22,14 @@ import pytest
 from cloudtally.errors import StoreError
 from cloudtally.store import Store
 from tests.conftest import AZURITE_ACCOUNT, BUCKET
-from tests.store.test_object_store import FOCUS_12, RULES, _timeless, lake_files, run
+from tests.store.test_object_store import (
+    FOCUS_12,
+    RULES,
+    _timeless,
+    lake_files,
+    refused_while_held,
+    run,
+)
 
 TOTAL = "95337.889502113315500000"  # the three FOCUS 1.2 samples' BilledCost, as on S3
 STEPS: list[tuple[str | Path, ...]] = [
@@ -170,18 +177,9 @@ def test_a_second_writer_is_refused_and_changes_nothing(container: Container) ->
     if container.scheme == "gs":
         pytest.skip(NO_CREATE_ONLY)
     lake = f"{container.uri}/locked"
-    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
-    holder = {"host": "builder-7", "pid": 4242, "since": "2026-12-04T08:00:00+00:00"}
-    container.put("locked/.lock", json.dumps(holder).encode())
-    before = container.objects("locked")
-    refused = run(lake, "ingest", FOCUS_12 / "gcp.csv")
-    assert refused.exit_code == 1
-    assert refused.stderr.strip() == (
-        f"Error: {lake} is being written by another cloudtally process "
-        "(process 4242 on builder-7, since 2026-12-04T08:00:00+00:00); wait for it to finish "
-        f"and run again. If that process is gone, delete {lake}/.lock."
+    refused_while_held(
+        lake, lambda held: container.put("locked/.lock", held), lambda: container.objects("locked")
     )
-    assert container.objects("locked") == before
     container.delete("locked/.lock")
     assert run(lake, "ingest", FOCUS_12 / "gcp.csv").exit_code == 0
     assert ".lock" not in container.objects("locked")  # a writer removes its lock
