@@ -6,7 +6,11 @@ URI's prefix, read and written through fsspec (s3fs, gcsfs, adlfs: the extras `c
 
 - no rename: new Parquet files are written locally, then uploaded to their final names (which
   no live catalog names yet); the swap is one PUT of catalog.json, which a reader sees whole
-  or not at all (object stores replace an object atomically).
+  or not at all (object stores replace an object atomically). Files Spark's executors write
+  are staged under `staging/` in the store and copied there to their final names
+  (`Store.stages_remotely`).
+- no listing a reader can trust to be cheap: the catalog records each live file's size
+  (`know_sizes`), so a reader opens a file without asking the store for its metadata.
 - no append: the manifest is written whole again, its committed bytes then the new entries.
 - no lock: the writer creates `.lock` only if it does not exist (a conditional PUT on S3, GCS
   and Azure); a second writer is refused, naming the holder.
