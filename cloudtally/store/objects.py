@@ -330,7 +330,7 @@ class ObjectLake:
             if self._catalog_etag is None:
                 self.fs.pipe_file(key, data, mode="create", **self._one_put())
             else:
-                self._replace_if(key, data, self._catalog_etag)
+                self._replace_if("catalog.json", data, self._catalog_etag)
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
@@ -347,11 +347,12 @@ class ObjectLake:
         HTTP call, which refuses it."""
         return {"chunksize": _ONE_PUT} if self.scheme in ("s3", "s3a") else {}
 
-    def _replace_if(self, key: str, data: bytes, etag: str | None) -> None:
-        """Replace object `key` only if it is still the version `etag` names (FileExistsError,
-        or the store's refusal, otherwise): a conditional PUT on S3 (If-Match) and Azure
-        (If-Match through adlfs); on GCS compared, then written (a write by another process in
-        between is lost; docs/scale.md)."""
+    def _replace_if(self, path: str, data: bytes, etag: str | None) -> None:
+        """Replace the object at `path` only if it is still the version `etag` names
+        (FileExistsError, or the store's refusal, otherwise): a conditional PUT on S3 (If-Match)
+        and Azure (If-Match through adlfs); on GCS compared, then written (a write by another
+        process in between is lost; docs/scale.md)."""
+        key = self._key(path)
         if etag is not None and self.scheme in ("s3", "s3a"):
             self.fs.pipe_file(key, data, IfMatch=etag, **self._one_put())
             return
@@ -360,7 +361,7 @@ class ObjectLake:
 
             self.fs.pipe_file(key, data, etag=etag, match_condition=MatchConditions.IfNotModified)
             return
-        if self._etag(key.removeprefix(f"{self.root}/")) != etag:
+        if self._etag(path) != etag:
             raise FileExistsError(key)
         self.fs.pipe_file(key, data)
 
@@ -401,7 +402,7 @@ class ObjectLake:
             if info is None:
                 self.fs.pipe_file(key, data, mode="create", **self._one_put())
             else:
-                self._replace_if(key, data, _etag_of(info))
+                self._replace_if("state.duckdb", data, _etag_of(info))
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
