@@ -13,9 +13,10 @@ from cloudtally.store import Store
 from cloudtally.store.locate import require_data_dir
 
 
-def store_of(ctx: click.Context, *, create: bool = False) -> Store:
+def store_of(ctx: click.Context, *, create: bool = False, pinned: bool = True) -> Store:
     """The store chosen by the global `--data-dir` option, on the engine `--engine` names (a
-    command that does not run on Spark says so).
+    command that does not run on Spark says so). Its catalog is read once for the command
+    (`Store.pinned`): a server, which must see new data, passes `pinned=False`.
 
     Only a command that creates a data dir (`ingest`, `access add`) passes `create=True`; for
     every other one a data dir that does not exist is an error naming the data dirs nearby.
@@ -38,6 +39,8 @@ def store_of(ctx: click.Context, *, create: bool = False) -> Store:
     store = Store(options["data_dir"], engine)
     if not create:
         require_data_dir(store, Path(options["data_dir"]))
+    if pinned:
+        ctx.with_resource(store.pinned())
     return store
 
 

@@ -3,6 +3,7 @@ polls `query_progress()` and draws it with rich."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,7 +77,10 @@ class Reporter:
             except BaseException as exc:  # handed back to the caller's thread
                 error.append(exc)
 
-        worker = threading.Thread(target=target, daemon=True)
+        # (in a copy of this context: the store's catalog pin holds there too)
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(target,), daemon=True
+        )
         worker.start()
         while worker.is_alive():
             worker.join(0.2)

@@ -43,6 +43,11 @@ class Engine:
     def lake(self, store: Store, catalog: Catalog) -> Any:
         return store._duckdb_lake(catalog)
 
+    def file_sha256s(self, store: Store, paths: list[str], sizes: dict[str, int]) -> dict[str, str]:
+        """The sha256 of each lake file in `paths` (relative to the lake, its size in
+        `sizes` when known), read here."""
+        return {path: store.file_sha256(path) for path in paths}
+
 
 @dataclass(frozen=True)
 class SparkEngine(Engine):
@@ -61,6 +66,18 @@ class SparkEngine(Engine):
         from cloudtally.engine.spark import lake_connection
 
         return lake_connection(self, store, catalog)
+
+    def file_sha256s(self, store: Store, paths: list[str], sizes: dict[str, int]) -> dict[str, str]:
+        """In an object store's lake, the files are hashed by Spark's executors, where they
+        are (their bytes do not pass through this machine); the ones they leave (too big for
+        one executor's memory, or all of them when the job fails) and a local lake's, here."""
+        if store.objects is None:
+            return super().file_sha256s(store, paths, sizes)
+        from cloudtally.engine.spark import executor_sha256s
+
+        hashed = executor_sha256s(self.master, store, paths, sizes)
+        rest = [path for path in paths if path not in hashed]
+        return {**hashed, **super().file_sha256s(store, rest, sizes)}
 
 
 DUCKDB = Engine()

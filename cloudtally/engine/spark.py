@@ -630,6 +630,47 @@ def _write_staged_object(frame: DataFrame, target: Path, location: str, store: S
     return store.staged_file_rows(target)
 
 
+# An executor hashing a file holds it whole in memory (Spark's binaryFile source, which also
+# refuses files over 2 GiB): bigger files are hashed by the driver, streaming.
+EXECUTOR_HASH_LIMIT = 512 << 20
+
+
+def executor_sha256s(
+    master: str, store: Store, paths: list[str], sizes: dict[str, int]
+) -> dict[str, str]:
+    """The sha256 of lake files `paths` (relative to the lake), computed by Spark's executors
+    in one job where the files are: the files of `EXECUTOR_HASH_LIMIT` bytes or fewer, by
+    `sizes` (the others, and every file when the job fails, are left to the caller)."""
+    from pyspark.sql import functions as F
+
+    wanted = {
+        hadoop_path(store.location(path)): path
+        for path in paths
+        if path in sizes and sizes[path] <= EXECUTOR_HASH_LIMIT
+    }
+    if not wanted:
+        return {}
+    session = spark_session(master)
+    try:
+        rows = (
+            session.read.format("binaryFile")
+            .option("recursiveFileLookup", "true")  # (no folder columns: the files only)
+            .load(list(wanted))
+            .select("path", F.sha2("content", 256))
+            .collect()
+        )
+    except Exception:  # (the gateway's failures have no common base class)
+        return {}
+    found: dict[str, str] = {}
+    for uri, digest in rows:
+        # (the names as given, or percent-encoded: Spark's sources differ)
+        given = "/" + uri[5:].lstrip("/") if uri.startswith("file:") else uri
+        path = wanted.get(given) or wanted.get(unquote(given))
+        if path is not None:
+            found[path] = digest
+    return found
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 

@@ -45,14 +45,15 @@ def serve(ctx: click.Context, host: str, port: int, rules_dir: Path) -> None:
     then, so new ingests show without a restart."""
     from cloudtally.observe.openmetrics import render
 
-    store = store_of(ctx)
+    store = store_of(ctx, pinned=False)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404, "Only /metrics is served here.")
                 return
-            body = render(store, rules_dir=_folder(rules_dir))
+            with store.pinned():  # (one generation per scrape)
+                body = render(store, rules_dir=_folder(rules_dir))
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Content-Length", str(len(body)))

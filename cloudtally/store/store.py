@@ -32,6 +32,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -127,6 +128,8 @@ class Store:
         # Staged files that are in the object store (`stages_remotely`), by their local names.
         self._remote_staged: set[str] = set()
         self._staging_lock = threading.Lock()  # (a query runs in a worker thread)
+        # Inside `pinned()`: the catalog its first `catalog()` read (empty until then).
+        self._pin: ContextVar[list[Catalog] | None] = ContextVar("catalog_pin", default=None)
 
     @property
     def where(self) -> str:
@@ -281,6 +284,38 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def catalog(self) -> Catalog:
+        """The live catalog; inside `pinned()`, the one first read there."""
+        pin = self._pin.get()
+        if pin:
+            return pin[0]
+        catalog = self._read_catalog()
+        if pin is not None:
+            pin.append(catalog)
+        return catalog
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within the block (in this context, and in threads run in a copy of it), every
+        `catalog()` is the catalog first read in it: a command's answers all come from one
+        generation, and an object store's catalog is fetched once, not once per question.
+        `writing()` still reads the live catalog (under the lock), and a commit moves the pin
+        to the catalog it made live. Not for a server: each request pins its own."""
+        if self._pin.get() is not None:
+            yield
+            return
+        token = self._pin.set([])
+        try:
+            yield
+        finally:
+            self._pin.reset(token)
+
+    def _repin(self, catalog: Catalog) -> Catalog:
+        pin = self._pin.get()
+        if pin is not None:
+            pin[:] = [catalog]
+        return catalog
+
+    def _read_catalog(self) -> Catalog:
         if self.objects:
             catalog = parse_catalog(
                 self.objects.read("catalog.json"), self.objects.location("catalog.json")
@@ -418,7 +453,7 @@ class Store:
         if self.objects:
             with self.objects.lock():
                 self.recover()
-                yield self._upgraded(self.catalog())
+                yield self._upgraded(self._repin(self._read_catalog()))
             return
         lock = open(self.data_dir / ".lock", "a+")  # noqa: SIM115 - held for the block
         try:
@@ -430,7 +465,7 @@ class Store:
                     "wait for it to finish and run again."
                 ) from None
             self.recover()
-            yield self._upgraded(self.catalog())
+            yield self._upgraded(self._repin(self._read_catalog()))
         finally:
             lock.close()
 
@@ -444,7 +479,7 @@ class Store:
         remove_stale(self.tmp_dir)
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
-        self.collect_garbage(self.catalog())
+        self.collect_garbage(self._read_catalog())
 
     def _upgraded(self, catalog: Catalog) -> Catalog:
         """The catalog in the current store format, committed if it was older.
@@ -491,7 +526,7 @@ class Store:
         state used are kept one generation longer ("retired"), so a query that started
         before the swap can still read them.
         """
-        previous = self.catalog()
+        previous = self._read_catalog()
         retired = sorted(set(previous.all_files()) - set(catalog.all_files()))
         committed = previous.manifest_size if previous.format_version >= 3 else 0
         entries = (
@@ -506,11 +541,12 @@ class Store:
                 "format_version": FORMAT_VERSION,
                 "generation": catalog.generation + 1,
                 "retired_files": retired,
-                "partitions": [self._hashed(p) for p in catalog.partitions],
             }
         )
-        if self.objects:
-            catalog = catalog.model_copy(update={"file_sizes": self._sizes(catalog)})
+        sizes = self._sizes(catalog) if self.objects else {}
+        catalog = catalog.model_copy(
+            update={"partitions": self._hashed(catalog.partitions, sizes), "file_sizes": sizes}
+        )
         with uninterrupted():
             size = self._append_manifest(committed, catalog.manifest)
             catalog = catalog.model_copy(
@@ -521,6 +557,9 @@ class Store:
             else:
                 write_catalog(self.catalog_path, catalog)
             mark_committed()
+            if self.objects:
+                self.objects.know_sizes(catalog.file_sizes)
+            self._repin(catalog)
             crash_point("after-catalog")
             self.collect_garbage(catalog)
             crash_point("after-gc")
@@ -550,23 +589,29 @@ class Store:
             for path in catalog.all_files()
         }
 
-    def _hashed(self, partition: Partition) -> Partition:
-        if all(f.sha256 for f in partition.files):
-            return partition
+    def _hashed(self, partitions: list[Partition], sizes: dict[str, int]) -> list[Partition]:
+        """`partitions` with the sha256 of each new file recorded: an uploaded file's as it
+        was uploaded, the others' from the engine (Spark hashes an object store's files where
+        they are)."""
         uploaded = self.objects.uploaded if self.objects else {}
-        files = [
-            f
-            if f.sha256
-            else f.model_copy(
+        new = [f.path for p in partitions for f in p.files if not f.sha256]
+        known = {path: uploaded[path][0] for path in new if path in uploaded}
+        unknown = [path for path in new if path not in known]
+        if unknown:
+            known |= self.query_engine.file_sha256s(self, unknown, sizes)
+        return [
+            p
+            if all(f.sha256 for f in p.files)
+            else p.model_copy(
                 update={
-                    "sha256": uploaded[f.path][0]
-                    if f.path in uploaded
-                    else self.file_sha256(f.path)
+                    "files": [
+                        f if f.sha256 else f.model_copy(update={"sha256": known[f.path]})
+                        for f in p.files
+                    ]
                 }
             )
-            for f in partition.files
+            for p in partitions
         ]
-        return partition.model_copy(update={"files": files})
 
     def collect_garbage(self, catalog: Catalog) -> None:
         if self.objects:

@@ -39,7 +39,7 @@ def serve(
     from cloudtally.errors import QueryError
     from cloudtally.web.app import create_app
 
-    store = store_of(ctx)
+    store = store_of(ctx, pinned=False)
     if not store.exists():
         raise QueryError(
             f"No lake in {store.where}: ingest data first (`cloudtally ingest PATH`) or "

@@ -38,13 +38,19 @@ def spark_engine() -> SparkEngine:
 
 
 def cloudtally_process(
-    args: list[str], env: dict[str, str], block_pyspark: bool = False, timeout: int = 120
+    args: list[str],
+    env: dict[str, str],
+    block_pyspark: bool = False,
+    timeout: int = 120,
+    prelude: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """The CLI in a fresh interpreter (a missing package or Java is a process-wide fact, and
-    the JVM's own output reaches only a process's stderr)."""
-    prelude = "import sys; sys.modules['pyspark'] = None; " if block_pyspark else "import sys; "
+    the JVM's own output reaches only a process's stderr), after the Python in `prelude`."""
+    if block_pyspark:
+        prelude += "\nimport sys; sys.modules['pyspark'] = None"
     code = (
-        prelude + f"sys.argv = ['cloudtally', *{args!r}]; from cloudtally.cli import main; main()"
+        f"{prelude}\nimport sys; sys.argv = ['cloudtally', *{args!r}]\n"
+        "from cloudtally.cli import main; main()"
     )
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout

@@ -2,12 +2,14 @@
 standalone master and worker on 127.0.0.1, its executors JVMs of their own): the executors read
 and write the objects through Hadoop's S3A connector (the jars `make spark-jars` fetches)
 against the S3 API on 127.0.0.1 and stage the new files in the store, never on the driver's
-disk; the rows and answers equal the default engine's on the same lake. (`local[*]` takes the
-same path: each Spark run here is two JVMs' start, so the cluster alone is run.)"""
+disk, and hash them there; the rows and answers equal the default engine's on the same lake.
+(`local[*]` takes the same path: each Spark run here is two JVMs' start, so the cluster alone
+is run.)"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -69,6 +71,17 @@ def spark_env(s3: boto3.client) -> dict[str, str]:
     }
 
 
+# The driver reads no lake file's bytes to record its sha256: the executors hash them.
+DRIVER_HASHES_NOTHING = """
+from cloudtally.store.store import Store
+
+def refused(self, path):
+    raise AssertionError(f"the driver read {path} to hash it")
+
+Store.file_sha256 = refused
+"""
+
+
 def spark_run(
     env: dict[str, str], lake: str, *args: str | Path, master: str = MASTER
 ) -> subprocess.CompletedProcess[str]:
@@ -76,6 +89,7 @@ def spark_run(
         ["--engine", "spark", "--spark-master", master, "--data-dir", lake, *map(str, args)],
         env,
         timeout=600,
+        prelude=DRIVER_HASHES_NOTHING,
     )
 
 
@@ -207,6 +221,19 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
         "lake/_derived/costs_cube": 6,
         "lake/_derived/commitments_cube": 6,
         "lake/_derived/k8s_allocations": 1,
+    }
+    # Each file's sha256 in the catalog is its bytes' (the executors hashed them: see
+    # DRIVER_HASHES_NOTHING).
+    catalog = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="spark cluster/catalog.json")["Body"].read()
+    )
+    recorded = {f["path"]: f["sha256"] for p in catalog["partitions"] for f in p["files"]}
+    assert len(recorded) == 6
+    assert recorded == {
+        path: hashlib.sha256(
+            s3.get_object(Bucket=BUCKET, Key=f"spark cluster/{path}")["Body"].read()
+        ).hexdigest()
+        for path in recorded
     }
     on_spark(spark_env, lake, "allocate", "--rules", RULES, master=cluster)
     total = on_duckdb(

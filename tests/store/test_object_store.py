@@ -190,7 +190,8 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
     s3: boto3.client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A lake file never changes once written: the catalog records its size, and a reader
-    opens it without asking the store for its metadata first (one request per file)."""
+    opens it without asking the store for its metadata first (one request per file). The
+    catalog itself is fetched once per command."""
     import s3fs
 
     lake = f"s3://{BUCKET}/sizes"
@@ -208,7 +209,17 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
         asked.append(path)
         return await original(self, path, *args, **kwargs)
 
+    fetched: list[str] = []
+    fetch = s3fs.S3FileSystem._cat_file
+
+    async def fetched_counted(
+        self: s3fs.S3FileSystem, path: str, *args: object, **kwargs: object
+    ) -> object:
+        fetched.append(path)
+        return await fetch(self, path, *args, **kwargs)
+
     monkeypatch.setattr(s3fs.S3FileSystem, "_info", counted)
+    monkeypatch.setattr(s3fs.S3FileSystem, "_cat_file", fetched_counted)
     answer = run(lake, "costs", "--by", "service", "-f", "json")
     assert answer.exit_code == 0, answer.output
     assert json.loads(answer.stdout)[0] == {
@@ -218,6 +229,7 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
         "share": 0.1426012959286102,
     }
     assert [p for p in asked if "/lake/" in p] == []
+    assert fetched == [f"{BUCKET}/sizes/catalog.json"]
     # A local lake's catalog has no sizes to record.
     assert run(tmp_path / "local", "ingest", FOCUS_12 / "aws.csv").exit_code == 0
     assert "file_sizes" not in json.loads((tmp_path / "local" / "catalog.json").read_text())
