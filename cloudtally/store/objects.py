@@ -33,6 +33,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -256,11 +257,38 @@ class ObjectLake:
         local.unlink()
 
     def move(self, path: str, to: str) -> None:
-        """Move an object to another name in the lake (a copy in the store, then a delete)."""
+        """Move an object to another name in the lake: a copy in the store, then the source's
+        delete, once the copy is complete (Azure copies in the background)."""
         try:
-            self.fs.mv(self._key(path), self._key(to))
+            self.fs.cp_file(self._key(path), self._key(to))
+            if SCHEMES[self.scheme][1] == "abfs":
+                self._await_copy(to)
+            self.fs.rm_file(self._key(path))
+        except StoreError:
+            raise
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
+
+    def _await_copy(self, path: str) -> None:
+        """Wait until Azure's copy to `path` is complete: adlfs starts it and returns (within
+        one account it is normally done by then). A copy that failed, or is still pending after
+        COPY_WAIT_SECONDS, is an error (the source is kept, for the next writer to clear)."""
+        from fsspec.asyn import sync
+
+        container, blob, _ = self.fs.split_path(self._key(path))
+        client = self.fs.service_client.get_blob_client(container, blob)
+        deadline = time.monotonic() + COPY_WAIT_SECONDS
+        while True:
+            copy = sync(self.fs.loop, client.get_blob_properties).copy
+            if copy.status in (None, "success"):
+                return
+            if copy.status != "pending" or time.monotonic() > deadline:
+                raise StoreError(
+                    f"{self.location(path)}: the store's copy of it did not complete "
+                    f"({copy.status}: {copy.status_description or 'no reason given'}); "
+                    "run the command again."
+                )
+            time.sleep(0.2)
 
     def files(self, under: str) -> list[str]:
         """Every object under folder `under`, relative to the lake."""
@@ -460,9 +488,11 @@ class ObjectLake:
 
 # uri -> the lock its state database's writers take in this process
 _STATE_LOCKS: dict[str, threading.Lock] = {}
-# An S3 upload below this size is one PUT (above it, parts: which take no condition).
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# An S3 upload below this size is one PUT (above it, parts: which take no condition).
 _ONE_PUT = 2 * 2**30
+# How long a move waits for Azure's server-side copy of one object.
+COPY_WAIT_SECONDS = 300
 
 
 def _etag_of(info: dict[str, Any]) -> str | None:

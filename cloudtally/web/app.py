@@ -25,7 +25,7 @@ from cloudtally.web import assets
 from cloudtally.web.context import viewer_scopes
 from cloudtally.web.errors import WebError, error_body, message_of, status_of
 from cloudtally.web.security import SecurityHeaders
-from cloudtally.web.serving import Serving, ServingStore, Warmer
+from cloudtally.web.serving import OneGeneration, Serving, ServingStore, Warmer
 
 STATIC = Path(__file__).parent / "static"
 
@@ -37,7 +37,8 @@ def create_app(
     secure_cookies: bool = False,
     warm: bool = False,
 ) -> Any:
-    """The web app over the lake in `data_dir` (wrapped in the security-headers middleware).
+    """The web app over the lake in `data_dir` (wrapped in the security-headers middleware,
+    and in `OneGeneration`: a request reads the catalog once).
 
     With `warm`, a `Warmer` thread runs while the app does (from its startup to its
     shutdown): each new generation of the lake is loaded and the pages' kept answers computed
@@ -104,7 +105,7 @@ def create_app(
     app.add_exception_handler(duckdb.BinderException, _error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     assets.warm_up()
-    return SecurityHeaders(app)
+    return SecurityHeaders(OneGeneration(app, serving.store))
 
 
 def _warm_if_visible(page: Any) -> Callable[[Any], object]:

@@ -43,6 +43,23 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+class OneGeneration:
+    """ASGI middleware: a request reads the lake's catalog once (`Store.pinned`), so its
+    answer comes from one generation whatever is committed meanwhile, and a lake in an object
+    store is asked for its catalog once per request."""
+
+    def __init__(self, app: Any, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.store.pinned():
+            await self.app(scope, receive, send)
+
+
 class ServingStore(Store):
     """A Store whose `connect` hands out cursors of one connection per catalog generation
     (building the views over thousands of files once, not per request)."""

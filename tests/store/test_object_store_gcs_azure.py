@@ -223,6 +223,24 @@ def test_a_writer_whose_lock_was_deleted_by_hand_does_not_replace_another_s_comm
     assert stored[".lock"] == theirs  # and its lock too
 
 
+@ON_GS_AND_AZ
+def test_a_move_in_the_store_copies_whole_then_deletes(container: Container) -> None:
+    """How a file Spark staged in the store reaches its lake name (`Store.into_lake`): on
+    Azure the copy runs in the background, and the source goes only once it is complete."""
+    objects = Store(f"{container.uri}/moved").objects
+    assert objects is not None
+    data = os.urandom(3 << 20)  # (more than one block of each library's transfers)
+    container.put("moved/staging/00000/part.parquet", data)
+    objects.move("staging/00000/part.parquet", "lake/x_Provider=aws/a.parquet")
+    assert container.objects("moved") == {"lake/x_Provider=aws/a.parquet": data}
+    if container.scheme != "gs":
+        copied = container.client.get_blob_client("moved/lake/x_Provider=aws/a.parquet")
+        assert copied.get_blob_properties().copy.status == "success"
+    with pytest.raises(StoreError) as raised:
+        objects.move("staging/00000/part.parquet", "lake/b.parquet")
+    assert str(raised.value).startswith(f"--data-dir {container.uri}/moved cannot be reached (")
+
+
 def test_a_lake_named_gcs_is_read_as_gs(gcs: Any) -> None:
     """gcsfs lists a file of a gcs:// lake as gs://: `sql` reads it under both names."""
     lake = f"gcs://{BUCKET}/other-name"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cloudtally.errors import QueryError
@@ -15,6 +16,7 @@ from cloudtally.query.ownership import EVERYTHING, Scope
 from cloudtally.query.periods import parse_periods
 from cloudtally.rules.allocation import load_rules_cached
 from cloudtally.store import Store
+from cloudtally.store.catalog import Catalog
 from cloudtally.web.app import create_app
 from cloudtally.web.context import viewer_scopes
 from cloudtally.web.serving import REMEMBERED, ServingStore, Warmer, WarmView
@@ -61,7 +63,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 120) -> None:
 
 def test_the_server_warms_each_new_generation_before_anyone_asks(own_company: Company) -> None:
     app = create_app(own_company.lake, rules_dir=RULES, warm=True)
-    warmer: Warmer = app.app.state.warmer
+    warmer: Warmer = app.app.app.state.warmer
     store = warmer.store
     rules = load_rules_cached(RULES)
     with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -112,3 +114,28 @@ def test_a_failing_warm_task_does_not_stop_the_others(tmp_path: Path) -> None:
     assert ran == ["1.000000000000000000"]
     assert warmer.warm_once() is False  # nothing new: nothing done again
     assert ran == ["1.000000000000000000"]
+
+
+def test_a_request_reads_the_catalog_once(
+    own_company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many questions a page asks, they come from one catalog generation, read once
+    (an object store's lake is asked for it once per request)."""
+    app = create_app(own_company.lake, rules_dir=RULES)
+    store: ServingStore = app.app.app.state.serving.store
+    reads: list[int] = []
+    read = store._read_catalog
+
+    def counted() -> Catalog:
+        catalog = read()
+        reads.append(catalog.generation)
+        return catalog
+
+    monkeypatch.setattr(store, "_read_catalog", counted)
+    generation = Store(own_company.lake).catalog().generation
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for path in ("/api/costs?by=team&period=2024-10", "/tags", "/kpis", "/allocation", "/"):
+            reads.clear()
+            answered = client.get(path, headers=bearer(own_company, "alice"))
+            assert answered.status_code == 200, path
+            assert reads == [generation], path
