@@ -72,7 +72,7 @@ from cloudtally.store.objects import ObjectLake, lake_uri
 from cloudtally.store.sandbox import first_line, lock_down, read_only_statements
 from cloudtally.store.spill import remove_stale, spill_folder
 from cloudtally.store.sql_errors import explain_sql_error
-from cloudtally.store.verify import damaged_error, damaged_files
+from cloudtally.store.verify import changed_error, damaged_error, damaged_files
 
 DEFAULT_DATA_DIR = Path(".cloudtally")
 MEMORY_LIMIT = os.environ.get("CLOUDTALLY_MEMORY_LIMIT", "1200MB")
@@ -376,6 +376,12 @@ class Store:
                 except duckdb.Error:
                     continue  # a damaged summary: no view, its readers read the lake
         except duckdb.Error:
+            live = self._read_catalog()
+            if live.generation != catalog.generation:
+                raise changed_error(
+                    f"it read generation {catalog.generation}; generation {live.generation} is "
+                    "live now"
+                ) from None
             # A live file missing or damaged: say which, and how to repair it.
             problems = damaged_files(self, catalog)
             if problems:

@@ -107,9 +107,14 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
 
 def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> StoreError | None:
     """A StoreError naming the live file an engine error is about, or None when the error
-    names none (or the file named looks intact)."""
+    names none (or the file named looks intact). A file of the lake that `catalog` (the live
+    one) no longer uses: the command read an older generation (`changed_error`)."""
     text = str(exc)
     named = {m.group(1) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)}
+    live = {store.location(path) for path in catalog.all_files()}
+    gone = sorted(n for n in named - live if n.startswith(store.location("lake") + "/"))
+    if gone and not named & live:
+        return changed_error(f"{gone[0]} is no longer one of its files")
     problems = damaged_files(store, catalog)
     for problem in problems:
         if store.location(problem.path) in named or not named:
@@ -126,6 +131,15 @@ def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> Store
                     ).message()
                 )
     return None
+
+
+def changed_error(what: str) -> StoreError:
+    """The lake changed under a command that read its catalog before (`Store.pinned`): the
+    files it read may be gone since (a replaced generation's files are kept one more)."""
+    return StoreError(
+        f"The lake changed while this command ran ({what}: another ingest or allocation made "
+        "newer data live meanwhile). Run the command again."
+    )
 
 
 def damaged_error(problems: list[FileProblem], first: FileProblem | None = None) -> StoreError:

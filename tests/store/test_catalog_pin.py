@@ -6,8 +6,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
+import duckdb
+import pytest
+
+from cloudtally.errors import StoreError
+from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
+from cloudtally.store.verify import lake_file_error
 from tests.conftest import FOCUS_10, SAMPLES, Run
 
 AWS = SAMPLES / "focus" / "1.2" / "aws.csv"
@@ -47,3 +54,41 @@ def test_a_commit_moves_the_pin_to_the_catalog_it_made_live(
             committed = store.commit(catalog)
         assert store.catalog() is committed
         assert committed.generation == before + 2
+
+
+def restate_twice(data_dir: Path, tmp_path: Path) -> None:
+    """Another process ingests two restatements of aws.csv: the first generation's files are
+    then gone (a replaced generation's files are kept for one more)."""
+    for n in (2, 3):
+        restated = tmp_path / f"aws-{n}.csv"
+        restated.write_text(AWS.read_text().replace("0.01", f"0.0{n}", 1))
+        ingest(Store(data_dir), [restated])
+
+
+def test_a_command_whose_generation_went_away_is_told_to_run_again(
+    store: Store, data_dir: Path, tmp_path: Path
+) -> None:
+    ingest(store, [AWS])
+    with store.pinned():
+        first = store.catalog()
+        con = store.connect()
+        restate_twice(data_dir, tmp_path)
+        # A connection made before: the error names a file the live catalog no longer uses.
+        with pytest.raises(duckdb.IOException) as failed:
+            con.execute(TOTAL).fetchall()
+        live = Store(data_dir)
+        assert str(lake_file_error(live, live.catalog(), failed.value)) == (
+            f"The lake changed while this command ran ({live.location(first.live_files()[0])} "
+            "is no longer one of its files: another ingest or allocation made newer data live "
+            "meanwhile). Run the command again."
+        )
+        # A question asked now: the generation it read is not the live one.
+        with pytest.raises(StoreError) as refused:
+            store.sql(TOTAL)
+        assert str(refused.value) == (
+            "The lake changed while this command ran (it read generation 1; generation 3 is "
+            "live now: another ingest or allocation made newer data live meanwhile). Run the "
+            "command again."
+        )
+    # (the restatements change a column other than the costs: the total is aws.csv's)
+    assert Store(data_dir).sql(TOTAL).rows == [(1000, Decimal("25993.813466032605000000"))]
