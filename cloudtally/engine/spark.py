@@ -591,7 +591,7 @@ def write_parquet_file(frame: DataFrame, target: Path, store: Store | None = Non
     target.parent.mkdir(parents=True, exist_ok=True)
     out = target.parent / f".{target.name}.spark-{os.getpid()}-{threading.get_ident()}"
     shutil.rmtree(out, ignore_errors=True)
-    frame.coalesce(1).write.mode("errorifexists").parquet(str(out))
+    _one_file(frame).parquet(str(out))
     parts = sorted(out.glob("part-*.parquet"))
     if not parts:  # no rows: Spark may write no part at all
         pq.write_table(frame.limit(0).toArrow(), target)
@@ -602,6 +602,21 @@ def write_parquet_file(frame: DataFrame, target: Path, store: Store | None = Non
     os.replace(parts[0], target)
     shutil.rmtree(out, ignore_errors=True)
     return int(pq.ParquetFile(target).metadata.num_rows)
+
+
+# How a one-file write into a fresh folder of its own is committed: each task's output goes
+# straight to the folder (the FileOutputCommitter's algorithm 2: one rename per file, where
+# algorithm 1 renames twice; a rename in an object store is a copy), with no _SUCCESS marker.
+# Safe here: the folder is read only once the write returned, and removed if it failed.
+ONE_FILE_COMMIT = {
+    "mapreduce.fileoutputcommitter.algorithm.version": "2",
+    "mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+}
+
+
+def _one_file(frame: DataFrame) -> Any:
+    """A writer of `frame` as one part file into a folder that must not exist yet."""
+    return frame.coalesce(1).write.mode("errorifexists").options(**ONE_FILE_COMMIT)
 
 
 def _write_staged_object(frame: DataFrame, target: Path, location: str, store: Store) -> int:
@@ -615,7 +630,7 @@ def _write_staged_object(frame: DataFrame, target: Path, location: str, store: S
     folder, name = key.rsplit("/", 1)
     out_key = f"{folder}/.{name}.spark-{os.getpid()}-{threading.get_ident()}"
     objects.remove_tree(out_key)
-    frame.coalesce(1).write.mode("errorifexists").parquet(hadoop_path(store.location(out_key)))
+    _one_file(frame).parquet(hadoop_path(store.location(out_key)))
     parts = [f for f in objects.files(out_key) if f.rsplit("/", 1)[-1].startswith("part-")]
     if len(parts) > 1:
         raise StoreError(f"Spark wrote {len(parts)} files where one was expected.")
