@@ -186,6 +186,19 @@ def test_the_sample_totals_reconcile_to_the_last_digit(s3: boto3.client) -> None
     assert "Nothing to do: 3 file(s) already ingested, unchanged." in again.output
 
 
+def paths_asked(monkeypatch: pytest.MonkeyPatch, filesystem: type, method: str) -> list[str]:
+    """The paths the filesystem's async `method` is called with from now on (in order)."""
+    asked: list[str] = []
+    original = getattr(filesystem, method)
+
+    async def counted(self: object, path: str, *args: object, **kwargs: object) -> object:
+        asked.append(path)
+        return await original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(filesystem, method, counted)
+    return asked
+
+
 def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_none(
     s3: boto3.client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -200,26 +213,8 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
     catalog = json.loads(s3.get_object(Bucket=BUCKET, Key="sizes/catalog.json")["Body"].read())
     assert catalog["file_sizes"] == {o["Key"].removeprefix("sizes/"): o["Size"] for o in listed}
     assert len(catalog["file_sizes"]) == 18  # 6 files of lines, 12 summary parts
-    asked: list[str] = []
-    original = s3fs.S3FileSystem._info
-
-    async def counted(
-        self: s3fs.S3FileSystem, path: str, *args: object, **kwargs: object
-    ) -> object:
-        asked.append(path)
-        return await original(self, path, *args, **kwargs)
-
-    fetched: list[str] = []
-    fetch = s3fs.S3FileSystem._cat_file
-
-    async def fetched_counted(
-        self: s3fs.S3FileSystem, path: str, *args: object, **kwargs: object
-    ) -> object:
-        fetched.append(path)
-        return await fetch(self, path, *args, **kwargs)
-
-    monkeypatch.setattr(s3fs.S3FileSystem, "_info", counted)
-    monkeypatch.setattr(s3fs.S3FileSystem, "_cat_file", fetched_counted)
+    asked = paths_asked(monkeypatch, s3fs.S3FileSystem, "_info")  # HEAD
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")  # GET of a whole object
     answer = run(lake, "costs", "--by", "service", "-f", "json")
     assert answer.exit_code == 0, answer.output
     assert json.loads(answer.stdout)[0] == {
