@@ -249,8 +249,9 @@ def chargeback(
     from cloudtally.allocate.reports import chargeback as run_chargeback
     from cloudtally.allocate.reports import stale
 
-    _warn_if_stale(store_of(ctx), stale)
-    table = run_chargeback(store_of(ctx), period, metric)
+    store = store_of(ctx)
+    _warn_if_stale(store, stale)
+    table = run_chargeback(store, period, metric)
     if out is not None:
         try:
             with out.open("w", newline="", encoding="utf-8") as handle:

@@ -645,9 +645,10 @@ def _write_staged_object(frame: DataFrame, target: Path, location: str, store: S
     return store.staged_file_rows(target)
 
 
-# An executor hashing a file holds it whole in memory (Spark's binaryFile source, which also
-# refuses files over 2 GiB): bigger files are hashed by the driver, streaming.
-EXECUTOR_HASH_LIMIT = 512 << 20
+# An executor hashing a file holds it whole in memory, about twice (Spark's binaryFile source
+# reads it into one value, which refuses over 2 GiB), once per core at a time: bigger files
+# are hashed by the driver, streaming.
+EXECUTOR_HASH_LIMIT = 128 << 20
 
 
 def executor_sha256s(
@@ -890,6 +891,9 @@ def lake_connection(engine: Any, store: Any, catalog: Any) -> SparkConnection:
         from cloudtally.store.store import Store
         from cloudtally.store.verify import damaged_error, damaged_files
 
+        changed = store.changed_since(catalog)
+        if changed is not None:
+            raise changed from None
         # A live file missing or damaged: the same message as on DuckDB (checked by DuckDB).
         problems = damaged_files(Store(store.where), catalog)
         if problems:

@@ -272,7 +272,8 @@ class ObjectLake:
     def _await_copy(self, path: str) -> None:
         """Wait until Azure's copy to `path` is complete: adlfs starts it and returns (within
         one account it is normally done by then). A copy that failed, or is still pending after
-        COPY_WAIT_SECONDS, is an error (the source is kept, for the next writer to clear)."""
+        COPY_WAIT_SECONDS (then aborted), is an error; the source is kept, for the next
+        writer to clear."""
         from fsspec.asyn import sync
 
         container, blob, _ = self.fs.split_path(self._key(path))
@@ -283,6 +284,8 @@ class ObjectLake:
             if copy.status in (None, "success"):
                 return
             if copy.status != "pending" or time.monotonic() > deadline:
+                if copy.status == "pending":
+                    sync(self.fs.loop, client.abort_copy, copy.id)
                 raise StoreError(
                     f"{self.location(path)}: the store's copy of it did not complete "
                     f"({copy.status}: {copy.status_description or 'no reason given'}); "

@@ -289,9 +289,10 @@ class Store:
         if pin:
             return pin[0]
         catalog = self._read_catalog()
-        if pin is not None:
-            pin.append(catalog)
-        return catalog
+        if pin is None:
+            return catalog
+        pin.append(catalog)  # (threads sharing the pin that read it too: the first one holds)
+        return pin[0]
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
@@ -308,6 +309,16 @@ class Store:
             yield
         finally:
             self._pin.reset(token)
+
+    def changed_since(self, catalog: Catalog) -> StoreError | None:
+        """The error for a command whose files failed to read because `catalog`, the one it
+        read, is no longer the live one (its files may be gone); None when it still is."""
+        live = self._read_catalog()
+        if live.generation == catalog.generation:
+            return None
+        return changed_error(
+            f"it read generation {catalog.generation}; generation {live.generation} is live now"
+        )
 
     def _repin(self, catalog: Catalog) -> Catalog:
         pin = self._pin.get()
@@ -376,12 +387,9 @@ class Store:
                 except duckdb.Error:
                     continue  # a damaged summary: no view, its readers read the lake
         except duckdb.Error:
-            live = self._read_catalog()
-            if live.generation != catalog.generation:
-                raise changed_error(
-                    f"it read generation {catalog.generation}; generation {live.generation} is "
-                    "live now"
-                ) from None
+            changed = self.changed_since(catalog)
+            if changed is not None:
+                raise changed from None
             # A live file missing or damaged: say which, and how to repair it.
             problems = damaged_files(self, catalog)
             if problems:

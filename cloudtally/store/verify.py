@@ -107,12 +107,18 @@ def damaged_files(store: Store, catalog: Catalog) -> list[FileProblem]:
 
 def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> StoreError | None:
     """A StoreError naming the live file an engine error is about, or None when the error
-    names none (or the file named looks intact). A file of the lake that `catalog` (the live
-    one) no longer uses: the command read an older generation (`changed_error`)."""
+    names none (or the file named looks intact). A lake file that `catalog` (the live one) no
+    longer uses and that is gone: the command read an older generation (`changed_error`)."""
     text = str(exc)
-    named = {m.group(1) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)}
+    named = {
+        _as_located(store, m.group(1)) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)
+    }
     live = {store.location(path) for path in catalog.all_files()}
-    gone = sorted(n for n in named - live if n.startswith(store.location("lake") + "/"))
+    gone = sorted(
+        name
+        for name in named - live
+        if name.startswith(store.prefix + "lake/") and _gone(store, name[len(store.prefix) :])
+    )
     if gone and not named & live:
         return changed_error(f"{gone[0]} is no longer one of its files")
     problems = damaged_files(store, catalog)
@@ -131,6 +137,28 @@ def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> Store
                     ).message()
                 )
     return None
+
+
+def _as_located(store: Store, name: str) -> str:
+    """A file's name as an engine's error gives it, as `store.location` gives it (Spark names
+    a local file `file:/...`, and an `s3://` lake's files `s3a://...`)."""
+    from cloudtally.engine.spark import HADOOP_SCHEMES
+
+    if name.startswith("file:"):
+        return "/" + name[5:].lstrip("/")
+    for ours, hadoop in HADOOP_SCHEMES.items():
+        if store.prefix.startswith(ours) and name.startswith(hadoop):
+            return ours + name[len(hadoop) :]
+    return name
+
+
+def _gone(store: Store, path: str) -> bool:
+    """Whether lake file `path` (relative to the data dir) is not there any more."""
+    try:
+        store.file_size(path)
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def changed_error(what: str) -> StoreError:

@@ -79,12 +79,16 @@ class ServingStore(Store):
         what the state database holds (anomalies, users) can change within one."""
         key = self._catalog_key(self.catalog())
         with self._lock:
+            kept = self._answers_key
+            if kept == key and question in self._answers:
+                self._answers.move_to_end(question)
+                return self._answers[question]
+        if kept != key and kept is not None and not self._is_live(key):
+            return answer()  # a request still on a replaced generation: answered, not kept
+        with self._lock:
             if self._answers_key != key:
                 self._answers.clear()
                 self._answers_key = key
-            if question in self._answers:
-                self._answers.move_to_end(question)
-                return self._answers[question]
         found = answer()
         with self._lock:
             if self._answers_key == key:
@@ -112,9 +116,20 @@ class ServingStore(Store):
         except FileNotFoundError:
             return (catalog.generation, 0, 0)
 
+    def _is_live(self, key: tuple[object, ...]) -> bool:
+        """Whether `key` is the live generation's (a request pinned to an older one is not:
+        it must not replace what the server keeps for the newer one)."""
+        return self._catalog_key(self._read_catalog()) == key
+
     def connect(self, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
         catalog = catalog if catalog is not None else self.catalog()
         key = self._catalog_key(catalog)
+        with self._lock:
+            if self._con is not None and self._key == key:
+                return self._con.cursor()
+            kept = self._key
+        if kept is not None and not self._is_live(key):
+            return super().connect(catalog)  # a replaced generation's request: not kept
         with self._lock:
             if self._con is None or self._key != key:
                 self._con = self._in_memory(super().connect(catalog), catalog)
@@ -185,6 +200,10 @@ class Warmer:
 
     def warm_once(self) -> bool:
         """Warm the live generation unless done already; whether it did."""
+        with self.store.pinned():  # (one generation throughout, read once)
+            return self._warm_once()
+
+    def _warm_once(self) -> bool:
         if not self.store.exists():
             return False
         key = self.store.generation_key()

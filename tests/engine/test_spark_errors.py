@@ -11,10 +11,12 @@ from click.testing import CliRunner
 
 from cloudtally.cli import app
 from cloudtally.engine import SparkEngine, engine_for
-from cloudtally.errors import UnsupportedError
+from cloudtally.errors import StoreError, UnsupportedError
+from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
 from tests.conftest import hide_filesystem_library
 from tests.engine.conftest import cloudtally_process
+from tests.store.test_catalog_pin import restate_twice
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "focus" / "1.2" / "aws.csv"
@@ -128,3 +130,21 @@ def test_a_damaged_lake_is_named_as_on_duckdb_and_left_as_it_is(
     )
     assert "Traceback" not in on_spark
     assert (lake / "catalog.json").read_bytes() == catalog
+
+
+def test_a_command_whose_generation_went_away_is_told_to_run_again_as_on_duckdb(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    lake = tmp_path / "lake"
+    store = Store(lake, spark_engine)
+    ingest(Store(lake), [SAMPLE])
+    with store.pinned():
+        store.catalog()
+        restate_twice(lake, tmp_path)  # another process: the generation read is gone
+        with pytest.raises(StoreError) as refused:
+            store.connect()
+    assert str(refused.value) == (
+        "The lake changed while this command ran (it read generation 1; generation 3 is live "
+        "now: another ingest or allocation made newer data live meanwhile). Run the command "
+        "again."
+    )

@@ -90,5 +90,15 @@ def test_a_command_whose_generation_went_away_is_told_to_run_again(
             "live now: another ingest or allocation made newer data live meanwhile). Run the "
             "command again."
         )
+    # A file of the lake's folder that no catalog names yet (a writer's, before its commit)
+    # and that cannot be read: not "the lake changed" (it is there), nothing to say.
+    own = data_dir / "lake" / "x_Provider=aws" / "x_BillingPeriod=2026-05" / "own.parquet"
+    own.write_bytes(b"not parquet")
+    with pytest.raises(duckdb.Error) as unreadable:
+        duckdb.sql(f"SELECT * FROM read_parquet('{own}')").fetchall()
+    assert str(own) in str(unreadable.value)
+    live = Store(data_dir)
+    assert lake_file_error(live, live.catalog(), unreadable.value) is None
+    own.unlink()
     # (the restatements change a column other than the costs: the total is aws.csv's)
     assert Store(data_dir).sql(TOTAL).rows == [(1000, Decimal("25993.813466032605000000"))]

@@ -241,6 +241,64 @@ def test_a_move_in_the_store_copies_whole_then_deletes(container: Container) -> 
     assert str(raised.value).startswith(f"--data-dir {container.uri}/moved cannot be reached (")
 
 
+@pytest.mark.parametrize("container", ["az"], indirect=True)
+@pytest.mark.parametrize(
+    ("reported", "outcome"),
+    [
+        (["pending", "pending", "success"], None),
+        (["failed"], "failed: simulated"),
+        (["pending"] * 3, "pending: simulated"),  # still pending when the wait is over
+    ],
+    ids=["pending-then-done", "failed", "timed-out"],
+)
+def test_a_move_on_azure_deletes_the_source_only_once_the_copy_completed(
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+    reported: list[str],
+    outcome: str | None,
+) -> None:
+    """Azurite finishes a copy before answering; Azure may not (`copy.status` "pending"). The
+    copy's status as Azure would report it is put on Azurite's real answers."""
+    from azure.storage.blob.aio import BlobClient
+
+    import cloudtally.store.objects as objects_module
+
+    folder = f"moved-{len(reported)}-{outcome is None}"
+    objects = Store(f"{container.uri}/{folder}").objects
+    assert objects is not None
+    container.put(f"{folder}/staging/part.parquet", b"PAR1 bytes")
+    statuses, aborted = list(reported), []
+    properties = BlobClient.get_blob_properties
+
+    async def as_azure_would(self: BlobClient, **kwargs: Any) -> Any:
+        found = await properties(self, **kwargs)
+        found.copy.status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        found.copy.status_description = "simulated"
+        return found
+
+    async def abort(self: BlobClient, copy_id: str, **kwargs: Any) -> None:
+        aborted.append(copy_id)
+
+    monkeypatch.setattr(BlobClient, "get_blob_properties", as_azure_would)
+    monkeypatch.setattr(BlobClient, "abort_copy", abort)
+    monkeypatch.setattr(
+        objects_module, "COPY_WAIT_SECONDS", 0 if "pending:" in str(outcome) else 60
+    )
+    if outcome is None:
+        objects.move("staging/part.parquet", "lake/a.parquet")
+        assert container.objects(folder) == {"lake/a.parquet": b"PAR1 bytes"}
+        assert aborted == []
+        return
+    with pytest.raises(StoreError) as raised:
+        objects.move("staging/part.parquet", "lake/a.parquet")
+    assert str(raised.value) == (
+        f"{container.uri}/{folder}/lake/a.parquet: the store's copy of it did not complete "
+        f"({outcome}); run the command again."
+    )
+    assert container.objects(folder)["staging/part.parquet"] == b"PAR1 bytes"  # kept
+    assert len(aborted) == (1 if outcome.startswith("pending") else 0)
+
+
 def test_a_lake_named_gcs_is_read_as_gs(gcs: Any) -> None:
     """gcsfs lists a file of a gcs:// lake as gs://: `sql` reads it under both names."""
     lake = f"gcs://{BUCKET}/other-name"

@@ -3,6 +3,7 @@ afresh, and a question names everything else its answer depends on."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,3 +140,34 @@ def test_a_request_reads_the_catalog_once(
             answered = client.get(path, headers=bearer(own_company, "alice"))
             assert answered.status_code == 200, path
             assert reads == [generation], path
+
+
+def test_a_request_on_a_replaced_generation_leaves_the_newer_one_kept(tmp_path: Path) -> None:
+    """A slow request pinned to generation N asks again after N+1 was loaded: it is answered
+    from N, and what the server keeps for N+1 stays."""
+    store = ServingStore(tmp_path / "lake")
+    writer = Store(tmp_path / "lake")
+    ingest(writer, [write_days(tmp_path / "a.csv", [Day("2024-10-01", "1")])])
+    total = "SELECT sum(BilledCost)::VARCHAR FROM costs"
+    with store.pinned():  # the slow request
+        assert store.connect().execute(total).fetchall() == [("1.000000000000000000",)]
+        ingest(writer, [write_days(tmp_path / "b.csv", [Day("2024-11-01", "2")])])
+        # Meanwhile another request (a thread of its own) loads N+1 and keeps an answer.
+        newer: list[object] = []
+
+        def other_request() -> None:
+            newer.append(store.connect().execute(total).fetchall())
+            newer.append(store.remembered("q", lambda: "from N+1"))
+
+        worker = threading.Thread(target=other_request)
+        worker.start()
+        worker.join()
+        assert newer == [[("3.000000000000000000",)], "from N+1"]
+        live = store._key
+        # The slow request's next questions: from its own generation...
+        assert store.connect().execute(total).fetchall() == [("1.000000000000000000",)]
+        assert store.remembered("q", lambda: "from N") == "from N"
+        # ...and N+1's connection and answers are still the ones kept.
+        assert store._key == live
+        assert dict(store._answers) == {"q": "from N+1"}
+    assert store.remembered("q", lambda: "again") == "from N+1"
