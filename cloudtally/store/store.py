@@ -128,6 +128,8 @@ class Store:
         # Staged files that are in the object store (`stages_remotely`), by their local names.
         self._remote_staged: set[str] = set()
         self._staging_lock = threading.Lock()  # (a query runs in a worker thread)
+        # The live catalog while this Store holds the write lock (`writing`), else None.
+        self._held: Catalog | None = None
         # Inside `pinned()`: the catalog its first `catalog()` read (empty until then).
         self._pin: ContextVar[list[Catalog] | None] = ContextVar("catalog_pin", default=None)
 
@@ -466,8 +468,10 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.objects:
             with self.objects.lock():
-                self.recover()
-                yield self._upgraded(self._repin(self._read_catalog()))
+                try:
+                    yield self._take_over()
+                finally:
+                    self._held = None
             return
         lock = open(self.data_dir / ".lock", "a+")  # noqa: SIM115 - held for the block
         try:
@@ -478,13 +482,23 @@ class Store:
                     f"{self.data_dir} is being written by another cloudtally process; "
                     "wait for it to finish and run again."
                 ) from None
-            self.recover()
-            yield self._upgraded(self._repin(self._read_catalog()))
+            yield self._take_over()
         finally:
+            self._held = None
             lock.close()
 
-    def recover(self) -> None:
-        """Undo what an interrupted run left: staged files, temp catalogs, unreferenced files."""
+    def _take_over(self) -> Catalog:
+        """Under the write lock: the live catalog, read once (`commit` knows it from then on:
+        nobody else commits while the lock is held), after recovering from any interrupted
+        run; in the current format."""
+        catalog = self._read_catalog()
+        self.recover(catalog)
+        self._held = self._repin(catalog)
+        return self._upgraded(catalog)
+
+    def recover(self, catalog: Catalog) -> None:
+        """Undo what an interrupted run left: staged files, temp catalogs, files `catalog` (the
+        live one) does not use."""
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         if self.objects is not None:  # (staged there by an earlier run on Spark)
             self.objects.remove_tree("staging")
@@ -493,7 +507,7 @@ class Store:
         remove_stale(self.tmp_dir)
         for stray in self.data_dir.glob("catalog.tmp-*"):
             stray.unlink(missing_ok=True)
-        self.collect_garbage(self._read_catalog())
+        self.collect_garbage(catalog)
 
     def _upgraded(self, catalog: Catalog) -> Catalog:
         """The catalog in the current store format, committed if it was older.
@@ -540,7 +554,7 @@ class Store:
         state used are kept one generation longer ("retired"), so a query that started
         before the swap can still read them.
         """
-        previous = self._read_catalog()
+        previous = self._held if self._held is not None else self._read_catalog()
         retired = sorted(set(previous.all_files()) - set(catalog.all_files()))
         committed = previous.manifest_size if previous.format_version >= 3 else 0
         entries = (
@@ -574,6 +588,8 @@ class Store:
             if self.objects:
                 self.objects.know_sizes(catalog.file_sizes)
             self._repin(catalog)
+            if self._held is not None:
+                self._held = catalog
             crash_point("after-catalog")
             self.collect_garbage(catalog)
             crash_point("after-gc")

@@ -208,13 +208,17 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
     import s3fs
 
     lake = f"s3://{BUCKET}/sizes"
+    asked = paths_asked(monkeypatch, s3fs.S3FileSystem, "_info")  # HEAD
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")  # GET of a whole object
     assert run(lake, "ingest", FOCUS_12).exit_code == 0
+    # (an ingest reads the catalog once: under the lock, then it knows what it commits)
+    assert fetched == [f"{BUCKET}/sizes/catalog.json", f"{BUCKET}/sizes/.lock"]
+    asked.clear()
+    fetched.clear()
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="sizes/lake/")["Contents"]
     catalog = json.loads(s3.get_object(Bucket=BUCKET, Key="sizes/catalog.json")["Body"].read())
     assert catalog["file_sizes"] == {o["Key"].removeprefix("sizes/"): o["Size"] for o in listed}
     assert len(catalog["file_sizes"]) == 18  # 6 files of lines, 12 summary parts
-    asked = paths_asked(monkeypatch, s3fs.S3FileSystem, "_info")  # HEAD
-    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")  # GET of a whole object
     answer = run(lake, "costs", "--by", "service", "-f", "json")
     assert answer.exit_code == 0, answer.output
     assert json.loads(answer.stdout)[0] == {
