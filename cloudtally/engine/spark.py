@@ -660,7 +660,7 @@ def executor_sha256s(
     from pyspark.sql import functions as F
 
     wanted = {
-        hadoop_path(store.location(path)): path
+        store.location(path): path
         for path in paths
         if path in sizes and sizes[path] <= EXECUTOR_HASH_LIMIT
     }
@@ -671,7 +671,7 @@ def executor_sha256s(
         rows = (
             session.read.format("binaryFile")
             .option("recursiveFileLookup", "true")  # (no folder columns: the files only)
-            .load(list(wanted))
+            .load([hadoop_path(location) for location in wanted])
             .select("path", F.sha2("content", 256))
             .collect()
         )
@@ -680,7 +680,7 @@ def executor_sha256s(
     found: dict[str, str] = {}
     for uri, digest in rows:
         # (the names as given, or percent-encoded: Spark's sources differ)
-        given = "/" + uri[5:].lstrip("/") if uri.startswith("file:") else uri
+        given = as_given(uri, store.prefix)
         path = wanted.get(given) or wanted.get(unquote(given))
         if path is not None:
             found[path] = digest
@@ -844,6 +844,17 @@ def hadoop_path(path: str) -> str:
         if path.startswith(given):
             return hadoop + path[len(given) :]
     return path
+
+
+def as_given(uri: str, prefix: str) -> str:
+    """A file's name as Spark gives it back (`file:/...` for a local file, `s3a://...` for a
+    file of an `s3://` lake) as the lake names it (`prefix`: `Store.prefix`); not decoded."""
+    if uri.startswith("file:"):
+        return "/" + uri[5:].lstrip("/")
+    for given, hadoop in HADOOP_SCHEMES.items():
+        if prefix.startswith(given) and uri.startswith(hadoop):
+            return given + uri[len(hadoop) :]
+    return uri
 
 
 def local_path(uri: str) -> str:

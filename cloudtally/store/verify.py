@@ -109,9 +109,12 @@ def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> Store
     """A StoreError naming the live file an engine error is about, or None when the error
     names none (or the file named looks intact). A lake file that `catalog` (the live one) no
     longer uses and that is gone: the command read an older generation (`changed_error`)."""
+    from cloudtally.engine.spark import as_given  # (Spark's errors name files its way)
+
     text = str(exc)
     named = {
-        _as_located(store, m.group(1)) for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)
+        as_given(m.group(1), store.prefix)
+        for m in re.finditer(r"['\"]([^'\"]+\.parquet)['\"]", text)
     }
     live = {store.location(path) for path in catalog.all_files()}
     gone = sorted(
@@ -137,19 +140,6 @@ def lake_file_error(store: Store, catalog: Catalog, exc: BaseException) -> Store
                     ).message()
                 )
     return None
-
-
-def _as_located(store: Store, name: str) -> str:
-    """A file's name as an engine's error gives it, as `store.location` gives it (Spark names
-    a local file `file:/...`, and an `s3://` lake's files `s3a://...`)."""
-    from cloudtally.engine.spark import HADOOP_SCHEMES
-
-    if name.startswith("file:"):
-        return "/" + name[5:].lstrip("/")
-    for ours, hadoop in HADOOP_SCHEMES.items():
-        if store.prefix.startswith(ours) and name.startswith(hadoop):
-            return ours + name[len(hadoop) :]
-    return name
 
 
 def _gone(store: Store, path: str) -> bool:
