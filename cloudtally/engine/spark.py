@@ -302,6 +302,13 @@ class SparkConnection:
         return SparkCursor(pa.table({"Count": [rows]}))
 
     def _located(self, path: str) -> str:
+        """Where the executors read `path`: a billing export fetched from an object store
+        there (not the driver's copy), a staged file where the store holds it."""
+        from cloudtally.ingest.remote import origin_of
+
+        origin = origin_of(path)
+        if origin is not None:
+            return origin
         return self.store.staged_location(path) if self.store is not None else path
 
     def _create(self, statement: exp.Create) -> SparkCursor:

@@ -31,6 +31,7 @@ from cloudtally.focus.canonical import (
 )
 from cloudtally.ingest.formats import Converter, detect_converter, find_converter
 from cloudtally.ingest.formats.base import ROW_POSITION, key_names, literal, one_value, quote
+from cloudtally.ingest.remote import RemoteSources, is_remote, remote_sources
 from cloudtally.ingest.source import (
     Discovery,
     SourceFile,
@@ -68,9 +69,10 @@ class StagedFile:
 @dataclass
 class IngestReport:
     ingest_id: str
-    stored: list[Path] = field(default_factory=list)
-    unchanged: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(
+    # Files as given: a Path, or the URI of an object-store source (ingest/remote.py).
+    stored: list[Path | str] = field(default_factory=list)
+    unchanged: list[Path | str] = field(default_factory=list)
+    skipped: list[tuple[Path | str, str]] = field(
         default_factory=list
     )  # found in a folder, not cost data
     formats: dict[str, int] = field(default_factory=dict)
@@ -84,7 +86,7 @@ class IngestReport:
     repair: bool = False
     damaged: list[FileProblem] = field(default_factory=list)
     # Account-periods fed by several files that no delivery manifest ties together.
-    several: list[tuple[PartitionKey, list[Path]]] = field(default_factory=list)
+    several: list[tuple[PartitionKey, list[Path | str]]] = field(default_factory=list)
     rows: int = 0
     totals: Totals = field(default_factory=dict)
     # Datasets beside the costs this ingest rewrote, with their rows after it.
@@ -113,16 +115,34 @@ def ingest(
     each damaged one is read again, from `paths` or from where the manifest says it was.
     Symbolic links in a folder that lead out of it are skipped unless `follow_symlinks`.
     With a `mapping` (a bill mapping file, ingest/mapping.py), every file is read through it.
+    A path may be an object store's URI (`s3://bucket/cur/`): see ingest/remote.py.
     """
     reporter = reporter or Reporter(enabled=False)
-    discovery = discover(paths, follow_symlinks=follow_symlinks)
+    with remote_sources() as sources, reporter.session():
+        given = sources.local(paths)
+        discovery = discover(given, follow_symlinks=follow_symlinks)
+        sources.fetch(discovery.files, reporter)
+        report = _ingest(store, given, discovery, sources, forced_format, reporter, repair, mapping)
+        return _named(report, sources)
+
+
+def _ingest(
+    store: Store,
+    paths: list[Path],
+    discovery: Discovery,
+    sources: RemoteSources,
+    forced_format: str | None,
+    reporter: Reporter,
+    repair: bool,
+    mapping: BillMapping | None,
+) -> IngestReport:
     named = {p.resolve() for p in paths if p.is_file()}
-    with store.writing() as catalog, reporter.session():
+    with store.writing() as catalog:
         ingest_id = new_ingest_id()
         try:
             problems = verify_files(store, catalog) if repair else damaged_files(store, catalog)
             if repair and problems:
-                discovery = _with_sources_of(store, catalog, problems, paths)
+                discovery = _with_sources_of(store, catalog, problems, paths, sources, reporter)
             report = _ingest_files(
                 store,
                 catalog,
@@ -139,6 +159,21 @@ def ingest(
             return report
         finally:
             store.remove_staged(store.staging_dir / ingest_id)
+
+
+def _named(report: IngestReport, sources: RemoteSources) -> IngestReport:
+    """The report with each fetched copy named by its object's URI."""
+    if not sources.origins:
+        return report
+
+    def name(path: Path | str) -> Path | str:
+        return sources.named(str(path)) if sources.origins.get(str(path)) else path
+
+    report.stored = [name(p) for p in report.stored]
+    report.unchanged = [name(p) for p in report.unchanged]
+    report.skipped = [(name(p), sources.named(why)) for p, why in report.skipped]
+    report.several = [(key, [name(p) for p in paths]) for key, paths in report.several]
+    return report
 
 
 def _lines_numbered(store: Store, catalog: Catalog, sha256: str) -> bool:
@@ -164,19 +199,36 @@ def _source_of(catalog: Catalog, path: str) -> str | None:
 
 
 def _with_sources_of(
-    store: Store, catalog: Catalog, problems: list[FileProblem], paths: list[Path]
+    store: Store,
+    catalog: Catalog,
+    problems: list[FileProblem],
+    paths: list[Path],
+    sources: RemoteSources,
+    reporter: Reporter,
 ) -> Discovery:
     """The files to read for a repair: `paths` and, for each damaged file whose source is not
-    among them, the source file where the manifest recorded it (if it still has those bytes)."""
+    among them, the source file where the manifest recorded it (if it still has those bytes;
+    fetched again when it was an object store's)."""
     given = {inspect(p).sha256 for p in discover(paths).files} if paths else set()
     wanted = {_source_of(catalog, p.path) for p in problems} - given - {None}
     entries = store.manifest()
     found: list[Path] = []
     missing: list[str] = []
+
+    def readable(recorded: str) -> Path | None:
+        if not is_remote(recorded):
+            return Path(recorded) if Path(recorded).is_file() else None
+        try:
+            [local] = sources.local([Path(recorded)])
+            sources.fetch([local], reporter)
+        except IngestError:
+            return None
+        return local if local.is_file() else None
+
     for sha in sorted(s for s in wanted if s):
         recorded = [e.path for e in entries if e.sha256 == sha and e.outcome != "unchanged"]
         source = next(
-            (Path(p) for p in reversed(recorded) if Path(p).is_file() and _sha(Path(p)) == sha),
+            (p for r in reversed(recorded) if (p := readable(r)) and _sha(p) == sha),
             None,
         )
         if source is None:
@@ -782,7 +834,7 @@ def _refuse_versions_of_one_export(
 
 def _fed_by_several(
     staged: list[StagedFile], manifested: set[Path]
-) -> list[tuple[PartitionKey, list[Path]]]:
+) -> list[tuple[PartitionKey, list[Path | str]]]:
     """The account-periods that several staged files feed, unless a delivery manifest names
     them all (then they are parts of one delivery by the provider's own word)."""
     feeding: dict[PartitionKey, list[Path]] = defaultdict(list)
@@ -790,7 +842,7 @@ def _fed_by_several(
         for key in item.parts:
             feeding[key].append(item.source.path)
     return [
-        (key, paths)
+        (key, list[Path | str](paths))
         for key, paths in sorted(feeding.items(), key=lambda kv: kv[0].label())
         if len(paths) > 1 and not all(p.resolve() in manifested for p in paths)
     ]
@@ -826,7 +878,7 @@ def _next_catalog(
         manifest.append(
             ManifestEntry(
                 ingest_id=ingest_id,
-                path=str(item.source.path),
+                path=item.source.label,
                 sha256=item.source.sha256,
                 size=item.source.size,
                 source_format=item.converter.source_format,
@@ -861,7 +913,7 @@ def _next_catalog(
         manifest.append(
             ManifestEntry(
                 ingest_id=ingest_id,
-                path=str(source.path),
+                path=source.label,
                 sha256=source.sha256,
                 size=source.size,
                 source_format="",

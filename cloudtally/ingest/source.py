@@ -22,7 +22,7 @@ _PARQUET_MAGIC = b"PAR1"
 _BOM = "\ufeff"
 _DELIMITERS = (",", ";", "\t", "|")
 _SKIPPED_NAMES = {"manifest.json"}
-_DATA_SUFFIXES = (".csv", ".gz", ".parquet", ".txt", ".json", ".jsonl", ".ndjson")
+DATA_SUFFIXES = (".csv", ".gz", ".parquet", ".txt", ".json", ".jsonl", ".ndjson")
 
 
 @dataclass
@@ -38,10 +38,13 @@ class SourceFile:
     # For Parquet: column name -> arrow type string; for CSV every column is text.
     column_types: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    # The object-store URI a local copy was fetched from (ingest/remote.py), else "".
+    origin: str = ""
 
     @property
     def label(self) -> str:
-        return str(self.path)
+        """How messages and the lake name the file: where the user has it."""
+        return self.origin or str(self.path)
 
 
 @dataclass
@@ -103,9 +106,7 @@ def discover(paths: list[Path], *, follow_symlinks: bool = False) -> Discovery:
                     )
                 skipped.append((link, f"{link}: {_NOT_FOLLOWED.format(folder=path)}"))
             data = [
-                p
-                for p in children
-                if p.name.lower().endswith(_DATA_SUFFIXES) and not is_manifest(p)
+                p for p in children if p.name.lower().endswith(DATA_SUFFIXES) and not is_manifest(p)
             ]
             for child in data:
                 resolved = child.resolve()
@@ -186,6 +187,14 @@ def _manifest_scope(manifest: Path) -> Path:
 
 def inspect(path: Path) -> SourceFile:
     """Open a file just enough to know its container, header and content hash."""
+    from cloudtally.ingest.remote import origin_of
+
+    source = _inspect(path)
+    source.origin = origin_of(path) or ""
+    return source
+
+
+def _inspect(path: Path) -> SourceFile:
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"{path}: the file is empty. Re-download the export and run again.")

@@ -79,6 +79,20 @@ def refused(self, path):
     raise AssertionError(f"the driver read {path} to hash it")
 
 Store.file_sha256 = refused
+
+# An export fetched from the store: the driver's copy is emptied once inspected (header and
+# sha256), so the rows can only come from the executors reading the object itself.
+import cloudtally.ingest.pipeline as pipeline
+
+inspected = pipeline.inspect
+
+def inspect_then_empty(path):
+    source = inspected(path)
+    if source.origin:
+        open(path, "wb").close()
+    return source
+
+pipeline.inspect = inspect_then_empty
 """
 
 
@@ -210,8 +224,12 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
     # The lock it left is removed by hand (as the refusal says); the next writer clears what
     # was staged, and the cluster ingests and allocates.
     s3.delete_object(Bucket=BUCKET, Key="spark cluster/.lock")
-    # (OpenCost's API JSON is flattened by Python on the driver, then read by the executors)
-    on_spark(spark_env, lake, "ingest", samples, OPENCOST, master=cluster)
+    # The exports where the cloud delivers them: the executors read them there (no shared
+    # mount). (OpenCost's API JSON is flattened by Python on the driver, then read by them.)
+    for path in sorted(samples.glob("*.csv")):
+        s3.upload_file(str(path), BUCKET, f"exports for spark/{path.name}")
+    exports = f"s3://{BUCKET}/exports for spark/"
+    on_spark(spark_env, lake, "ingest", exports, OPENCOST, master=cluster)
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="spark cluster/lake/")["Contents"]
     folders = Counter(str(Path(o["Key"]).parent.relative_to("spark cluster")) for o in listed)
     assert folders == {  # a file per account-period, the summaries' parts per partition
@@ -245,6 +263,13 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
         "json",
     )
     assert json.loads(total) == [{"n": 3000, "c": "95337.889502113315500000"}]
+    files = on_duckdb(
+        lake, "sql", "SELECT DISTINCT x_SourceFile FROM costs ORDER BY 1", "-f", "csv"
+    )
+    assert files.splitlines() == [
+        "x_SourceFile",
+        *(f"{exports}{name}.csv" for name in ("aws", "azure", "gcp")),
+    ]
     # (One question: each Spark run is a JVM's start. The costs cube and the lake's rows that
     # `costs` reads are compared by the default engine's `check` below and by test_differential.)
     question = ("showback", "--by", "team", "--period", "2026-05", "-f", "json")

@@ -192,7 +192,7 @@ class Converter:
         """The columns with one value for the whole file, as SQL literals."""
         return {
             "x_SourceFormat": literal(self.source_format),
-            "x_SourceFile": literal(str(self.source.path)),
+            "x_SourceFile": literal(self.source.label),
             "x_IngestId": literal(ingest_id),
         }
 

@@ -120,7 +120,7 @@ class ContractCommitmentConverter(Converter):
         parts = [f"{e} AS {quote(c)}" for c, e in exprs.items()]
         parts += [f"{e} AS {quote(c)}" for c, e in self.extra_columns().items()]
         parts += [
-            f"{literal(str(self.source.path))} AS x_SourceFile",
+            f"{literal(self.source.label)} AS x_SourceFile",
             f"{literal(ingest_id)} AS x_IngestId",
         ]
         select = f"SELECT {', '.join(parts)} FROM {self.read_sql()}"

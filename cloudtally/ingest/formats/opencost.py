@@ -225,7 +225,7 @@ class OpenCostConverter(Converter):
             select = self._flat_select(flat)
         extra = (
             f", {literal(self.source_format)} AS x_SourceFormat, "
-            f"{literal(str(self.source.path))} AS x_SourceFile, {literal(ingest_id)} AS x_IngestId"
+            f"{literal(self.source.label)} AS x_SourceFile, {literal(ingest_id)} AS x_IngestId"
         )
         con.execute(
             f"COPY (SELECT * {extra} FROM ({select})) TO {literal(str(target))} (FORMAT parquet)"

@@ -1,0 +1,199 @@
+"""Billing exports read where the clouds deliver them: `cloudtally ingest s3://bucket/cur/`,
+against a real S3 API on 127.0.0.1 (moto's server; s3fs speaks to it over HTTP as to AWS). The
+lake gets what a local copy of the folder gives, the objects are named by their URIs wherever
+a file would be, only what discovery keeps is fetched, and bad input changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+
+from cloudtally.ingest.pipeline import ingest
+from cloudtally.store import Store
+from tests.conftest import BUCKET, hide_filesystem_library, lake_snapshot
+from tests.ingest.formats.test_aws_cur import LEGACY, lake_totals, native_totals, split_legacy
+from tests.ingest.test_discovery import manifest
+from tests.store.test_object_store import FOCUS_12, paths_asked, run
+
+
+def upload(s3: boto3.client, folder: Path, prefix: str) -> list[str]:
+    """Every file under `folder` as an object under `prefix`; their keys."""
+    keys = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+        s3.upload_file(str(path), BUCKET, key)
+        keys.append(key)
+    return keys
+
+
+def answers(lake: Path) -> dict[str, object]:
+    questions = {
+        "services": ("costs", "--by", "service", "-f", "json"),
+        "accounts": ("costs", "--by", "billing_account", "--by", "provider", "-f", "json"),
+    }
+    return {name: json.loads(run(lake, *args).stdout) for name, args in questions.items()}
+
+
+def sources_left(cache: Path) -> list[Path]:
+    return sorted((cache / "sources").rglob("*")) if (cache / "sources").exists() else []
+
+
+def test_a_folder_in_s3_gives_the_lake_its_local_copy_gives(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    upload(s3, FOCUS_12, "exports/focus12")
+    from_s3, from_disk = tmp_path / "from-s3", tmp_path / "from-disk"
+    stored = run(from_s3, "ingest", f"s3://{BUCKET}/exports/focus12/")
+    assert stored.exit_code == 0, stored.stderr
+    assert stored.stdout.startswith(
+        "Ingested 3 file(s) (focus-1.2 x3): 3,000 rows, 1 billing period(s) 2026-05, "
+        "6 billing account(s), providers aws, azure, gcp."
+    )
+    assert run(from_disk, "ingest", FOCUS_12).exit_code == 0
+    assert answers(from_s3) == answers(from_disk)
+    # The lake names each line's file, and the manifest each source, by its URI.
+    named = run(
+        from_s3, "sql", "SELECT x_SourceFile, count(*) AS n FROM costs GROUP BY 1 ORDER BY 1",
+        "-f", "json",
+    )  # fmt: skip
+    assert json.loads(named.stdout) == [
+        {"x_SourceFile": f"s3://{BUCKET}/exports/focus12/{name}.csv", "n": 1000}
+        for name in ("aws", "azure", "gcp")
+    ]
+    entries = [json.loads(line) for line in (from_s3 / "manifest.jsonl").read_text().splitlines()]
+    assert [(e["path"], e["size"]) for e in entries] == [
+        (f"s3://{BUCKET}/exports/focus12/{p.name}", p.stat().st_size)
+        for p in sorted(FOCUS_12.glob("*.csv"))
+    ]
+    # The same bytes are the same source, wherever they are read from.
+    for again in (f"s3://{BUCKET}/exports/focus12", FOCUS_12):
+        unchanged = run(from_s3, "ingest", again)
+        assert unchanged.exit_code == 0
+        assert "Nothing to do: 3 file(s) already ingested, unchanged." in unchanged.stdout
+    # The copies the command fetched are gone with it.
+    assert sources_left(Path(os.environ["CLOUDTALLY_CACHE_DIR"])) == []
+
+
+def test_a_cur_folder_in_s3_fetches_only_the_delivery_its_manifest_names(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Years of deliveries sit in a report's folder: the superseded ones are never fetched."""
+    import s3fs
+
+    local = tmp_path / "bucket"
+    period = local / "cur" / "myreport" / "20240301-20240401"
+    old = split_legacy(period / "0aa00000-old", ["myreport-00001.csv.gz"])
+    new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
+    manifest(period / "0aa00000-old", "0aa00000-old", old)
+    manifest(period / "1bb11111-new", "1bb11111-new", new)
+    manifest(period, "1bb11111-new", new)
+    (period / "notes.md").write_text("not a billing file")
+    upload(s3, local / "cur", "cur-deliveries/cur")
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_get_file")
+    store = Store(tmp_path / "lake")
+    uri = f"s3://{BUCKET}/cur-deliveries/cur"
+    report = ingest(store, [Path(uri)])
+    assert lake_totals(store) == native_totals(LEGACY)
+    at = f"{uri}/myreport/20240301-20240401"
+    assert report.stored == [f"{at}/1bb11111-new/myreport-0000{n}.csv.gz" for n in (1, 2)]
+    assert report.skipped == [
+        (
+            f"{at}/0aa00000-old/myreport-00001.csv.gz",
+            "not in the latest delivery its report manifest names",
+        )
+    ]
+    key = f"{BUCKET}/cur-deliveries/cur/myreport/20240301-20240401"
+    assert sorted(fetched) == sorted(
+        [  # the three manifests whole, then the files of the latest delivery
+            f"{key}/myreport-Manifest.json",
+            f"{key}/0aa00000-old/myreport-Manifest.json",
+            f"{key}/1bb11111-new/myreport-Manifest.json",
+            f"{key}/1bb11111-new/myreport-00001.csv.gz",
+            f"{key}/1bb11111-new/myreport-00002.csv.gz",
+        ]
+    )
+
+
+def test_a_damaged_export_in_s3_is_named_by_its_uri_and_changes_nothing(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    before = lake_snapshot(lake)
+    with open(FOCUS_12 / "azure.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("BilledCost")] = "twelve"
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    s3.put_object(Bucket=BUCKET, Key="damaged/azure.csv", Body=text.getvalue().encode())
+    failed = run(lake, "ingest", f"s3://{BUCKET}/damaged/")
+    assert failed.exit_code == 1
+    assert failed.stderr == (
+        f"Error: s3://{BUCKET}/damaged/azure.csv: line 2, column BilledCost: 'twelve' is not a "
+        "number. Fix or remove the value and run again.\n"
+    )
+    assert lake_snapshot(lake) == before
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            f"s3://{BUCKET}/no-such-prefix/",
+            f"s3://{BUCKET}/no-such-prefix: no such file or folder. Check the path and run again.",
+        ),
+        (
+            "s3://no-such-bucket/cur",
+            "s3://no-such-bucket/cur: no such file or folder. Check the path and run again.",
+        ),
+        (
+            "https://example.com/cur.csv",
+            "https://example.com/cur.csv: cloudtally reads billing exports from a local path "
+            "or an object store (s3://, s3a://, gs://, gcs://, abfs://, abfss://, az://), not "
+            "https://.",
+        ),
+    ],
+)
+def test_an_export_location_that_holds_nothing_is_named(
+    s3: boto3.client, tmp_path: Path, given: str, message: str
+) -> None:
+    lake = tmp_path / "lake"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    before = lake_snapshot(lake)
+    failed = run(lake, "ingest", given)
+    assert (failed.exit_code, failed.stderr) == (1, f"Error: {message}\n")
+    assert lake_snapshot(lake) == before
+
+
+def test_an_object_store_without_its_library_says_which_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hide_filesystem_library(monkeypatch, "gcs", "gcsfs")
+    failed = run(tmp_path / "lake", "ingest", "gs://billing/exports/")
+    assert (failed.exit_code, failed.stderr) == (
+        1,
+        "Error: gs://billing/exports: reading exports from gs:// needs its filesystem "
+        "library: `pip install 'cloudtally[gcs]'`.\n",
+    )
+    assert not (tmp_path / "lake" / "catalog.json").exists()
+
+
+def test_repair_fetches_a_damaged_file_s_source_again_from_s3(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    upload(s3, FOCUS_12, "exports/repair")
+    lake = tmp_path / "lake"
+    assert run(lake, "ingest", f"s3://{BUCKET}/exports/repair/gcp.csv").exit_code == 0
+    before = answers(lake)
+    [damaged] = sorted((lake / "lake").glob("x_Provider=gcp/*/*.parquet"))[:1]
+    damaged.write_bytes(b"not parquet")
+    repaired = run(lake, "ingest", "--repair")
+    assert repaired.exit_code == 0, repaired.stderr
+    assert "Repaired 2 account-period(s) from their sources" in repaired.stdout
+    assert answers(lake) == before
