@@ -170,8 +170,7 @@ def ingest(
     progress: bool | None,
     follow_symlinks: bool,
 ) -> None:
-    """Ingest billing exports (files or folders, local or where the cloud delivers them:
-    s3://, gs://, abfss://, az://) into the cost lake.
+    """Ingest billing exports (files, folders or s3:// gs:// abfss:// URIs) into the lake.
 
     Detects the format and FOCUS version, converts to canonical FOCUS 1.2, reconciles the
     totals and swaps the new data in atomically. Re-ingesting an unchanged file changes
