@@ -121,7 +121,6 @@ def ingest(
     with remote_sources() as sources, reporter.session():
         given = sources.local(paths)
         discovery = discover(given, follow_symlinks=follow_symlinks)
-        sources.fetch(discovery.files, reporter)
         report = _ingest(store, given, discovery, sources, forced_format, reporter, repair, mapping)
         return _named(report, sources)
 
@@ -152,6 +151,7 @@ def _ingest(
                 forced_format,
                 reporter,
                 {sha for p in problems if (sha := _source_of(catalog, p.path))},
+                sources,
                 mapping,
             )
             report.skipped[:0] = discovery.skipped
@@ -209,7 +209,9 @@ def _with_sources_of(
     """The files to read for a repair: `paths` and, for each damaged file whose source is not
     among them, the source file where the manifest recorded it (if it still has those bytes;
     fetched again when it was an object store's)."""
-    given = {inspect(p).sha256 for p in discover(paths).files} if paths else set()
+    files = discover(paths).files if paths else []
+    sources.fetch(files, reporter)
+    given = {inspect(p).sha256 for p in files}
     wanted = {_source_of(catalog, p.path) for p in problems} - given - {None}
     entries = store.manifest()
     found: list[Path] = []
@@ -259,6 +261,7 @@ def _ingest_files(
     forced_format: str | None,
     reporter: Reporter,
     damaged: set[str],
+    sources: RemoteSources,
     mapping: BillMapping | None = None,
 ) -> IngestReport:
     report = IngestReport(ingest_id=ingest_id)
@@ -273,8 +276,16 @@ def _ingest_files(
     first_with: dict[str, Path] = {}  # content hash -> the file of this call that had it first
     # Sources stored before lines had keys: given again, they are read again to number them.
     to_number: set[str] = set()
+    # Objects in a store this lake read before, by the manifest (not through a mapping: its
+    # sources' ids are the mapping's too).
+    history = sources.history(store.manifest()) if sources.origins and not mapping else {}
     for index, path in enumerate(discovery.files):
-        source = inspect(path)
+        source = sources.recorded(path, history)
+        if source is None or not (
+            source.sha256 in live and _lines_numbered(store, catalog, source.sha256)
+        ):
+            sources.fetch([path], reporter)
+            source = inspect(path)
         if mapping is not None:
             from cloudtally.ingest.mapping import mapped_source_id
 
@@ -803,9 +814,10 @@ def _refuse_versions_of_one_export(
         keys = [k for k in fed.get(source.sha256, []) if k in staged_keys]
         if keys:
             try:
-                source_format = _converter_for(
-                    source, forced_format, mapping, check=False
-                ).source_format
+                source_format = (
+                    source.recorded_format  # (known by the manifest, not read: remote.py)
+                    or _converter_for(source, forced_format, mapping, check=False).source_format
+                )
             except CloudtallyError:  # recognised when ingested; not by this version
                 continue
             for key in keys:
@@ -887,6 +899,7 @@ def _next_catalog(
                 partitions=sorted(item.parts, key=lambda k: k.label()),
                 ingested_at=now,
                 outcome="repaired" if item.source.sha256 in repaired else "stored",
+                source_etag=item.source.etag or None,
             )
         )
         report.rows += item.rows
@@ -922,6 +935,7 @@ def _next_catalog(
                 partitions=[],
                 ingested_at=now,
                 outcome="unchanged",
+                source_etag=source.etag or None,
             )
         )
     return catalog.model_copy(

@@ -5,7 +5,9 @@ An object-store folder is mirrored into a local work folder for the command: eve
 whose name a billing file can have becomes an empty placeholder there and every report
 manifest is fetched whole, so that the folder is read (`source.discover`) exactly as a local
 copy of it would be, latest delivery and all; then only the files it finds are fetched, each
-streamed to disk (never held in memory) with the progress shown. Converters and checks read
+streamed to disk (never held in memory) with the progress shown, and not even those when the
+lake's manifest recorded the very object (its URI, size and ETag or generation) as a source
+it holds: a daily `ingest s3://billing/cur/` fetches what is new. Converters and checks read
 those copies; everything the user sees or the lake records (messages, the summary, the
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
 executors read the objects themselves (`origin_of`), so a cluster needs no shared mount.
@@ -27,19 +29,29 @@ from typing import Any
 
 from cloudtally.errors import CloudtallyError, IngestError, UnsupportedError
 from cloudtally.ingest.formats.aws_manifest import is_manifest
-from cloudtally.ingest.source import DATA_SUFFIXES
+from cloudtally.ingest.source import DATA_SUFFIXES, SourceFile
 from cloudtally.progress import Reporter
-from cloudtally.store.objects import SCHEMES, cache_root, lake_uri
+from cloudtally.store.catalog import ManifestEntry
+from cloudtally.store.objects import SCHEMES, cache_root, lake_uri, version_of
 
-# local copy -> the URI of the object it copies, for the sources fetched by this command
-_ORIGINS: ContextVar[dict[str, str] | None] = ContextVar("cloudtally_source_origins", default=None)
+# The object-store sources of the running command.
+_ACTIVE: ContextVar[RemoteSources | None] = ContextVar("cloudtally_sources", default=None)
+
+# (URI, ETag or generation, size) -> (sha256, format) of an object the lake recorded
+History = dict[tuple[str, str, int], tuple[str, str]]
 
 
 def origin_of(path: Path | str) -> str | None:
     """The object-store URI a local copy of a source was fetched from, None for a file that
     is where it was given."""
-    origins = _ORIGINS.get()
-    return origins.get(str(path)) if origins else None
+    active = _ACTIVE.get()
+    return active.origins.get(str(path)) if active else None
+
+
+def etag_of(path: Path | str) -> str:
+    """The ETag (or generation) the object a local copy was fetched from had when listed."""
+    active = _ACTIVE.get()
+    return active.etags.get(str(path), "") if active else ""
 
 
 def is_remote(path: Path | str) -> bool:
@@ -52,7 +64,8 @@ class RemoteSources:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.origins: dict[str, str] = {}
+        self.origins: dict[str, str] = {}  # local copy -> the object's URI
+        self.etags: dict[str, str] = {}  # local copy -> the object's ETag when listed
         self._pending: dict[Path, tuple[Any, str, int]] = {}  # placeholder -> (fs, path, size)
         self.schemes: set[str] = set()  # those of the URIs given
 
@@ -61,15 +74,46 @@ class RemoteSources:
         the data objects under a folder, whole manifests, a named object marked for fetching)."""
         return [self._mirror(path) if is_remote(path) else path for path in paths]
 
+    def history(self, entries: list[ManifestEntry]) -> History:
+        """What the lake's manifest says of the objects it read before."""
+        formats = {e.sha256: e.source_format for e in entries if e.source_format}
+        return {
+            (e.path, e.source_etag, e.size): (e.sha256, formats.get(e.sha256, ""))
+            for e in entries
+            if e.source_etag
+        }
+
+    def recorded(self, path: Path, history: History) -> SourceFile | None:
+        """The source an unfetched object is, when the lake recorded this very object (its
+        URI, size and ETag): what a fetch would find, without the fetch."""
+        if path not in self._pending:
+            return None
+        uri, etag, size = self.origins[str(path)], self.etags[str(path)], self._pending[path][2]
+        sha256, source_format = history.get((uri, etag, size), ("", "")) if etag else ("", "")
+        if not source_format:
+            return None
+        return SourceFile(
+            path=path,
+            size=size,
+            container="",
+            compression="",
+            columns=[],
+            sha256=sha256,
+            origin=uri,
+            etag=etag,
+            recorded_format=source_format,
+        )
+
     def fetch(self, files: list[Path], reporter: Reporter) -> None:
-        """Fetch the objects whose placeholders are among `files` (what discovery kept)."""
+        """Fetch the objects whose placeholders are among `files`."""
         wanted = [f for f in files if f in self._pending]
         total = sum(self._pending[f][2] for f in wanted)
         if not wanted:
             return
         from fsspec.callbacks import Callback
 
-        task = reporter.task(f"fetch {len(wanted)} file(s)", total=max(total, 1))
+        what = wanted[0].name if len(wanted) == 1 else f"{len(wanted)} files"
+        task = reporter.task(f"fetch {what}", total=max(total, 1))
 
         class Shown(Callback):  # (fsspec reports each chunk it wrote)
             def call(self, *args: Any, **kwargs: Any) -> None:
@@ -115,6 +159,7 @@ class RemoteSources:
             local.parent.mkdir(parents=True, exist_ok=True)
             local.touch()
             self.origins[str(local)] = f"{uri}/{relative}" if relative else uri
+            self.etags[str(local)] = version_of(detail) or ""
             self._pending[local] = (fs, path, int(detail.get("size") or 0))
             if is_manifest(local):
                 self.fetch([local], Reporter(enabled=False))
@@ -133,7 +178,7 @@ def remote_sources() -> Iterator[RemoteSources]:
     raised inside name the objects' URIs."""
     root = (cache_root() / "sources" / secrets.token_hex(6)).resolve()
     sources = RemoteSources(root)
-    token = _ORIGINS.set(sources.origins)
+    token = _ACTIVE.set(sources)
     try:
         yield sources
     except CloudtallyError as exc:
@@ -141,7 +186,7 @@ def remote_sources() -> Iterator[RemoteSources]:
             raise
         raise type(exc)(sources.named(str(exc))) from None
     finally:
-        _ORIGINS.reset(token)
+        _ACTIVE.reset(token)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -38,8 +38,12 @@ class SourceFile:
     # For Parquet: column name -> arrow type string; for CSV every column is text.
     column_types: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
-    # The object-store URI a local copy was fetched from (ingest/remote.py), else "".
+    # The object-store URI a local copy was fetched from (ingest/remote.py), else "", and the
+    # object's ETag (or generation) then.
     origin: str = ""
+    etag: str = ""
+    # The format the lake recorded for it, for a source known without being read.
+    recorded_format: str = ""
 
     @property
     def label(self) -> str:
@@ -187,10 +191,10 @@ def _manifest_scope(manifest: Path) -> Path:
 
 def inspect(path: Path) -> SourceFile:
     """Open a file just enough to know its container, header and content hash."""
-    from cloudtally.ingest.remote import origin_of
+    from cloudtally.ingest.remote import etag_of, origin_of
 
     source = _inspect(path)
-    source.origin = origin_of(path) or ""
+    source.origin, source.etag = origin_of(path) or "", etag_of(path)
     return source
 
 

@@ -114,6 +114,13 @@ class ManifestEntry(_Model):
     partitions: list[PartitionKey]
     ingested_at: datetime
     outcome: str  # stored | unchanged
+    # An object-store source's ETag (or generation) when read (ingest/remote.py); written
+    # only then.
+    source_etag: str | None = None
+
+    def line(self) -> bytes:
+        """The entry as a line of manifest.jsonl."""
+        return self.model_dump_json(exclude_none=True).encode() + b"\n"
 
 
 class DerivedPart(_Model):
@@ -248,7 +255,7 @@ def append_manifest(path: Path, committed: int, entries: list[ManifestEntry]) ->
             fh.truncate(committed)
             end = fh.seek(committed)
         for entry in entries:
-            fh.write(entry.model_dump_json().encode() + b"\n")
+            fh.write(entry.line())
         fh.flush()
         os.fsync(fh.fileno())
         return fh.tell()

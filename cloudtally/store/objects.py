@@ -180,7 +180,7 @@ class ObjectLake:
 
     def identity(self, path: str) -> tuple[Any, ...]:
         info = self._info(path)
-        return (_etag_of(info), info["size"])
+        return (version_of(info), info["size"])
 
     def _info(self, path: str) -> dict[str, Any]:
         try:
@@ -403,7 +403,7 @@ class ObjectLake:
             return None
         except Exception as exc:  # (the libraries raise their own errors too)
             raise self._unreachable(exc) from None
-        return _etag_of(info)
+        return version_of(info)
 
     @contextmanager
     def state_copy(self, local: Path) -> Iterator[None]:
@@ -433,7 +433,7 @@ class ObjectLake:
             if info is None:
                 self.fs.pipe_file(key, data, mode="create", **self._one_put())
             else:
-                self._replace_if("state.duckdb", data, _etag_of(info))
+                self._replace_if("state.duckdb", data, version_of(info))
         except Exception as exc:  # (the libraries raise their own errors too)
             if _precondition_failed(exc):
                 raise StoreError(
@@ -498,7 +498,7 @@ _ONE_PUT = 2 * 2**30
 COPY_WAIT_SECONDS = 300
 
 
-def _etag_of(info: dict[str, Any]) -> str | None:
+def version_of(info: dict[str, Any]) -> str | None:
     """What changes when the object is replaced: S3's and Azure's ETag, GCS's generation."""
     found = info.get("ETag") or info.get("etag") or info.get("generation") or info.get("md5Hash")
     return str(found) if found is not None else None

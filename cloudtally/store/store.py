@@ -600,7 +600,7 @@ class Store:
         if self.objects is None:
             return append_manifest(self.manifest_path, committed, entries)
         kept = (self.objects.read("manifest.jsonl") or b"")[:committed] if committed else b""
-        data = kept + b"".join(e.model_dump_json().encode() + b"\n" for e in entries)
+        data = kept + b"".join(e.line() for e in entries)
         if entries or len(kept) != committed:
             self.objects.write("manifest.jsonl", data)
         return len(data)

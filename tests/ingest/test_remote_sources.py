@@ -197,3 +197,57 @@ def test_repair_fetches_a_damaged_file_s_source_again_from_s3(
     assert repaired.exit_code == 0, repaired.stderr
     assert "Repaired 2 account-period(s) from their sources" in repaired.stdout
     assert answers(lake) == before
+
+
+def test_a_daily_ingest_of_a_folder_fetches_only_what_is_new(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lake's manifest records each object's URI, size and ETag: an object it read before
+    is known without fetching it; a new or replaced one is fetched."""
+    import s3fs
+
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_get_file")
+    lake, local = tmp_path / "lake", tmp_path / "local"
+    for name in ("aws", "azure"):
+        s3.upload_file(str(FOCUS_12 / f"{name}.csv"), BUCKET, f"daily/{name}.csv")
+    folder = f"s3://{BUCKET}/daily/"
+    assert run(lake, "ingest", folder).exit_code == 0
+    assert sorted(fetched) == [f"{BUCKET}/daily/aws.csv", f"{BUCKET}/daily/azure.csv"]
+    fetched.clear()
+    again = run(lake, "ingest", folder)
+    assert "Nothing to do: 2 file(s) already ingested, unchanged." in again.stdout
+    assert fetched == []
+    entries = [json.loads(line) for line in (lake / "manifest.jsonl").read_text().splitlines()]
+    assert [(e["path"], e["outcome"], e["source_etag"]) for e in entries] == [
+        (f"{folder}{name}.csv", "stored", s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
+        for name in ("aws", "azure")
+        for key in [f"daily/{name}.csv"]
+    ]
+    # A restated Azure export and a new GCP one: those two are fetched, AWS's is not.
+    with open(FOCUS_12 / "azure.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("BilledCost")] = "1000.5"
+    restated = tmp_path / "azure.csv"
+    with open(restated, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    s3.upload_file(str(restated), BUCKET, "daily/azure.csv")
+    s3.upload_file(str(FOCUS_12 / "gcp.csv"), BUCKET, "daily/gcp.csv")
+    fetched.clear()
+    later = run(lake, "ingest", folder)
+    assert later.exit_code == 0, later.stderr
+    assert "Skipped 1 unchanged file(s)." in later.stdout
+    assert sorted(fetched) == [f"{BUCKET}/daily/azure.csv", f"{BUCKET}/daily/gcp.csv"]
+    for step in ([FOCUS_12 / "aws.csv", FOCUS_12 / "azure.csv"], [restated, FOCUS_12 / "gcp.csv"]):
+        assert run(local, "ingest", *step).exit_code == 0
+    assert answers(lake) == answers(local)
+    # A FOCUS 1.3 version of the AWS export beside the unfetched 1.2 one: both are named,
+    # the 1.2 one by the format the manifest recorded.
+    s3.upload_file(str(FOCUS_12.parent / "1.3" / "aws.csv"), BUCKET, "daily/v13/aws.csv")
+    fetched.clear()
+    clash = run(lake, "ingest", folder)
+    assert clash.exit_code == 1
+    assert (
+        f"  {folder}aws.csv (focus-1.2) and {folder}v13/aws.csv (focus-1.3) hold "
+        "aws/100000000001/2026-05, aws/100000000002/2026-05\n"
+    ) in clash.stderr
+    assert fetched == [f"{BUCKET}/daily/v13/aws.csv"]
