@@ -119,9 +119,10 @@ def ingest(
     """
     reporter = reporter or Reporter(enabled=False)
     with remote_sources() as sources, reporter.session():
-        given = sources.local(paths)
+        given = sources.local(paths, reporter, engine=store.query_engine.name)
         discovery = discover(given, follow_symlinks=follow_symlinks)
         report = _ingest(store, given, discovery, sources, forced_format, reporter, repair, mapping)
+        report.skipped[:0] = sources.skipped
         return _named(report, sources)
 
 
@@ -220,11 +221,9 @@ def _with_sources_of(
     def readable(recorded: str) -> Path | None:
         if not is_remote(recorded):
             return Path(recorded) if Path(recorded).is_file() else None
-        try:
-            [local] = sources.local([Path(recorded)])
-            sources.fetch([local], reporter)
-        except IngestError:
-            return None
+        # (an object that is gone is no file here; a store that cannot be reached is said so)
+        [local] = sources.local([Path(recorded)], reporter, engine=store.query_engine.name)
+        sources.fetch([local], reporter)
         return local if local.is_file() else None
 
     for sha in sorted(s for s in wanted if s):

@@ -12,13 +12,16 @@ those copies; everything the user sees or the lake records (messages, the summar
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
 executors read the objects themselves (`origin_of`), so a cluster needs no shared mount.
 
-The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<random>` and is deleted when the command
-ends. Credentials and endpoints are each filesystem's usual settings, as for a lake in an
+The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<pid>-<random>`, deleted when the command
+ends (or, after a process that was killed, by the next command that makes one). An object whose
+key cannot be a file's name there (a `..`, `.` or empty part) is skipped and named, never
+written outside it. Credentials and endpoints are each filesystem's usual settings, as for a lake in an
 object store (store/objects.py).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.errors import CloudtallyError, IngestError, UnsupportedError
-from cloudtally.ingest.formats.aws_manifest import is_manifest
+from cloudtally.ingest.formats.aws_manifest import PARENT_LEVELS, is_manifest
 from cloudtally.ingest.source import DATA_SUFFIXES, SourceFile
 from cloudtally.progress import Reporter
 from cloudtally.store.catalog import ManifestEntry
@@ -62,17 +65,28 @@ def is_remote(path: Path | str) -> bool:
 class RemoteSources:
     """The local copies of the object-store sources of one command."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
+        self.root: Path | None = None  # the work folder, made for the first URI
         self.origins: dict[str, str] = {}  # local copy -> the object's URI
         self.etags: dict[str, str] = {}  # local copy -> the object's ETag when listed
         self._pending: dict[Path, tuple[Any, str, int]] = {}  # placeholder -> (fs, path, size)
         self.schemes: set[str] = set()  # those of the URIs given
+        # Objects under a folder given whose names no file can have: (URI, why not read).
+        self.skipped: list[tuple[str, str]] = []
+        self._filesystems: dict[str, tuple[Any, str]] = {}
 
-    def local(self, paths: list[Path]) -> list[Path]:
+    def local(self, paths: list[Path], reporter: Reporter, *, engine: str = "duckdb") -> list[Path]:
         """`paths` with each object-store URI replaced by its local mirror (placeholders for
-        the data objects under a folder, whole manifests, a named object marked for fetching)."""
-        return [self._mirror(path) if is_remote(path) else path for path in paths]
+        the data objects under a folder, whole manifests, a named object marked for fetching;
+        a manifest named alone brings its delivery's folder, as discovery looks there)."""
+        for path in paths:
+            found = lake_uri(str(path))
+            if engine != "duckdb" and found is not None and found[0] in ("az", "abfs"):
+                raise UnsupportedError(
+                    f"{found[1]}: on --engine {engine} give the container as Hadoop names it: "
+                    "abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/FOLDER."
+                )
+        return [self._mirror(path, reporter) if is_remote(path) else path for path in paths]
 
     def history(self, entries: list[ManifestEntry]) -> History:
         """What the lake's manifest says of the objects it read before."""
@@ -135,35 +149,112 @@ class RemoteSources:
             text = text.replace(f"{self.root}/{scheme}/", f"{scheme}://")
         return text
 
-    def _mirror(self, given: Path) -> Path:
+    def _mirror(self, given: Path, reporter: Reporter) -> Path:
         scheme, uri = lake_uri(str(given)) or ("", "")
-        fs, root = _filesystem(scheme, uri)
+        fs, root = self._filesystem(scheme, uri)
         self.schemes.add(scheme)
-        local_root = self.root / scheme / uri.split("://", 1)[1]
+        local_root = self._local(uri)
         try:
             info = fs.info(root)
-            found = (
-                {root: info}
-                if info.get("type") == "file"
-                else fs.find(root, detail=True, withdirs=False)
-            )
         except FileNotFoundError:
             return local_root  # (discovery: "no such file or folder", named as the URI)
         except Exception as exc:  # (each filesystem's own errors: no bucket, no credentials)
             raise _unreadable(uri, exc) from None
+        if info.get("type") != "file":
+            local_root.mkdir(parents=True, exist_ok=True)
+            self._place(fs, root, uri, reporter)
+        elif is_manifest(local_root):
+            # Discovery finds a manifest's files next to it or up to PARENT_LEVELS above.
+            levels = min(PARENT_LEVELS + 1, root.count("/"))
+            self._place(fs, root.rsplit("/", levels)[0], uri.rsplit("/", levels)[0], reporter)
+        else:  # (an object named by the user is read whatever its name)
+            self._add(fs, root, uri, info)
+        return local_root
+
+    def _place(self, fs: Any, root: str, uri: str, reporter: Reporter) -> None:
+        """A placeholder for each object under `root` that may be a billing file, and each
+        report manifest fetched whole."""
+        try:
+            found = fs.find(root, detail=True, withdirs=False)
+        except Exception as exc:  # (each filesystem's own errors)
+            raise _unreadable(uri, exc) from None
+        manifests = []
         for path, detail in sorted(found.items()):
-            relative = path[len(root) :].lstrip("/")
-            local = local_root / relative if relative else local_root
-            if relative and not _may_be_billing_file(relative):
+            relative = path[len(root) :]
+            if detail.get("type", "file") != "file" or not relative.startswith("/"):
+                continue  # (a folder's marker object, made by the consoles' "Create folder")
+            relative = relative[1:]
+            if not relative or relative.endswith("/") or not _may_be_billing_file(relative):
                 continue
+            named = f"{uri}/{relative}"
+            if any(p in ("", ".", "..") or len(p.encode()) > 255 for p in relative.split("/")):
+                self.skipped.append((named, f"{named}: {_NO_FILE_NAME}"))
+                continue
+            if self._add(fs, path, named, detail) and is_manifest(Path(relative)):
+                manifests.append(self._local(named))
+        self.fetch(manifests, reporter)
+
+    def _add(self, fs: Any, path: str, uri: str, detail: dict[str, Any]) -> bool:
+        """A placeholder for the object at `path` (`uri`), to fetch if discovery keeps it;
+        False when the name cannot be a file's here (another object is a folder there)."""
+        local = self._local(uri)
+        if str(local) in self.origins:
+            return True
+        try:
             local.parent.mkdir(parents=True, exist_ok=True)
             local.touch()
-            self.origins[str(local)] = f"{uri}/{relative}" if relative else uri
-            self.etags[str(local)] = version_of(detail) or ""
-            self._pending[local] = (fs, path, int(detail.get("size") or 0))
-            if is_manifest(local):
-                self.fetch([local], Reporter(enabled=False))
-        return local_root
+        except OSError:
+            self.skipped.append((uri, f"{uri}: {_NO_FILE_NAME}"))
+            return False
+        self.origins[str(local)] = uri
+        self.etags[str(local)] = version_of(detail) or ""
+        self._pending[local] = (fs, path, int(detail.get("size") or 0))
+        return True
+
+    def _local(self, uri: str) -> Path:
+        """Where the copy of the object (or folder) at `uri` goes."""
+        if self.root is None:
+            self.root = _work_folder()
+        scheme, rest = uri.split("://", 1)
+        return self.root / scheme / rest
+
+    def _filesystem(self, scheme: str, uri: str) -> tuple[Any, str]:
+        """The filesystem for `uri` (one per bucket or container) and the URI's path in it."""
+        bucket = uri.split("://", 1)[1].split("/", 1)[0]
+        if f"{scheme}://{bucket}" not in self._filesystems:
+            self._filesystems[f"{scheme}://{bucket}"] = _filesystem(scheme, uri)
+        fs, bucket_root = self._filesystems[f"{scheme}://{bucket}"]
+        inside = uri.split("://", 1)[1][len(bucket) :].strip("/")
+        return fs, f"{bucket_root.split('/', 1)[0]}/{inside}".rstrip("/")
+
+
+_NO_FILE_NAME = (
+    "its name has an empty, '.' or '..' part (or one over 255 bytes), or is a folder of other "
+    "objects too, which a file's name cannot be; not read. Copy it to a plain name to ingest it."
+)
+
+
+def _work_folder() -> Path:
+    """A new folder for one command's copies; those of processes that ended are deleted."""
+    sources = cache_root() / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    for folder in sources.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    folder = sources / f"{os.getpid()}-{secrets.token_hex(6)}"
+    folder.mkdir()
+    return folder.resolve()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _may_be_billing_file(relative: str) -> bool:
@@ -176,8 +267,7 @@ def _may_be_billing_file(relative: str) -> bool:
 def remote_sources() -> Iterator[RemoteSources]:
     """A work folder for the command's object-store sources, deleted when it ends; errors
     raised inside name the objects' URIs."""
-    root = (cache_root() / "sources" / secrets.token_hex(6)).resolve()
-    sources = RemoteSources(root)
+    sources = RemoteSources()
     token = _ACTIVE.set(sources)
     try:
         yield sources
@@ -187,7 +277,8 @@ def remote_sources() -> Iterator[RemoteSources]:
         raise type(exc)(sources.named(str(exc))) from None
     finally:
         _ACTIVE.reset(token)
-        shutil.rmtree(root, ignore_errors=True)
+        if sources.root is not None:
+            shutil.rmtree(sources.root, ignore_errors=True)
 
 
 def _filesystem(scheme: str, uri: str) -> tuple[Any, str]:

@@ -251,3 +251,110 @@ def test_a_daily_ingest_of_a_folder_fetches_only_what_is_new(
         "aws/100000000001/2026-05, aws/100000000002/2026-05\n"
     ) in clash.stderr
     assert fetched == [f"{BUCKET}/daily/v13/aws.csv"]
+
+
+def test_objects_whose_names_no_file_can_have_are_skipped_and_named(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    """A folder's marker object (the consoles' "Create folder"), a key with `..`, `.` or an
+    empty part, a part over 255 bytes: none is read, none is written outside the work folder,
+    each is named with why; the rest of the folder is ingested."""
+    aws = (FOCUS_12 / "aws.csv").read_bytes()
+    keys = {
+        "odd/": b"",
+        "odd/aws.csv": aws,
+        "odd/x/../gcp.csv": aws,
+        "odd//azure.csv": aws,
+        "odd/" + "n" * 300 + ".csv": aws,
+        "odd/../../../../../../escape-Manifest.json": b'{"reportKeys": []}',
+    }
+    for key, body in keys.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    lake = tmp_path / "lake"
+    report = ingest(Store(lake), [Path(f"s3://{BUCKET}/odd/")])
+    folder = f"s3://{BUCKET}/odd"
+    assert report.stored == [f"{folder}/aws.csv"]
+    why = (
+        "its name has an empty, '.' or '..' part (or one over 255 bytes), or is a folder of "
+        "other objects too, which a file's name cannot be; not read. Copy it to a plain name to "
+        "ingest it."
+    )
+    skipped = [  # (in the order of their keys)
+        f"{folder}/../../../../../../escape-Manifest.json",
+        f"{folder}//azure.csv",
+        f"{folder}/{'n' * 300}.csv",
+        f"{folder}/x/../gcp.csv",
+    ]
+    assert report.skipped == [(uri, f"{uri}: {why}") for uri in skipped]
+    cache = Path(os.environ["CLOUDTALLY_CACHE_DIR"])
+    assert not (cache.parent / "escape-Manifest.json").exists()
+    assert sources_left(cache) == []
+    for key in keys:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+
+
+def test_a_folder_without_billing_files_and_a_manifest_named_alone(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="notes/readme.md", Body=b"not a bill")
+    lake = tmp_path / "lake"
+    empty = run(lake, "ingest", f"s3://{BUCKET}/notes/")
+    assert (empty.exit_code, empty.stderr) == (
+        1,
+        f"Error: s3://{BUCKET}/notes: the folder holds no billing files (.csv, .csv.gz, "
+        ".parquet).\n",
+    )
+    # A manifest given by its URI is read as a local one is: its files found beside it.
+    local = tmp_path / "bucket"
+    period = local / "alone" / "myreport" / "20240301-20240401"
+    new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
+    manifest(period, "1bb11111-new", new)
+    upload(s3, local / "alone", "alone")
+    store = Store(lake)
+    named = f"s3://{BUCKET}/alone/myreport/20240301-20240401/myreport-Manifest.json"
+    report = ingest(store, [Path(named)])
+    assert lake_totals(store) == native_totals(LEGACY)
+    assert report.stored == [
+        f"s3://{BUCKET}/alone/myreport/20240301-20240401/1bb11111-new/myreport-0000{n}.csv.gz"
+        for n in (1, 2)
+    ]
+
+
+def test_repair_says_when_the_store_cannot_be_reached(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(s3, FOCUS_12, "exports/unreachable")
+    lake = tmp_path / "lake"
+    assert run(lake, "ingest", f"s3://{BUCKET}/exports/unreachable/gcp.csv").exit_code == 0
+    [damaged] = sorted((lake / "lake").glob("x_Provider=gcp/*/*.parquet"))[:1]
+    damaged.write_bytes(b"not parquet")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    failed = run(lake, "ingest", "--repair")
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith(
+        f"Error: s3://{BUCKET}/exports/unreachable/gcp.csv cannot be read (Could not connect "
+    )
+    assert failed.stderr.endswith(
+        "Check the bucket's name, the credentials and the endpoint (for S3: AWS_PROFILE or "
+        "AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL); nothing was stored.\n"
+    )
+
+
+@pytest.mark.parametrize("given", ["az://finops/exports/", "abfs://finops/exports/aws.csv"])
+def test_spark_is_told_to_name_an_azure_container_as_hadoop_does(
+    tmp_path: Path, given: str
+) -> None:
+    """Spark's executors read the objects, and Hadoop names a container with its account: an
+    `az://` URI is refused before anything is fetched or stored (Spark is not started)."""
+    from cloudtally.engine import engine_for
+    from cloudtally.errors import UnsupportedError
+
+    store = Store(tmp_path / "lake", engine_for("spark"))
+    with pytest.raises(UnsupportedError) as refused:
+        ingest(store, [Path(given)])
+    assert str(refused.value) == (
+        f"{given.rstrip('/')}: on --engine spark give the container as Hadoop names it: "
+        "abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/FOLDER."
+    )
+    assert not (tmp_path / "lake").exists()

@@ -27,6 +27,7 @@ from tests.store.test_object_store import (
     RULES,
     _timeless,
     lake_files,
+    paths_asked,
     refused_while_held,
     run,
 )
@@ -362,3 +363,47 @@ def _refused_over_another_copy(store: Store, container: Container, folder: str) 
         "worked; nothing of this run was saved to it. Run again."
     )
     assert container.objects(folder) == {"state.duckdb": b"another process's copy"}
+
+
+def test_exports_in_the_store_are_ingested_and_not_fetched_again(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest gs://...`, `az://...`, `abfss://...`: the samples' totals, the lines named by
+    their objects' URIs (an abfss:// URI with its account), and a second ingest fetches
+    nothing (the objects' generation or ETag recorded in the manifest)."""
+    import adlfs
+    import gcsfs
+
+    for path in sorted(FOCUS_12.glob("*.csv")):
+        container.put(f"exports/{path.name}", path.read_bytes())
+    if container.scheme == "gs":
+        fetched = paths_asked(monkeypatch, gcsfs.GCSFileSystem, "_get_file")
+    else:  # (adlfs binds its get_file to its own _get_file)
+        fetched = []
+        original = adlfs.AzureBlobFileSystem.get_file
+
+        def counted(self: object, path: str, *args: object, **kwargs: object) -> object:
+            fetched.append(path)
+            return original(self, path, *args, **kwargs)
+
+        monkeypatch.setattr(adlfs.AzureBlobFileSystem, "get_file", counted)
+    lake, exports = tmp_path / "lake", f"{container.uri}/exports/"
+    assert run(lake, "ingest", exports).exit_code == 0
+    named = run(
+        lake,
+        "sql",
+        "SELECT x_SourceFile AS f, sum(BilledCost)::VARCHAR AS c FROM costs GROUP BY 1",
+        "-f",
+        "json",
+    )
+    rows = json.loads(named.stdout)
+    assert sorted(r["f"] for r in rows) == [f"{exports}{n}.csv" for n in ("aws", "azure", "gcp")]
+    total = run(lake, "sql", "SELECT sum(BilledCost)::VARCHAR AS c FROM costs", "-f", "json")
+    assert json.loads(total.stdout) == [{"c": TOTAL}]
+    assert len(fetched) == 3
+    fetched.clear()
+    again = run(lake, "ingest", exports)
+    assert "Nothing to do: 3 file(s) already ingested, unchanged." in again.stdout
+    assert fetched == []
+    for path in FOCUS_12.glob("*.csv"):
+        container.delete(f"exports/{path.name}")
