@@ -396,6 +396,11 @@ class ObjectLake:
             raise FileExistsError(key)
         self.fs.pipe_file(key, data)
 
+    def version(self, path: str) -> str | None:
+        """The object's ETag (GCS: generation) now, asked of the store (one HEAD); None when
+        there is no such object."""
+        return self._etag(path)
+
     def _etag(self, path: str) -> str | None:
         try:
             info = self.fs.info(self._key(path), refresh=True)

@@ -152,6 +152,18 @@ class Store:
         """Whether there is a lake here (its catalog)."""
         return self.objects.exists("catalog.json") if self.objects else self.catalog_path.exists()
 
+    def catalog_version(self) -> tuple[object, ...] | None:
+        """What changes whenever the catalog is replaced, for one look (a stat; in an object
+        store one HEAD, not the catalog's GET); None when there is no lake."""
+        if self.objects:
+            etag = self.objects.version("catalog.json")
+            return None if etag is None else (etag,)
+        try:
+            stat = os.stat(self.catalog_path)
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
     def has_state(self) -> bool:
         """Whether the state database exists (nothing was recorded in it otherwise)."""
         if self.objects:

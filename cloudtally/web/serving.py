@@ -35,9 +35,11 @@ IN_MEMORY = (COSTS_CUBE, ALLOCATED_CUBE, TAGS_CUBE)
 # Answers kept per generation (`ServingStore.remembered`): tag compliance, which groups every
 # usage line of a period by resource, is the same for every view of a page until new data.
 REMEMBERED = 256
-# How often the warmer looks for a new generation (a stat of the catalog file), and for how
+# How often the warmer looks for a new generation (a stat of the catalog file; in an object
+# store a HEAD of catalog.json, a request billed by the store, so less often), and for how
 # many distinct viewer scopes (teams and products of users) it warms, besides everything.
 WARM_EVERY_SECONDS = 1.0
+WARM_OBJECT_STORE_EVERY_SECONDS = 5.0
 WARM_SCOPES = 16
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -187,12 +189,14 @@ class Warmer:
         rules_dir: Path | None,
         tasks: list[Callable[[WarmView], object]],
         scopes: Callable[[], list[Scope]] = list,
-        every: float = WARM_EVERY_SECONDS,
+        every: float | None = None,
     ) -> None:
         self.store = store
         self.rules_dir = rules_dir
         self.tasks = tasks
         self.scopes = scopes
+        if every is None:
+            every = WARM_OBJECT_STORE_EVERY_SECONDS if store.objects else WARM_EVERY_SECONDS
         self.every = every
         self.warmed: tuple[object, ...] | None = None  # the generation last warmed
         self._stop = threading.Event()
@@ -237,9 +241,15 @@ class Warmer:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        seen: tuple[object, ...] | None = None  # the catalog's version at the last pass
         while not self._stop.is_set():
             try:
-                self.warm_once()
+                # One look at the catalog (a stat, or a HEAD) while nothing changes; the
+                # catalog itself is read only for a new one.
+                version = self.store.catalog_version()
+                if version is not None and (version != seen or self.warmed is None):
+                    self.warm_once()
+                    seen = version
             except Exception:  # a lake mid-swap or unreadable: try again later
                 log.warning("warming the lake failed", exc_info=True)
             self._stop.wait(self.every)

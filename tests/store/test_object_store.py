@@ -465,3 +465,44 @@ def test_the_dashboard_does_not_serve_a_replaced_lake_s_answers(s3: boto3.client
             "CAST(sum(BilledCost) AS VARCHAR)"
         ]
     )
+
+
+def test_an_idle_dashboard_asks_the_store_one_head_per_look(
+    s3: boto3.client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warmer looks for a new generation with one HEAD of catalog.json (every 5 s on an
+    object store), and reads the catalog only when it changed."""
+    import time
+
+    import s3fs
+
+    from cloudtally.web.serving import WARM_OBJECT_STORE_EVERY_SECONDS, ServingStore, Warmer
+
+    lake = f"s3://{BUCKET}/idle"
+    assert run(lake, "ingest", FOCUS_12 / "aws.csv").exit_code == 0
+    asked = paths_asked(monkeypatch, s3fs.S3FileSystem, "_info")  # HEAD
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")  # GET
+    store = ServingStore(lake)
+    assert Warmer(store, None, []).every == WARM_OBJECT_STORE_EVERY_SECONDS
+    warmer = Warmer(store, None, [], every=0.05)
+
+    def wait_for(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not done():
+            assert time.monotonic() < deadline, "the warmer did not warm in time"
+            time.sleep(0.02)
+
+    warmer.start()
+    try:
+        wait_for(lambda: warmer.warmed is not None)
+        first = warmer.warmed
+        asked.clear()
+        fetched.clear()
+        time.sleep(0.6)
+        assert fetched == []
+        assert set(asked) == {f"{BUCKET}/idle/catalog.json"} and len(asked) >= 5
+        # A commit: the next look sees a new ETag, and the new generation is warmed.
+        assert run(lake, "ingest", FOCUS_12 / "gcp.csv").exit_code == 0
+        wait_for(lambda: warmer.warmed not in (None, first))
+    finally:
+        warmer.stop()
