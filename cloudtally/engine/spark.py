@@ -46,6 +46,15 @@ REMOTE_SCHEMES = ("s3a://", "abfss://", "gs://", "hdfs://", "wasbs://")
 # An object store's URI as fsspec names it -> as Hadoop's connectors name it.
 HADOOP_SCHEMES = {"s3://": "s3a://", "gcs://": "gs://"}
 
+# Spark leaves out files whose names start with `_` or `.` (Hadoop's hidden files), even files
+# it is given by name: an export called `_cur.csv`, or a lake file written for an account
+# whose id starts with `_`, would be read as if it were not there (an allocation missing that
+# account's costs, conserved over what was read). A read of named files asks Spark to leave
+# out nothing (this read option; a Spark without it ignores it), and `_refuse_skipped` stops
+# a read that still left one out. Lake files are not given such names (ingest/pipeline.py).
+READ_HIDDEN_FILES = ("ignoredPathSegmentRegex", "")
+HIDDEN_NAME = ("_", ".")
+
 
 # The column DuckDB's numbered readers add (ingest.formats.base.ROW_POSITION): a row's
 # position in its file, from 0.
@@ -215,11 +224,11 @@ class SparkConnection:
     ) -> DataFrame:
         """Parquet files as one frame: columns merged by name (DuckDB's union_by_name), folder
         columns read from `key=value` folders under `base_path` (hive_partitioning)."""
-        reader = self.spark.read.option("mergeSchema", "true")
+        reader = _named_files(self.spark.read.option("mergeSchema", "true"), paths)
         if base_path is not None:
             reader = reader.option("basePath", hadoop_path(self._located(base_path)))
         located = [self._located(p) for p in paths]
-        frame = reader.parquet(*(hadoop_path(p) for p in located))
+        frame = _refuse_skipped(reader.parquet(*(hadoop_path(p) for p in located)), located)
         if filename:
             from pyspark.sql import functions as F
 
@@ -455,7 +464,7 @@ class SparkConnection:
     def _read_json(self, paths: list[str], options: dict[str, Any]) -> Any:
         """Newline-delimited JSON, with DuckDB's `columns = {name: type}` as the schema (Spark
         would otherwise infer one: an object of labels as a struct, where DuckDB has a map)."""
-        reader = self.spark.read
+        reader = _named_files(self.spark.read, paths)
         columns = options.get("columns")
         if isinstance(columns, dict):
             schema = ", ".join(
@@ -463,7 +472,8 @@ class SparkConnection:
                 for name, kind in columns.items()
             )
             reader = reader.schema(schema)
-        return reader.json([hadoop_path(self._located(p)) for p in paths])
+        located = [self._located(p) for p in paths]
+        return _refuse_skipped(reader.json([hadoop_path(p) for p in located]), located)
 
     def _read_csv(
         self, paths: list[str], options: dict[str, Any], marks: list[Any] | None = None
@@ -481,8 +491,9 @@ class SparkConnection:
                 "Spark reads gzip CSV only from files named *.gz: rename the file and run again."
             )
         schema = StructType([StructField(name, StringType()) for name in columns])
-        frame = self.spark.read.csv(
-            [hadoop_path(self._located(p)) for p in paths],
+        located = [self._located(p) for p in paths]
+        frame = _named_files(self.spark.read, paths).csv(
+            [hadoop_path(p) for p in located],
             schema=schema,
             header=bool(options.get("header", True)),
             sep=options.get("delim", ","),
@@ -496,6 +507,7 @@ class SparkConnection:
             ignoreTrailingWhiteSpace=False,
             enforceSchema=True,
         )
+        frame = _refuse_skipped(frame, located)
         nulls = options.get("nullstr") or [""]
         nulls = [nulls] if isinstance(nulls, str) else nulls
         projected = []
@@ -677,6 +689,7 @@ def executor_sha256s(
     try:
         rows = (
             session.read.format("binaryFile")
+            .option(*READ_HIDDEN_FILES)  # (files named: a `_` name is hashed here too)
             .option("recursiveFileLookup", "true")  # (no folder columns: the files only)
             .load([hadoop_path(location) for location in wanted])
             .select("path", F.sha2("content", 256))
@@ -797,6 +810,41 @@ def _common_hive_base(paths: list[str]) -> str | None:
             return None
         bases.add("/".join(parts[:cut]))
     return bases.pop() if len(bases) == 1 else None
+
+
+def _named_files(reader: Any, paths: list[str]) -> Any:
+    """`reader` told to leave out no file of `paths`, when they name files (not folders or
+    patterns, in which Hadoop's hidden files are left out as they should be)."""
+    named = all(
+        p.lower().endswith(_FILE_SUFFIXES) and not any(c in p for c in "*?[{") for p in paths
+    )
+    return reader.option(*READ_HIDDEN_FILES) if paths and named else reader
+
+
+# What a file's name ends with (a folder's does not: see write_parquet_file).
+_FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".gz", ".json", ".jsonl", ".ndjson", ".txt")
+
+
+def _refuse_skipped(frame: DataFrame, located: list[str]) -> DataFrame:
+    """`frame`, unless Spark left out one of the named files whose names start with `_` or
+    `.` (a Spark without the read option of READ_HIDDEN_FILES does)."""
+    hidden = {
+        unquote(p.rstrip("/").rsplit("/", 1)[-1]): p
+        for p in located
+        if p.rstrip("/").rsplit("/", 1)[-1].startswith(HIDDEN_NAME) and _looks_like_file(p)
+    }
+    if not hidden:
+        return frame
+    read = {unquote(f.rsplit("/", 1)[-1]) for f in frame.inputFiles()}
+    left_out = sorted(name for name in hidden if name not in read)
+    if left_out:
+        raise UnsupportedError(
+            f"{local_path(hidden[left_out[0]])}: this Spark leaves out files whose names start "
+            "with '_' or '.', even when named (it has no read option "
+            f"{READ_HIDDEN_FILES[0]}), so it would read as if the file were not there. Run "
+            "this command with the default engine, or on a newer Spark."
+        )
+    return frame
 
 
 def _looks_like_file(name: str) -> bool:

@@ -880,7 +880,8 @@ def _next_catalog(
     for n, item in enumerate(staged):
         file_totals: Totals = {}
         for key, part in item.parts.items():
-            account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:]
+            # (never `_` or `.` first: Spark leaves such files out, engine/spark.py)
+            account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:].lstrip("._")
             target = f"{key.folder()}/{account}-{ingest_id}-{n:05d}.parquet"
             new_files[key].append(
                 part.model_copy(update={"path": store.into_lake(Path(part.path), target)})
