@@ -8,7 +8,9 @@ per request (same region): the request counts are the figure that carries over.
 Figures: wall time of `ingest` of the generated company (6 months), `allocate`, and
 `costs --by service` (median of 3), on the local folder and on s3://; the ratio of each; the
 S3 requests each command made (GET/HEAD/PUT/LIST/DELETE, from the server's log). Reference:
-the same command on the local lake.
+the same command on the local lake. Then the exports themselves in S3: `ingest s3://...` into
+a new local lake (reference: the same ingest of the local folder), and again, unchanged (no
+export fetched: the manifest records each object's ETag).
 """
 
 from __future__ import annotations
@@ -102,6 +104,30 @@ def main() -> None:
             result[f"{name}_s3_requests"] = {k: v // runs for k, v in sorted(made.items())}
             print(
                 f"{name}: local {here:.2f} s, s3 {there:.2f} s ({there / here:.2f}x), "
+                f"requests {dict(made)}",
+                flush=True,
+            )
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
+        for path in sorted(p for p in exports.rglob("*") if p.is_file()):
+            client.upload_file(str(path), "bench", f"exports/{path.relative_to(exports)}")
+        from_s3 = Path(tempfile.mkdtemp()) / "lake"
+        for name in ("ingest_exports_from_s3", "ingest_exports_from_s3_unchanged"):
+            before = _requests(log)
+            seconds = _timed(from_s3, ["ingest", "s3://bench/exports/"], env)
+            made = _requests(log) - before
+            reference = result["ingest_local_seconds"]
+            assert isinstance(reference, float)
+            result[f"{name}_seconds"] = round(seconds, 3)
+            result[f"{name}_ratio_to_local_ingest"] = round(seconds / reference, 2)
+            result[f"{name}_s3_requests"] = dict(sorted(made.items()))
+            print(
+                f"{name}: {seconds:.2f} s ({seconds / reference:.2f}x the local folder's), "
                 f"requests {dict(made)}",
                 flush=True,
             )
