@@ -7,6 +7,7 @@ given to one `ingest` call make up the new contents of every account-period they
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -289,6 +290,7 @@ def _ingest_files(
             from cloudtally.ingest.mapping import mapped_source_id
 
             source.sha256 = mapped_source_id(source.sha256, mapping)
+            source.etag = ""  # (what it was through a mapping is not what the object is)
         if source.sha256 in live:
             if _lines_numbered(store, catalog, source.sha256):
                 unchanged.append(source)
@@ -880,9 +882,9 @@ def _next_catalog(
     for n, item in enumerate(staged):
         file_totals: Totals = {}
         for key, part in item.parts.items():
-            # (never `_` or `.` first: Spark leaves such files out, engine/spark.py)
-            account = re.sub(r"[^A-Za-z0-9_.-]+", "_", key.billing_account_id)[-40:].lstrip("._")
-            target = f"{key.folder()}/{account}-{ingest_id}-{n:05d}.parquet"
+            target = (
+                f"{key.folder()}/{_file_name(key.billing_account_id)}-{ingest_id}-{n:05d}.parquet"
+            )
             new_files[key].append(
                 part.model_copy(update={"path": store.into_lake(Path(part.path), target)})
             )
@@ -941,6 +943,18 @@ def _next_catalog(
     return catalog.model_copy(
         update={"partitions": partitions, "manifest": catalog.manifest + manifest}
     )
+
+
+def _file_name(account: str) -> str:
+    """The account's part of a lake file's name: the id itself when it is a plain name;
+    otherwise what is left of it plainly written (never `_` or `.` first: Spark leaves such
+    files out, engine/spark.py), then a hash of the id, so no two accounts of a folder share
+    a name (`#1` and `_1`, two long ids with the same end)."""
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", account)[-40:].lstrip("._")
+    if plain == account:
+        return plain
+    digest = hashlib.sha256(account.encode()).hexdigest()[:8]
+    return f"{plain}-{digest}" if plain else digest
 
 
 def _add_totals(into: Totals, more: Totals) -> None:

@@ -6,7 +6,7 @@ whose name a billing file can have becomes an empty placeholder there and every 
 manifest is fetched whole, so that the folder is read (`source.discover`) exactly as a local
 copy of it would be, latest delivery and all; then only the files it finds are fetched, each
 streamed to disk (never held in memory) with the progress shown, and not even those when the
-lake's manifest recorded the very object (its URI, size and ETag or generation) as a source
+lake's manifest recorded the very object (its URI, size and ETag) as a source
 it holds: a daily `ingest s3://billing/cur/` fetches what is new. Converters and checks read
 those copies; everything the user sees or the lake records (messages, the summary, the
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
@@ -40,7 +40,7 @@ from cloudtally.store.objects import SCHEMES, cache_root, lake_uri, version_of
 # The object-store sources of the running command.
 _ACTIVE: ContextVar[RemoteSources | None] = ContextVar("cloudtally_sources", default=None)
 
-# (URI, ETag or generation, size) -> (sha256, format) of an object the lake recorded
+# (URI, ETag, size) -> (sha256, format) of an object the lake recorded
 History = dict[tuple[str, str, int], tuple[str, str]]
 
 
@@ -52,7 +52,8 @@ def origin_of(path: Path | str) -> str | None:
 
 
 def etag_of(path: Path | str) -> str:
-    """The ETag (or generation) the object a local copy was fetched from had when listed."""
+    """The ETag the object a local copy was fetched from had when listed (store/objects.py
+    `version_of`: what changes when the object is written again)."""
     active = _ACTIVE.get()
     return active.etags.get(str(path), "") if active else ""
 
@@ -90,7 +91,11 @@ class RemoteSources:
 
     def history(self, entries: list[ManifestEntry]) -> History:
         """What the lake's manifest says of the objects it read before."""
-        formats = {e.sha256: e.source_format for e in entries if e.source_format}
+        formats = {
+            e.sha256: e.source_format
+            for e in entries
+            if e.source_format and not e.source_format.startswith("mapping:")
+        }
         return {
             (e.path, e.source_etag, e.size): (e.sha256, formats.get(e.sha256, ""))
             for e in entries

@@ -30,7 +30,9 @@ from cloudtally.errors import StoreError
 # 2: partition files live in Hive-style folders that carry x_Provider and x_BillingPeriod.
 # 3: the manifest lives in manifest.jsonl, out of the catalog every reader parses.
 # 4: a derived dataset may be kept in parts, one per lake partition (`DerivedPart`).
-FORMAT_VERSION = 4
+# 5: the catalog may record the files' sizes (`file_sizes`) and a manifest entry an object
+#    store source's ETag (`source_etag`): fields a reader of format 4 refuses.
+FORMAT_VERSION = 5
 # Columns of the canonical dataset given by a partition file's folder, not stored in the file.
 FOLDER_COLUMNS = ("x_Provider", "x_BillingPeriod")
 
@@ -191,6 +193,15 @@ def parse_catalog(data: bytes | None, path: str) -> Catalog:
     """The catalog in `data` (read from `path`; None: there is none yet, an empty lake)."""
     if data is None:
         return Catalog()
+    try:  # (the format first: a newer one may hold fields this version does not know)
+        written = json.loads(data).get("format_version")
+    except (ValueError, AttributeError):
+        written = None
+    if isinstance(written, int) and written > FORMAT_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer cloudtally (store format {written}; "
+            f"this one reads up to {FORMAT_VERSION}). Upgrade cloudtally and run again."
+        )
     try:
         catalog = Catalog.model_validate_json(data)
     except ValueError as exc:
@@ -198,11 +209,6 @@ def parse_catalog(data: bytes | None, path: str) -> Catalog:
             f"{path}: the catalog is unreadable ({str(exc).splitlines()[0]}). "
             "Restore it from a backup or re-ingest into a new --data-dir."
         ) from None
-    if catalog.format_version > FORMAT_VERSION:
-        raise StoreError(
-            f"{path} was written by a newer cloudtally (store format {catalog.format_version}; "
-            f"this one reads up to {FORMAT_VERSION}). Upgrade cloudtally and run again."
-        )
     return catalog
 
 

@@ -772,6 +772,8 @@ class Store:
             self.objects.upload(staged, path)
             return path
         destination = self.data_dir / path
+        if destination.exists():  # (names are new with each ingest: never a file replaced)
+            raise StoreError(f"{destination}: a lake file of that name exists; nothing was stored.")
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, destination)
         return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -181,3 +182,40 @@ def test_several_files_feeding_one_account_period_are_pointed_out(cli, tmp_path:
 def cost_files(store: Store) -> list[Path]:
     """The costs' Parquet files on disk (not the derived datasets')."""
     return [p for p in store.lake_dir.rglob("*.parquet") if "_derived" not in p.parts]
+
+
+def test_accounts_whose_ids_write_alike_keep_files_of_their_own(
+    store: Store, tmp_path: Path
+) -> None:
+    """A lake file is named after its billing account: ids that differ only in what a file
+    name cannot hold (`#1`, `$1`, `_1`, `1`) each keep a file, and each its own total."""
+    with open(SAMPLES / "focus" / "1.2" / "aws.csv", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    column = header.index("BilledCost")
+    account = header.index("BillingAccountId")
+    ids = ["100000000001", "_100000000001", "#100000000001", "$100000000001"]
+    for n, row in enumerate(rows):
+        row[account] = ids[n % 4]
+    path = tmp_path / "accounts.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    ingest(store, [path])
+    expected = {
+        i: sum((Decimal(r[column]) for n, r in enumerate(rows) if n % 4 == ids.index(i)), Decimal())
+        for i in ids
+    }
+    found = store.sql("SELECT BillingAccountId, sum(BilledCost) FROM costs GROUP BY 1").fetchall()
+    assert {a: Decimal(c).normalize() for a, c in found} == {
+        a: c.normalize() for a, c in expected.items()
+    }
+    names = sorted(
+        re.sub(r"-\d{8}T\d{6}Z-[0-9a-f]{6}-\d{5}\.parquet$", "", p.name)
+        for p in (store.data_dir / "lake").glob("x_Provider=*/*/*.parquet")
+    )
+    # (the plain id; the others what is plain of them and a hash of the id: $, _, #)
+    assert names == [
+        "100000000001",
+        "100000000001-2cc59bde",
+        "100000000001-539783d8",
+        "100000000001-89d425b5",
+    ]

@@ -358,3 +358,21 @@ def test_spark_is_told_to_name_an_azure_container_as_hadoop_does(
         "abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/FOLDER."
     )
     assert not (tmp_path / "lake").exists()
+
+
+def test_an_object_ingested_through_a_mapping_is_read_again_without_it(
+    s3: boto3.client, tmp_path: Path
+) -> None:
+    """What a bill gave through a mapping is not what the object is: the lake's record of it
+    does not stand for the object without that mapping."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "mappings"
+    s3.upload_file(str(examples / "saas-monitoring.csv"), BUCKET, "saas/saas-monitoring.csv")
+    lake = tmp_path / "lake"
+    uri = f"s3://{BUCKET}/saas/saas-monitoring.csv"
+    mapped = run(lake, "ingest", "--mapping", examples / "saas-monitoring.yaml", uri)
+    assert mapped.exit_code == 0, mapped.stderr
+    entries = [json.loads(line) for line in (lake / "manifest.jsonl").read_text().splitlines()]
+    assert "source_etag" not in entries[0]
+    plain = run(lake, "ingest", uri)
+    assert plain.exit_code == 1
+    assert plain.stderr.startswith(f"Error: {uri}: not a billing format cloudtally knows")

@@ -95,7 +95,7 @@ def test_a_format_2_catalog_moves_its_history_out_on_the_next_write(
     assert [Path(e.path).name for e in store.manifest()] == ["export-1.csv"]
     ingest(store, [delivery(tmp_path / "in", 2)])
     upgraded = json.loads(store.catalog_path.read_text())
-    assert upgraded["format_version"] == FORMAT_VERSION == 4
+    assert upgraded["format_version"] == FORMAT_VERSION == 5
     assert "manifest" not in upgraded
     assert [Path(e.path).name for e in store.manifest()] == ["export-1.csv", "export-2.csv"]
     assert store.manifest_count() == 2
