@@ -829,17 +829,21 @@ def _refuse_skipped(frame: DataFrame, located: list[str]) -> DataFrame:
     """`frame`, unless Spark left out one of the named files whose names start with `_` or
     `.` (a Spark without the read option of READ_HIDDEN_FILES does)."""
     hidden = {
-        unquote(p.rstrip("/").rsplit("/", 1)[-1]): p
+        name: p
         for p in located
-        if p.rstrip("/").rsplit("/", 1)[-1].startswith(HIDDEN_NAME) and _looks_like_file(p)
+        if (name := p.rsplit("/", 1)[-1]).startswith(HIDDEN_NAME)
+        and name.lower().endswith(_FILE_SUFFIXES)
     }
     if not hidden:
         return frame
-    read = {unquote(f.rsplit("/", 1)[-1]) for f in frame.inputFiles()}
+    read: set[str] = set()
+    for uri in frame.inputFiles():  # (URIs, the names percent-encoded or not)
+        name = uri.rsplit("/", 1)[-1]
+        read |= {name, unquote(name)}
     left_out = sorted(name for name in hidden if name not in read)
     if left_out:
         raise UnsupportedError(
-            f"{local_path(hidden[left_out[0]])}: this Spark leaves out files whose names start "
+            f"{hidden[left_out[0]]}: this Spark leaves out files whose names start "
             "with '_' or '.', even when named (it has no read option "
             f"{READ_HIDDEN_FILES[0]}), so it would read as if the file were not there. Run "
             "this command with the default engine, or on a newer Spark."

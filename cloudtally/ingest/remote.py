@@ -12,8 +12,9 @@ those copies; everything the user sees or the lake records (messages, the summar
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
 executors read the objects themselves (`origin_of`), so a cluster needs no shared mount.
 
-The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<pid>-<random>`, deleted when the command
-ends (or, after a process that was killed, by the next command that makes one). An object whose
+The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<host>~<pid>-<random>`, deleted when the
+command ends (or, after a process that was killed, by the next command on that host that makes
+one). An object whose
 key cannot be a file's name there (a `..`, `.` or empty part) is skipped and named, never
 written outside it. Credentials and endpoints are each filesystem's usual settings, as for a lake in an
 object store (store/objects.py).
@@ -22,8 +23,10 @@ object store (store/objects.py).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -240,14 +243,17 @@ _NO_FILE_NAME = (
 
 
 def _work_folder() -> Path:
-    """A new folder for one command's copies; those of processes that ended are deleted."""
+    """A new folder for one command's copies; those of this machine's processes that ended
+    are deleted (the cache folder may be shared by machines: another's are left alone)."""
     sources = cache_root() / "sources"
     sources.mkdir(parents=True, exist_ok=True)
+    host = re.sub(r"[^A-Za-z0-9.-]+", "_", socket.gethostname())
     for folder in sources.iterdir():
-        pid = folder.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        owner, _, rest = folder.name.rpartition("~")
+        pid = rest.split("-", 1)[0]
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-    folder = sources / f"{os.getpid()}-{secrets.token_hex(6)}"
+    folder = sources / f"{host}~{os.getpid()}-{secrets.token_hex(6)}"
     folder.mkdir()
     return folder.resolve()
 
