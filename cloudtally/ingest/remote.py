@@ -38,7 +38,7 @@ from cloudtally.ingest.formats.aws_manifest import PARENT_LEVELS, is_manifest
 from cloudtally.ingest.source import DATA_SUFFIXES, SourceFile
 from cloudtally.progress import Reporter
 from cloudtally.store.catalog import ManifestEntry
-from cloudtally.store.objects import SCHEMES, cache_root, lake_uri, version_of
+from cloudtally.store.objects import SCHEMES, cache_root, lake_uri, object_filesystem, version_of
 
 # The object-store sources of the running command.
 _ACTIVE: ContextVar[RemoteSources | None] = ContextVar("cloudtally_sources", default=None)
@@ -299,26 +299,15 @@ def _filesystem(scheme: str, uri: str) -> tuple[Any, str]:
             f"{uri}: cloudtally reads billing exports from a local path or an object store "
             f"({known}), not {scheme}://."
         )
-    extra, protocol = SCHEMES[scheme]
     try:
-        import fsspec.core
-
-        fsspec.get_filesystem_class(protocol)  # (ImportError when its library is missing)
-        # A fresh instance listing nothing from a cache: a long-lived process reads a
-        # folder again after the cloud delivered more into it.
-        fs, root = fsspec.core.url_to_fs(
-            f"{protocol}://{uri.split('://', 1)[1]}",
-            skip_instance_cache=True,
-            use_listings_cache=False,
-        )
+        return object_filesystem(scheme, uri)
     except ImportError:
         raise UnsupportedError(
             f"{uri}: reading exports from {scheme}:// needs its filesystem library: "
-            f"`pip install 'cloudtally[{extra}]'`."
+            f"`pip install 'cloudtally[{SCHEMES[scheme][0]}]'`."
         ) from None
     except Exception as exc:  # (the libraries' own errors: no account, bad options)
         raise _unreadable(uri, exc) from None
-    return fs, str(root).rstrip("/")
 
 
 def _unreadable(uri: str, exc: BaseException) -> IngestError:

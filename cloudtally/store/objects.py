@@ -66,6 +66,22 @@ def lake_uri(given: str) -> tuple[str, str] | None:
     return scheme, f"{scheme}://{rest}"
 
 
+def object_filesystem(scheme: str, uri: str) -> tuple[Any, str]:
+    """fsspec's filesystem for an object store's URI (with what the URI says, such as an Azure
+    URI's account), a fresh instance that lists nothing from a cache (another process may have
+    written since: a served dashboard, a cloud delivering exports), and the URI's path in it
+    (bucket/prefix). Raises ImportError when the store's library is not installed, and the
+    library's own errors (no account, bad options)."""
+    import fsspec.core
+
+    protocol = SCHEMES[scheme][1]
+    fsspec.get_filesystem_class(protocol)  # (ImportError when its library is missing)
+    fs, root = fsspec.core.url_to_fs(
+        f"{protocol}://{uri.split('://', 1)[1]}", skip_instance_cache=True, use_listings_cache=False
+    )
+    return fs, str(root).rstrip("/")
+
+
 def cache_root() -> Path:
     configured = os.environ.get("CLOUDTALLY_CACHE_DIR")
     if configured:
@@ -85,7 +101,7 @@ class ObjectLake:
                 f"--data-dir {uri}: {scheme}:// is not a lake location cloudtally can use. "
                 f"Give a local folder or an object store ({known})."
             )
-        extra, protocol = SCHEMES[scheme]
+        extra = SCHEMES[scheme][0]
         self.scheme = scheme
         self.uri = uri
         if "/" not in uri.split("://", 1)[1]:
@@ -94,17 +110,7 @@ class ObjectLake:
                 f"(e.g. {uri}/cloudtally), not its root."
             )
         try:
-            import fsspec.core
-
-            fsspec.get_filesystem_class(protocol)  # (ImportError when its library is missing)
-            # The filesystem with what the URI says (an Azure URI's account), a fresh
-            # instance that lists nothing from a cache: another process may have written
-            # since (a served dashboard lives long).
-            self.fs, root = fsspec.core.url_to_fs(
-                f"{protocol}://{uri.split('://', 1)[1]}",
-                skip_instance_cache=True,
-                use_listings_cache=False,
-            )
+            self.fs, self.root = object_filesystem(scheme, uri)
         except ImportError:
             raise UnsupportedError(
                 f"--data-dir {uri}: a lake in {scheme}:// needs its filesystem library: "
@@ -112,7 +118,7 @@ class ObjectLake:
             ) from None
         except Exception as exc:  # (the libraries' own errors: no account, bad options)
             raise self._unreachable(exc) from None
-        self.root = str(root).rstrip("/")  # bucket/prefix, as the filesystem addresses it
+        # (self.root: bucket/prefix, as the filesystem addresses it)
         self.state_lock = _STATE_LOCKS.setdefault(uri, threading.Lock())
         self._catalog_etag: str | None = None
         self._lock_token = ""

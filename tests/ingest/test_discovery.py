@@ -26,14 +26,20 @@ def manifest(folder: Path, assembly: str, parts: list[Path]) -> Path:
     )
 
 
-def test_a_cur_folder_counts_only_the_latest_assembly(store: Store, tmp_path: Path) -> None:
-    period = tmp_path / "cur" / "myreport" / "20240301-20240401"
+def two_deliveries(period: Path) -> tuple[list[Path], list[Path]]:
+    """A report's period folder holding an old delivery (one part) and the latest (two): the
+    old one's parts and the latest one's."""
     old = split_legacy(period / "0aa00000-old", ["myreport-00001.csv.gz"])
     new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
     # AWS leaves each assembly's own manifest inside it, and the period's current one above.
     manifest(period / "0aa00000-old", "0aa00000-old", old)
     manifest(period / "1bb11111-new", "1bb11111-new", new)
     manifest(period, "1bb11111-new", new)
+    return old, new
+
+
+def test_a_cur_folder_counts_only_the_latest_assembly(store: Store, tmp_path: Path) -> None:
+    old, new = two_deliveries(tmp_path / "cur" / "myreport" / "20240301-20240401")
     report = ingest(store, [tmp_path / "cur"])
     assert lake_totals(store) == native_totals(LEGACY)
     assert report.stored == [p.resolve() for p in new]

@@ -18,7 +18,7 @@ from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
 from tests.conftest import BUCKET, hide_filesystem_library, lake_snapshot
 from tests.ingest.formats.test_aws_cur import LEGACY, lake_totals, native_totals, split_legacy
-from tests.ingest.test_discovery import manifest
+from tests.ingest.test_discovery import manifest, two_deliveries
 from tests.store.test_object_store import FOCUS_12, paths_asked, run
 
 
@@ -88,11 +88,7 @@ def test_a_cur_folder_in_s3_fetches_only_the_delivery_its_manifest_names(
 
     local = tmp_path / "bucket"
     period = local / "cur" / "myreport" / "20240301-20240401"
-    old = split_legacy(period / "0aa00000-old", ["myreport-00001.csv.gz"])
-    new = split_legacy(period / "1bb11111-new", ["myreport-00001.csv.gz", "myreport-00002.csv.gz"])
-    manifest(period / "0aa00000-old", "0aa00000-old", old)
-    manifest(period / "1bb11111-new", "1bb11111-new", new)
-    manifest(period, "1bb11111-new", new)
+    two_deliveries(period)
     (period / "notes.md").write_text("not a billing file")
     upload(s3, local / "cur", "cur-deliveries/cur")
     fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_get_file")
