@@ -149,6 +149,8 @@ class RemoteSources:
                 fs.get_file(path, str(local), callback=Shown())
             except Exception as exc:  # (each filesystem's own errors)
                 raise _unreadable(self.origins[str(local)], exc) from None
+            if local.stat().st_size != size:  # written again since it was listed: its ETag
+                self.etags[str(local)] = ""  # is not these bytes' (the next run reads it)
             done += size
 
     def named(self, text: str) -> str:

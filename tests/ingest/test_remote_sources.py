@@ -372,3 +372,28 @@ def test_an_object_ingested_through_a_mapping_is_read_again_without_it(
     plain = run(lake, "ingest", uri)
     assert plain.exit_code == 1
     assert plain.stderr.startswith(f"Error: {uri}: not a billing format cloudtally knows")
+
+
+def test_an_object_written_again_while_it_is_fetched_records_no_etag(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ETag is the listing's: when the object fetched is not the size listed, it was
+    written again meanwhile, and the lake does not record the listed ETag for these bytes."""
+    import s3fs
+
+    key = "rewritten/gcp.csv"
+    s3.upload_file(str(FOCUS_12 / "gcp.csv"), BUCKET, key)
+    original = s3fs.S3FileSystem._get_file
+
+    async def written_again_first(
+        self: object, path: str, *args: object, **kwargs: object
+    ) -> object:
+        s3.upload_file(str(FOCUS_12 / "aws.csv"), BUCKET, key)  # (another size)
+        return await original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_get_file", written_again_first)
+    lake = tmp_path / "lake"
+    assert run(lake, "ingest", f"s3://{BUCKET}/rewritten/").exit_code == 0
+    [entry] = [json.loads(line) for line in (lake / "manifest.jsonl").read_text().splitlines()]
+    assert entry["size"] == (FOCUS_12 / "aws.csv").stat().st_size
+    assert "source_etag" not in entry
