@@ -34,6 +34,7 @@ from cloudtally.store import Store
 from cloudtally.store.faults import (
     disk_full,
     disk_full_message,
+    interrupted,
     interrupted_message,
     watch_interrupts,
 )
@@ -54,22 +55,23 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
-        except CloudtallyError as exc:
-            if debug():
-                raise
-            # A stage that wraps the engine's error in its own still ran out of disk.
-            _fail(disk_full_message(exc) if disk_full(exc) else str(exc))
         except (KeyboardInterrupt, duckdb.InterruptException):
             if debug():
                 raise
             _fail(interrupted_message(), code=130, prefix=False)
-        except RuntimeError as exc:
-            # DuckDB's Python client reports Ctrl-C during some statements this way.
-            if debug() or str(exc) != "Query interrupted":
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if debug():
                 raise
-            _fail(interrupted_message(), code=130, prefix=False)
-        except (OSError, duckdb.Error) as exc:
-            message = None if debug() else _fault_message(ctx, exc)
+            # Ctrl-C that a library turned into an error of its own (DuckDB's Python client
+            # says "Query interrupted" for some statements; an import it was making fails).
+            if interrupted() or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted"):
+                _fail(interrupted_message(), code=130, prefix=False)
+            if isinstance(exc, CloudtallyError):
+                # A stage that wraps the engine's error in its own still ran out of disk.
+                _fail(disk_full_message(exc) if disk_full(exc) else str(exc))
+            message = _fault_message(ctx, exc) if isinstance(exc, OSError | duckdb.Error) else None
             if message is None:
                 raise
             _fail(message)

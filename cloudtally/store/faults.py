@@ -25,6 +25,7 @@ POINTS = ("after-stage", "after-move", "after-cube", "after-catalog", "after-gc"
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
 _committed = False
+_interrupted = False
 # Connections that Ctrl-C must interrupt (the store registers each one it opens).
 _connections: weakref.WeakSet[Any] = weakref.WeakSet()
 # The socket pair of `watch_interrupts`, kept for the life of the process (the C handler
@@ -56,6 +57,20 @@ def uninterrupted() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if pending:
         raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C reached this process under `watch_interrupts`: a library that was
+    importing or running Python code then may have turned the KeyboardInterrupt into an
+    error of its own (DuckDB importing a module it needs says the module is not installed)."""
+    return _interrupted
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """Python's own handler, noting that the interrupt came (`interrupted`)."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
 
 
 def mark_committed() -> None:
@@ -108,6 +123,7 @@ def watch_interrupts() -> None:
     send.setblocking(False)
     _wakeup = (receive, send)
     signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, _on_sigint)
 
     def watch() -> None:
         while True:

@@ -419,6 +419,46 @@ def test_export_bi_never_replaces_the_lake_and_takes_any_folder_name(
 # -- Ctrl-C and a full disk --------------------------------------------------------------------
 
 
+# Ctrl-C landing while a library runs Python code that turns the KeyboardInterrupt into an
+# error of its own: DuckDB, importing a module it needs when the interrupt came, said the
+# module was not installed (seen once in CI, as a traceback and exit 1).
+CONVERTED = """
+import os, signal, sys
+import cloudtally.ingest.pipeline as pipeline
+
+found = pipeline.discover
+
+def discover(*args, **kwargs):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(1000))  # (Python's handler runs here)
+    except KeyboardInterrupt:
+        raise ModuleNotFoundError("No module named 'pandas': it is not installed.") from None
+    return found(*args, **kwargs)
+
+pipeline.discover = discover
+sys.argv = ["cloudtally", "--data-dir", sys.argv[1], "ingest", sys.argv[2]]
+from cloudtally.cli import main
+main()
+"""
+
+
+def test_ctrl_c_that_a_library_turned_into_its_own_error_is_still_an_interrupt(
+    store: Store,
+) -> None:
+    ingest(store, [FOCUS_10])
+    before = fingerprint(store.data_dir)
+    done = subprocess.run(
+        [sys.executable, "-c", CONVERTED, str(store.data_dir), str(FOCUS_10)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (130, "Interrupted; the store is unchanged.\n")
+    assert fingerprint(store.data_dir) == before
+
+
 def test_ctrl_c_during_an_ingest_is_one_message_and_changes_nothing(
     store: Store, tmp_path: Path
 ) -> None:
