@@ -350,7 +350,7 @@ class ObjectLake:
                 raise StoreError(self._held_message()) from None
             raise self._unreachable(exc) from None
         # The catalog as this writer found it: its commits replace that one only.
-        self._catalog_etag = self._etag("catalog.json")
+        self._catalog_etag = self.version("catalog.json")
         try:
             yield
         finally:
@@ -376,7 +376,7 @@ class ObjectLake:
                     "were not made live. Run again."
                 ) from None
             raise self._unreachable(exc) from None
-        self._catalog_etag = self._etag("catalog.json")
+        self._catalog_etag = self.version("catalog.json")
 
     def _one_put(self) -> dict[str, Any]:
         """What makes the filesystem write an object in one request (a multipart upload takes
@@ -398,16 +398,13 @@ class ObjectLake:
 
             self.fs.pipe_file(key, data, etag=etag, match_condition=MatchConditions.IfNotModified)
             return
-        if self._etag(path) != etag:
+        if self.version(path) != etag:
             raise FileExistsError(key)
         self.fs.pipe_file(key, data)
 
     def version(self, path: str) -> str | None:
-        """The object's ETag (GCS: generation) now, asked of the store (one HEAD); None when
+        """The object's ETag now (`version_of`), asked of the store (one HEAD); None when
         there is no such object."""
-        return self._etag(path)
-
-    def _etag(self, path: str) -> str | None:
         try:
             info = self.fs.info(self._key(path), refresh=True)
         except FileNotFoundError:

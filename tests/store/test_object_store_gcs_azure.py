@@ -345,10 +345,10 @@ def test_a_state_put_back_in_the_window_after_the_check_is_not_overwritten(
     with store.state() as con:
         con.execute("CREATE TABLE kept AS SELECT 1 AS n")
     assert store.objects is not None
-    seen = store.objects._etag("state.duckdb")
+    seen = store.objects.version("state.duckdb")
     # Every comparison now sees the version this process copied down, as if the other
     # process's write came just after it.
-    monkeypatch.setattr(type(store.objects), "_etag", lambda self, path: seen)
+    monkeypatch.setattr(type(store.objects), "version", lambda self, path: seen)
     _refused_over_another_copy(store, container, folder)
 
 
