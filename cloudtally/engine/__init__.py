@@ -36,6 +36,9 @@ class Engine:
 
     name: ClassVar[str] = "duckdb"
     dialect: ClassVar[str] = "duckdb"
+    # Whether an export in an object store is read where it is (by Spark's executors), not
+    # from this machine's copy of it (ingest/remote.py).
+    reads_in_place: ClassVar[bool] = False
 
     def connection(self, store: Store) -> Any:
         return store._duckdb_connection()
@@ -48,6 +51,11 @@ class Engine:
         `sizes` when known), read here."""
         return {path: store.file_sha256(path) for path in paths}
 
+    def object_sha256s(self, sizes: dict[str, int]) -> dict[str, str]:
+        """The sha256 of objects in a store (URI -> size) where they are, without reading
+        them here; none on an engine that reads its sources here."""
+        return {}
+
 
 @dataclass(frozen=True)
 class SparkEngine(Engine):
@@ -55,6 +63,7 @@ class SparkEngine(Engine):
 
     name: ClassVar[str] = "spark"
     dialect: ClassVar[str] = "spark"
+    reads_in_place: ClassVar[bool] = True
     master: str = DEFAULT_SPARK_MASTER
 
     def connection(self, store: Store) -> Any:
@@ -78,6 +87,12 @@ class SparkEngine(Engine):
         hashed = executor_sha256s(self.master, store, paths, sizes)
         rest = [path for path in paths if path not in hashed]
         return {**hashed, **super().file_sha256s(store, rest, sizes)}
+
+    def object_sha256s(self, sizes: dict[str, int]) -> dict[str, str]:
+        """Hashed by the executors (up to `spark.EXECUTOR_HASH_LIMIT` bytes each)."""
+        from cloudtally.engine.spark import object_sha256s
+
+        return object_sha256s(self.master, sizes)
 
 
 DUCKDB = Engine()

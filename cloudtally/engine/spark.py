@@ -676,13 +676,34 @@ def executor_sha256s(
     """The sha256 of lake files `paths` (relative to the lake), computed by Spark's executors
     in one job where the files are: the files of `EXECUTOR_HASH_LIMIT` bytes or fewer, by
     `sizes` (the others, and every file when the job fails, are left to the caller)."""
-    from pyspark.sql import functions as F
-
     wanted = {
         store.location(path): path
         for path in paths
         if path in sizes and sizes[path] <= EXECUTOR_HASH_LIMIT
     }
+    return _hashed_by_executors(master, wanted, store.prefix)
+
+
+def object_sha256s(master: str, sizes: dict[str, int]) -> dict[str, str]:
+    """The sha256 of the objects whose URIs are keys of `sizes` (`s3://...`), as
+    `executor_sha256s` computes them (one job per scheme)."""
+    found: dict[str, str] = {}
+    schemes = {uri.split("://", 1)[0] for uri in sizes}
+    for scheme in sorted(schemes):
+        wanted = {
+            uri: uri
+            for uri, size in sizes.items()
+            if uri.startswith(f"{scheme}://") and size <= EXECUTOR_HASH_LIMIT
+        }
+        found.update(_hashed_by_executors(master, wanted, f"{scheme}://"))
+    return found
+
+
+def _hashed_by_executors(master: str, wanted: dict[str, str], prefix: str) -> dict[str, str]:
+    """Key -> sha256 of the files `wanted` (location -> key), hashed by the executors; those
+    whose names start with `prefix` as given back by Spark (`as_given`)."""
+    from pyspark.sql import functions as F
+
     if not wanted:
         return {}
     session = spark_session(master)
@@ -700,7 +721,7 @@ def executor_sha256s(
     found: dict[str, str] = {}
     for uri, digest in rows:
         # (the names as given, or percent-encoded: Spark's sources differ)
-        given = as_given(uri, store.prefix)
+        given = as_given(uri, prefix)
         path = wanted.get(given) or wanted.get(unquote(given))
         if path is not None:
             found[path] = digest

@@ -279,11 +279,23 @@ def _ingest_files(
     # Objects in a store this lake read before, by the manifest (not through a mapping: its
     # sources' ids are the mapping's too).
     history = sources.history(store.manifest()) if sources.origins and not mapping else {}
+    known = {
+        path: source
+        for path in discovery.files
+        if (source := sources.recorded(path, history))
+        and source.sha256 in live
+        and _lines_numbered(store, catalog, source.sha256)
+    }
+    hashed = (
+        _hashed_where_they_are(
+            store, sources, [p for p in discovery.files if p not in known], forced_format, reporter
+        )
+        if mapping is None
+        else {}
+    )
     for index, path in enumerate(discovery.files):
-        source = sources.recorded(path, history)
-        if source is None or not (
-            source.sha256 in live and _lines_numbered(store, catalog, source.sha256)
-        ):
+        source = known.get(path) or hashed.get(path)
+        if source is None:
             sources.fetch([path], reporter)
             source = inspect(path)
         if mapping is not None:
@@ -326,6 +338,10 @@ def _ingest_files(
         report.formats[converter.source_format] = report.formats.get(converter.source_format, 0) + 1
     if not staged and not beside:
         return report
+    if store.query_engine.reads_in_place:
+        sources.refuse_changed(
+            [s.source.path for s in staged] + [s.path for f in beside.values() for s, _ in f]
+        )
     new_catalog = catalog
     if staged:
         _refuse_mixed_cost_views(con, staged)
@@ -348,6 +364,38 @@ def _ingest_files(
         crash_point("after-cube")
     store.commit(new_catalog)
     return report
+
+
+def _hashed_where_they_are(
+    store: Store,
+    sources: RemoteSources,
+    files: list[Path],
+    forced_format: str | None,
+    reporter: Reporter,
+) -> dict[Path, SourceFile]:
+    """On an engine that reads exports where they are (Spark's executors), the objects among
+    `files` whose converter needs no more than their header here: each inspected from a copy
+    of its ends, its sha256 computed by the executors, so that its bytes never pass through
+    this machine. The others are left to be fetched whole (as is any whose inspection fails:
+    its message is then the whole file's)."""
+    if not store.query_engine.reads_in_place or not sources.origins:
+        return {}
+    inspected: dict[Path, SourceFile] = {}
+    for path in sources.fetch_ends(files):
+        try:
+            source = inspect(path, content_hash=False)
+            if find_converter(source, forced_format).header_only:
+                inspected[path] = source
+        except CloudtallyError:
+            continue
+    if not inspected:
+        return {}
+    task = reporter.task(f"hash {len(inspected)} files where they are", total=len(inspected))
+    digests = store.query_engine.object_sha256s({s.origin: s.size for s in inspected.values()})
+    reporter.update(task, len(inspected))
+    for source in inspected.values():
+        source.sha256 = digests.get(source.origin, "")
+    return {path: source for path, source in inspected.items() if source.sha256}
 
 
 def _converter_for(

@@ -10,7 +10,9 @@ lake's manifest recorded the very object (its URI, size and ETag) as a source
 it holds: a daily `ingest s3://billing/cur/` fetches what is new. Converters and checks read
 those copies; everything the user sees or the lake records (messages, the summary, the
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
-executors read the objects themselves (`origin_of`), so a cluster needs no shared mount.
+executors read the objects themselves (`origin_of`), so a cluster needs no shared mount, and
+an export whose converter needs only its header is not fetched whole: the driver reads its
+ends (`fetch_ends`) and the executors hash it (ingest/pipeline.py `_hashed_where_they_are`).
 
 The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<host>~<pid>-<random>`, deleted when the
 command ends (or, after a process that was killed, by the next command on that host that makes
@@ -46,6 +48,13 @@ _ACTIVE: ContextVar[RemoteSources | None] = ContextVar("cloudtally_sources", def
 # (URI, ETag, size) -> (sha256, format) of an object the lake recorded
 History = dict[tuple[str, str, int], tuple[str, str]]
 
+# On Spark an export need not pass through this machine (`fetch_ends`): the first HEAD_BYTES
+# (its header line) and the last TAIL_BYTES (a Parquet file's footer, or as much of it as it
+# needs) are all the driver reads. An object of PARTIAL_FROM bytes or fewer is fetched whole.
+HEAD_BYTES = 1 << 16
+TAIL_BYTES = 1 << 16
+PARTIAL_FROM = 1 << 18
+
 
 def origin_of(path: Path | str) -> str | None:
     """The object-store URI a local copy of a source was fetched from, None for a file that
@@ -73,7 +82,9 @@ class RemoteSources:
         self.root: Path | None = None  # the work folder, made for the first URI
         self.origins: dict[str, str] = {}  # local copy -> the object's URI
         self.etags: dict[str, str] = {}  # local copy -> the object's ETag when listed
-        self._pending: dict[Path, tuple[Any, str, int]] = {}  # placeholder -> (fs, path, size)
+        self._objects: dict[Path, tuple[Any, str, int]] = {}  # local copy -> (fs, path, size)
+        self._pending: set[Path] = set()  # placeholders not fetched whole (yet)
+        self.partial: set[Path] = set()  # copies of an object's ends alone (`fetch_ends`)
         self.schemes: set[str] = set()  # those of the URIs given
         # Objects under a folder given whose names no file can have: (URI, why not read).
         self.skipped: list[tuple[str, str]] = []
@@ -110,7 +121,7 @@ class RemoteSources:
         URI, size and ETag): what a fetch would find, without the fetch."""
         if path not in self._pending:
             return None
-        uri, etag, size = self.origins[str(path)], self.etags[str(path)], self._pending[path][2]
+        uri, etag, size = self.origins[str(path)], self.etags[str(path)], self._objects[path][2]
         sha256, source_format = history.get((uri, etag, size), ("", "")) if etag else ("", "")
         if not source_format:
             return None
@@ -127,9 +138,9 @@ class RemoteSources:
         )
 
     def fetch(self, files: list[Path], reporter: Reporter) -> None:
-        """Fetch the objects whose placeholders are among `files`."""
+        """Fetch the objects whose placeholders (or copies of their ends) are among `files`."""
         wanted = [f for f in files if f in self._pending]
-        total = sum(self._pending[f][2] for f in wanted)
+        total = sum(self._objects[f][2] for f in wanted)
         if not wanted:
             return
         from fsspec.callbacks import Callback
@@ -143,15 +154,68 @@ class RemoteSources:
 
         done = 0
         for local in wanted:
-            fs, path, size = self._pending.pop(local)
+            fs, path, size = self._objects[local]
+            self._pending.discard(local)
+            self.partial.discard(local)
             try:
                 # Streamed to the file in chunks (each filesystem's get_file).
                 fs.get_file(path, str(local), callback=Shown())
             except Exception as exc:  # (each filesystem's own errors)
                 raise _unreadable(self.origins[str(local)], exc) from None
-            if local.stat().st_size != size:  # written again since it was listed: its ETag
-                self.etags[str(local)] = ""  # is not these bytes' (the next run reads it)
+            if local.stat().st_size != size or self._version(local) != self.etags[str(local)]:
+                # Written again since it was listed: the ETag is not these bytes' (nor, as the
+                # object may change again, is the one now): none is recorded, the next run
+                # reads it again.
+                self.etags[str(local)] = ""
             done += size
+
+    def fetch_ends(self, files: list[Path]) -> list[Path]:
+        """Copy the ends of each object among `files` larger than PARTIAL_FROM: a sparse
+        file of the object's size holding its first HEAD_BYTES and its last TAIL_BYTES (or
+        its whole Parquet footer) where they are, enough for `source.inspect` but its
+        sha256. The copies made; each can still be fetched whole (`fetch`)."""
+        done = []
+        for local in files:
+            if local not in self._pending or self._objects[local][2] <= PARTIAL_FROM:
+                continue
+            fs, path, size = self._objects[local]
+            try:
+                head = bytes(fs.cat_file(path, start=0, end=HEAD_BYTES))
+                tail = bytes(fs.cat_file(path, start=size - TAIL_BYTES, end=size))
+                footer = int.from_bytes(tail[-8:-4], "little") + 8 if tail[-4:] == b"PAR1" else 0
+                if TAIL_BYTES < footer < size:
+                    tail = bytes(fs.cat_file(path, start=size - footer, end=size))
+            except Exception as exc:  # (each filesystem's own errors)
+                raise _unreadable(self.origins[str(local)], exc) from None
+            if len(head) != HEAD_BYTES or len(tail) != max(TAIL_BYTES, min(footer, size)):
+                continue  # (written again since it was listed: fetched whole, if at all)
+            with open(local, "r+b") as copy:
+                copy.write(head)
+                copy.seek(size - len(tail))
+                copy.write(tail)
+            self.partial.add(local)
+            done.append(local)
+        return done
+
+    def refuse_changed(self, files: list[Path]) -> None:
+        """Refuse (IngestError) to go on when an object among `files` was written again since
+        it was listed: its executors read it where it is, after this machine did."""
+        for local in files:
+            if local in self._objects and self._version(local) != self.etags[str(local)]:
+                raise IngestError(
+                    f"{self.origins[str(local)]}: the object was written again while it was "
+                    "being ingested (its ETag changed); nothing was stored. Run the ingest "
+                    "again once the export is delivered."
+                )
+
+    def _version(self, local: Path) -> str:
+        """The object's ETag now (one HEAD, not the listing's cache)."""
+        fs, path, _ = self._objects[local]
+        try:
+            fs.invalidate_cache(path)
+            return version_of(fs.info(path)) or ""
+        except Exception as exc:  # (each filesystem's own errors; a deleted object)
+            raise _unreadable(self.origins[str(local)], exc) from None
 
     def named(self, text: str) -> str:
         """`text` with each local copy's path written as its object's URI."""
@@ -218,7 +282,8 @@ class RemoteSources:
             return False
         self.origins[str(local)] = uri
         self.etags[str(local)] = version_of(detail) or ""
-        self._pending[local] = (fs, path, int(detail.get("size") or 0))
+        self._objects[local] = (fs, path, int(detail.get("size") or 0))
+        self._pending.add(local)
         return True
 
     def _local(self, uri: str) -> Path:

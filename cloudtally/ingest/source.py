@@ -189,16 +189,17 @@ def _manifest_scope(manifest: Path) -> Path:
     return ([folder, *folder.parents][: PARENT_LEVELS + 1])[-1]
 
 
-def inspect(path: Path) -> SourceFile:
-    """Open a file just enough to know its container, header and content hash."""
+def inspect(path: Path, *, content_hash: bool = True) -> SourceFile:
+    """Open a file just enough to know its container, header and (unless not
+    `content_hash`: the sha256 is then "") content hash."""
     from cloudtally.ingest.remote import etag_of, origin_of
 
-    source = _inspect(path)
+    source = _inspect(path, content_hash)
     source.origin, source.etag = origin_of(path) or "", etag_of(path)
     return source
 
 
-def _inspect(path: Path) -> SourceFile:
+def _inspect(path: Path, content_hash: bool) -> SourceFile:
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"{path}: the file is empty. Re-download the export and run again.")
@@ -207,12 +208,12 @@ def _inspect(path: Path) -> SourceFile:
     if head == _PARQUET_MAGIC:
         source = _inspect_parquet(path, size)
     elif is_json_lines(path):
-        return inspect_json_lines(path)
+        return inspect_json_lines(path, content_hash)
     elif head[:2] == _GZIP_MAGIC:
         source = _inspect_csv(path, size, compression="gzip")
     else:
         source = _inspect_csv(path, size, compression="none")
-    source.sha256 = file_sha256(path)
+    source.sha256 = file_sha256(path) if content_hash else ""
     return source
 
 
@@ -229,7 +230,7 @@ def is_json_lines(path: Path) -> bool:
     return start.startswith(b"{")
 
 
-def inspect_json_lines(path: Path) -> SourceFile:
+def inspect_json_lines(path: Path, content_hash: bool = True) -> SourceFile:
     """A SourceFile for newline-delimited JSON: container `jsonl`, the first object's keys as
     columns."""
     with open(path, "rb") as fh:
@@ -249,7 +250,7 @@ def inspect_json_lines(path: Path) -> SourceFile:
                 container="json",
                 compression="gzip" if gzipped else "none",
                 columns=[],
-                sha256=file_sha256(path),
+                sha256=file_sha256(path) if content_hash else "",
             )
         raise IngestError(
             f"{path}: line 1 is not a JSON object; JSON billing exports (e.g. BigQuery's) have "
@@ -261,7 +262,7 @@ def inspect_json_lines(path: Path) -> SourceFile:
         container="jsonl",
         compression="gzip" if gzipped else "none",
         columns=keys,
-        sha256=file_sha256(path),
+        sha256=file_sha256(path) if content_hash else "",
     )
 
 

@@ -80,19 +80,34 @@ def refused(self, path):
 
 Store.file_sha256 = refused
 
-# An export fetched from the store: the driver's copy is emptied once inspected (header and
-# sha256), so the rows can only come from the executors reading the object itself.
-import cloudtally.ingest.pipeline as pipeline
+# Nor is an export in the store fetched whole (report manifests are): the driver reads its
+# header from a copy of the object's ends, the rest of that copy is a hole, and the executors
+# hash the object and read its rows where it is.
+import os
+import cloudtally.ingest.remote as remote
 
-inspected = pipeline.inspect
+fetched = remote.RemoteSources.fetch
 
-def inspect_then_empty(path):
-    source = inspected(path)
-    if source.origin:
-        open(path, "wb").close()
-    return source
+def manifests_only(self, files, reporter):
+    for file in files:
+        if file in self._pending and not remote.is_manifest(file):
+            raise AssertionError(f"the driver fetched {file} whole")
+    return fetched(self, files, reporter)
 
-pipeline.inspect = inspect_then_empty
+remote.RemoteSources.fetch = manifests_only
+
+# (CLOUDTALLY_TEST_REWRITE=KEY: that object is written again once the executors read it)
+if os.environ.get("CLOUDTALLY_TEST_REWRITE"):
+    import boto3
+
+    refuse_changed = remote.RemoteSources.refuse_changed
+
+    def written_again_first(self, files):
+        bucket, key = os.environ["CLOUDTALLY_TEST_REWRITE"].split("/", 1)
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"written again")
+        return refuse_changed(self, files)
+
+    remote.RemoteSources.refuse_changed = written_again_first
 """
 
 
@@ -270,6 +285,12 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
         "x_SourceFile",
         *(f"{exports}{name}.csv" for name in ("aws", "azure", "gcp")),
     ]
+    # Each export's id is its bytes' sha256 (the executors hashed the objects).
+    manifest = s3.get_object(Bucket=BUCKET, Key="spark cluster/manifest.jsonl")["Body"].read()
+    sources = {e["path"]: e["sha256"] for e in map(json.loads, manifest.splitlines())}
+    assert {p: sources[f"{exports}{p.name}"] for p in samples.glob("*.csv")} == {
+        p: hashlib.sha256(p.read_bytes()).hexdigest() for p in samples.glob("*.csv")
+    }
     # (One question: each Spark run is a JVM's start. The costs cube and the lake's rows that
     # `costs` reads are compared by the default engine's `check` below and by test_differential.)
     question = ("showback", "--by", "team", "--period", "2026-05", "-f", "json")
@@ -292,3 +313,23 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
         "spark cluster/manifest.jsonl",
     ]
     assert list(Store(lake).data_dir.rglob("*.parquet")) == []
+    # An export written again while the executors read it: the ingest is refused, nothing
+    # stored (the driver's header and the executors' rows may be of different bytes).
+    late = "exports for spark/late/gcp.csv"
+    changed = (samples / "gcp.csv").read_bytes().replace(b"552831", b"552832")
+    s3.put_object(Bucket=BUCKET, Key=late, Body=changed)
+    before = s3.get_object(Bucket=BUCKET, Key="spark cluster/catalog.json")["Body"].read()
+    refused = spark_run(
+        {**spark_env, "CLOUDTALLY_TEST_REWRITE": f"{BUCKET}/{late}"},
+        lake,
+        "ingest",
+        f"s3://{BUCKET}/{late}",
+        master=cluster,
+    )
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"Error: s3://{BUCKET}/{late}: the object was written again while it was being "
+        "ingested (its ETag changed); nothing was stored. Run the ingest again once the export "
+        "is delivered."
+    )
+    assert s3.get_object(Bucket=BUCKET, Key="spark cluster/catalog.json")["Body"].read() == before

@@ -6,6 +6,8 @@ a file would be, only what discovery keeps is fetched, and bad input changes not
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -374,11 +376,23 @@ def test_an_object_ingested_through_a_mapping_is_read_again_without_it(
     assert plain.stderr.startswith(f"Error: {uri}: not a billing format cloudtally knows")
 
 
+# The export written again while it is fetched: another file, or the same one with one
+# project's name changed (the same size: only its ETag tells).
+REWRITTEN = {
+    "another size": (FOCUS_12 / "aws.csv").read_bytes(),
+    "the same size": (FOCUS_12 / "gcp.csv")
+    .read_bytes()
+    .replace(b"examplecorp-staging-552831", b"examplecorp-staging-552832"),
+}
+
+
+@pytest.mark.parametrize("rewritten", REWRITTEN, ids=list(REWRITTEN))
 def test_an_object_written_again_while_it_is_fetched_records_no_etag(
-    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rewritten: str, s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The ETag is the listing's: when the object fetched is not the size listed, it was
-    written again meanwhile, and the lake does not record the listed ETag for these bytes."""
+    """The ETag listed is recorded only when the object is still that one once fetched (its
+    size and a HEAD's ETag): else the bytes read may be another's, and the next run reads it
+    again."""
     import s3fs
 
     key = "rewritten/gcp.csv"
@@ -388,12 +402,76 @@ def test_an_object_written_again_while_it_is_fetched_records_no_etag(
     async def written_again_first(
         self: object, path: str, *args: object, **kwargs: object
     ) -> object:
-        s3.upload_file(str(FOCUS_12 / "aws.csv"), BUCKET, key)  # (another size)
+        s3.put_object(Bucket=BUCKET, Key=key, Body=REWRITTEN[rewritten])
         return await original(self, path, *args, **kwargs)
 
     monkeypatch.setattr(s3fs.S3FileSystem, "_get_file", written_again_first)
     lake = tmp_path / "lake"
     assert run(lake, "ingest", f"s3://{BUCKET}/rewritten/").exit_code == 0
     [entry] = [json.loads(line) for line in (lake / "manifest.jsonl").read_text().splitlines()]
-    assert entry["size"] == (FOCUS_12 / "aws.csv").stat().st_size
+    assert entry["size"] == len(REWRITTEN[rewritten])
+    assert entry["sha256"] == hashlib.sha256(REWRITTEN[rewritten]).hexdigest()
     assert "source_etag" not in entry
+    # Given again, it is fetched (not taken as known by an ETag it never had) and unchanged.
+    monkeypatch.setattr(s3fs.S3FileSystem, "_get_file", original)
+    fetched = paths_asked(monkeypatch, s3fs.S3FileSystem, "_get_file")
+    again = run(lake, "ingest", f"s3://{BUCKET}/rewritten/")
+    assert "Nothing to do: 1 file(s) already ingested, unchanged." in again.stdout
+    assert fetched == [f"{BUCKET}/{key}"]
+
+
+def test_the_ends_of_an_export_say_what_the_whole_file_says(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Spark the driver reads only an export's ends (`fetch_ends`): the head for its
+    header, the tail for a Parquet file's footer, however long. What they tell (`inspect`
+    without the hash) is what the whole file tells; a small object is fetched whole."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+    import s3fs
+
+    from cloudtally.ingest.remote import PARTIAL_FROM, TAIL_BYTES, remote_sources
+    from cloudtally.ingest.source import inspect
+    from cloudtally.progress import Reporter
+
+    plain = FOCUS_12 / "aws.csv"
+    gzipped = tmp_path / "aws.csv.gz"
+    gzipped.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=0))  # (as big)
+    parquet = tmp_path / "aws.parquet"
+    pq.write_table(pcsv.read_csv(plain), parquet, row_group_size=10)  # (100 row groups)
+    assert pq.ParquetFile(parquet).metadata.serialized_size > TAIL_BYTES
+    small = tmp_path / "small.csv"
+    small.write_bytes(b"".join(plain.read_bytes().splitlines(keepends=True)[:3]))
+    whole_files = [plain, gzipped, parquet, small]
+    for path in whole_files:
+        s3.upload_file(str(path), BUCKET, f"ends/{path.name}")
+    ranges = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")
+    reporter = Reporter(enabled=False)
+    with remote_sources() as sources:
+        copies = sources.local(
+            [Path(f"s3://{BUCKET}/ends/{p.name}") for p in whole_files],
+            reporter,
+        )
+        assert sources.fetch_ends(copies) == copies[:3]
+        assert len(ranges) == 2 + 2 + 3  # (the head and tail; the Parquet footer on its own)
+        for copy, path in zip(copies[:3], whole_files[:3], strict=True):
+            assert copy.stat().st_size == path.stat().st_size
+        ends = [inspect(copy, content_hash=False) for copy in copies[:3]]
+        sources.fetch(copies, reporter)
+        assert [c.read_bytes() for c in copies] == [p.read_bytes() for p in whole_files]
+        for seen, copy, path in zip(ends, copies[:3], whole_files[:3], strict=True):
+            whole = inspect(copy)
+            assert whole.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+            assert (seen.container, seen.columns, seen.column_types) == (
+                whole.container,
+                whole.columns,
+                whole.column_types,
+            )
+            assert (seen.compression, seen.size, seen.origin, seen.etag, seen.sha256) == (
+                whole.compression,
+                whole.size,
+                whole.origin,
+                whole.etag,
+                "",
+            )
+    assert small.stat().st_size <= PARTIAL_FROM < plain.stat().st_size

@@ -464,6 +464,7 @@ class CostAndUsageReport(Converter):
     # Detection, in either spelling (`lineItem/LineItemType` or `line_item_line_item_type`). The
     # other REQUIRED columns are checked by `validate`, which names the one a report lacks.
     SIGNATURE = ("line_item_line_item_type", "bill_payer_account_id")
+    header_only = True
 
     # -- what a subclass provides ------------------------------------------------------------
 

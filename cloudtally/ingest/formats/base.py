@@ -69,6 +69,10 @@ class Converter:
     # Where the rows go: the `costs`, or a dataset of their own beside them (a supporting
     # FOCUS dataset), written by `stage_beside` and `publish_beside`.
     dataset: ClassVar[str] = "costs"
+    # Whether its checks (`validate`) need nothing of the file but the header (a Parquet
+    # file's footer) and all else is read by the engine's reader: on Spark, an export in an
+    # object store is then read by the executors alone (ingest/pipeline.py `_hashed_where_they_are`).
+    header_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -32,6 +32,7 @@ class FocusConverter(Converter):
 
     name = "focus"
     description = "FOCUS Cost and Usage export, versions 1.0-1.3 (CSV, gzip CSV, Parquet)"
+    header_only = True
 
     @classmethod
     def matches(cls, source: SourceFile) -> bool:
