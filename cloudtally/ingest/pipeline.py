@@ -30,7 +30,7 @@ from cloudtally.focus.canonical import (
     MONEY_CONTEXT,
     RECONCILED_COSTS,
 )
-from cloudtally.ingest.formats import Converter, detect_converter, find_converter
+from cloudtally.ingest.formats import Converter, find_converter
 from cloudtally.ingest.formats.base import ROW_POSITION, key_names, literal, one_value, quote
 from cloudtally.ingest.remote import RemoteSources, is_remote, remote_sources
 from cloudtally.ingest.source import (
@@ -315,7 +315,13 @@ def _ingest_files(
             continue
         first_with[source.sha256] = path
         try:
-            converter = _converter_for(source, forced_format, mapping, check=True)
+            converter = _converter_for(
+                source,
+                forced_format,
+                mapping,
+                check=True,
+                con=con if store.query_engine.reads_in_place else None,
+            )
         except OtherDatasetError as exc:
             if path in named:
                 raise
@@ -399,20 +405,26 @@ def _hashed_where_they_are(
 
 
 def _converter_for(
-    source: SourceFile, forced_format: str | None, mapping: BillMapping | None, *, check: bool
+    source: SourceFile,
+    forced_format: str | None,
+    mapping: BillMapping | None,
+    *,
+    check: bool,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Converter:
     """The converter of a file: through the mapping when one is given, else the forced
-    format, else the one its header says; checked (`validate`) when `check`."""
+    format, else the one its header says; checked (`validate`) when `check`. With `con` (an
+    engine that reads files where they are: Spark), its reads of the whole file run there."""
     if mapping is not None:
         from cloudtally.ingest.formats.mapped import MappingConverter
 
         converter: Converter = MappingConverter(source, mapping)
-        if check:
-            converter.validate()
-        return converter
+    else:
+        converter = find_converter(source, forced_format)
+    converter.connection = con
     if check:
-        return detect_converter(source, forced_format)
-    return find_converter(source, forced_format)
+        converter.validate()
+    return converter
 
 
 def _stage_beside(

@@ -11,8 +11,9 @@ it holds: a daily `ingest s3://billing/cur/` fetches what is new. Converters and
 those copies; everything the user sees or the lake records (messages, the summary, the
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
 executors read the objects themselves (`origin_of`), so a cluster needs no shared mount, and
-an export whose converter needs only its header is not fetched whole: the driver reads its
-ends (`fetch_ends`) and the executors hash it (ingest/pipeline.py `_hashed_where_they_are`).
+an export whose converter needs only its header here (all but a mapped bill and OpenCost's
+JSON) is not fetched whole: the driver reads its ends (`fetch_ends`) and the executors hash it
+(ingest/pipeline.py `_hashed_where_they_are`).
 
 The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<host>~<pid>-<random>`, deleted when the
 command ends (or, after a process that was killed, by the next command on that host that makes
@@ -29,6 +30,7 @@ import re
 import secrets
 import shutil
 import socket
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,6 +56,9 @@ History = dict[tuple[str, str, int], tuple[str, str]]
 HEAD_BYTES = 1 << 16
 TAIL_BYTES = 1 << 16
 PARTIAL_FROM = 1 << 18
+# A header line longer than the head (a CUR with thousands of tag columns) is read with a head
+# this long (`source.inspect` reads a first line of up to 1 MiB), else the object is fetched.
+LONG_HEAD_BYTES = 1 << 21
 
 
 def origin_of(path: Path | str) -> str | None:
@@ -181,14 +186,20 @@ class RemoteSources:
             fs, path, size = self._objects[local]
             try:
                 head = bytes(fs.cat_file(path, start=0, end=HEAD_BYTES))
+                if not _holds_first_line(head) and size > LONG_HEAD_BYTES + TAIL_BYTES:
+                    head = bytes(fs.cat_file(path, start=0, end=LONG_HEAD_BYTES))
                 tail = bytes(fs.cat_file(path, start=size - TAIL_BYTES, end=size))
                 footer = int.from_bytes(tail[-8:-4], "little") + 8 if tail[-4:] == b"PAR1" else 0
                 if TAIL_BYTES < footer < size:
                     tail = bytes(fs.cat_file(path, start=size - footer, end=size))
             except Exception as exc:  # (each filesystem's own errors)
                 raise _unreadable(self.origins[str(local)], exc) from None
-            if len(head) != HEAD_BYTES or len(tail) != max(TAIL_BYTES, min(footer, size)):
+            if len(head) not in (HEAD_BYTES, LONG_HEAD_BYTES) or len(tail) != max(
+                TAIL_BYTES, min(footer, size)
+            ):
                 continue  # (written again since it was listed: fetched whole, if at all)
+            if not _holds_first_line(head):
+                continue  # (a header longer than that: fetched whole, if at all)
             with open(local, "r+b") as copy:
                 copy.write(head)
                 copy.seek(size - len(tail))
@@ -333,6 +344,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _holds_first_line(head: bytes) -> bool:
+    """Whether the first bytes of a file hold its whole first line (a Parquet file's header
+    is its footer: always); of a gzip file, once decompressed."""
+    if head[:4] == b"PAR1":
+        return True
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1 << 21)
+        except zlib.error:
+            return False
+    return b"\n" in head
 
 
 def _may_be_billing_file(relative: str) -> bool:

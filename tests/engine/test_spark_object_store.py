@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 JARS = ROOT / ".spark-jars"
 RULES = ROOT / "examples" / "rules"
 OPENCOST = ROOT / "tests" / "fixtures" / "opencost" / "allocation-namespace-1d.json"
+OCI = ROOT / "tests" / "fixtures" / "native" / "oci" / "cost-report-sample.csv"
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +314,19 @@ def test_a_spark_cluster_writes_the_lake_staging_in_the_store_and_answers_as_duc
         "spark cluster/manifest.jsonl",
     ]
     assert list(Store(lake).data_dir.rglob("*.parquet")) == []
+    # A native export (OCI's cost report, whose check of its currencies reads every row): the
+    # check runs on the executors too, and the rows are the default engine's.
+    s3.upload_file(str(OCI), BUCKET, f"exports for spark/oci/{OCI.name}")
+    on_spark(spark_env, lake, "ingest", f"{exports}oci/", master=cluster)
+    on_duckdb(str(local), "ingest", OCI)
+    oci = (
+        "SELECT * EXCLUDE (x_IngestId, x_SourceFile{}) FROM costs WHERE x_Provider = 'oci' "
+        "ORDER BY ALL"
+    )
+    # (x_SourceValues: the column of allocated lakes' lines; `local` was never allocated)
+    stored = json.loads(on_duckdb(lake, "sql", oci.format(", x_SourceValues"), "-f", "json"))
+    assert stored == json.loads(on_duckdb(str(local), "sql", oci.format(""), "-f", "json"))
+    assert len(stored) == 506
     # An export written again while the executors read it: the ingest is refused, nothing
     # stored (the driver's header and the executors' rows may be of different bytes).
     late = "exports for spark/late/gcp.csv"

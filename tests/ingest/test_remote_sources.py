@@ -424,8 +424,9 @@ def test_the_ends_of_an_export_say_what_the_whole_file_says(
     s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On Spark the driver reads only an export's ends (`fetch_ends`): the head for its
-    header, the tail for a Parquet file's footer, however long. What they tell (`inspect`
-    without the hash) is what the whole file tells; a small object is fetched whole."""
+    header (a longer head for a header line over 64 KiB), the tail for a Parquet file's
+    footer, however long. What they tell (`inspect` without the hash) is what the whole file
+    tells; a small object is fetched whole."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
     import s3fs
@@ -440,9 +441,13 @@ def test_the_ends_of_an_export_say_what_the_whole_file_says(
     parquet = tmp_path / "aws.parquet"
     pq.write_table(pcsv.read_csv(plain), parquet, row_group_size=10)  # (100 row groups)
     assert pq.ParquetFile(parquet).metadata.serialized_size > TAIL_BYTES
+    wide = tmp_path / "wide.csv"  # (4,000 more columns: a header line of 130 KiB)
+    lines = plain.read_text().splitlines()
+    more = "".join(f",x_Column{n:04d}_with_a_long_name_of_its_own" for n in range(4000))
+    wide.write_text("\n".join([lines[0] + more] + [row + "," * 4000 for row in lines[1:]]))
     small = tmp_path / "small.csv"
     small.write_bytes(b"".join(plain.read_bytes().splitlines(keepends=True)[:3]))
-    whole_files = [plain, gzipped, parquet, small]
+    whole_files = [plain, gzipped, parquet, wide, small]
     for path in whole_files:
         s3.upload_file(str(path), BUCKET, f"ends/{path.name}")
     ranges = paths_asked(monkeypatch, s3fs.S3FileSystem, "_cat_file")
@@ -452,14 +457,16 @@ def test_the_ends_of_an_export_say_what_the_whole_file_says(
             [Path(f"s3://{BUCKET}/ends/{p.name}") for p in whole_files],
             reporter,
         )
-        assert sources.fetch_ends(copies) == copies[:3]
-        assert len(ranges) == 2 + 2 + 3  # (the head and tail; the Parquet footer on its own)
-        for copy, path in zip(copies[:3], whole_files[:3], strict=True):
+        assert sources.fetch_ends(copies) == copies[:4]
+        # (the head and tail; the Parquet footer on its own; the longer head)
+        assert len(ranges) == 2 + 2 + 3 + 3
+        for copy, path in zip(copies[:4], whole_files[:4], strict=True):
             assert copy.stat().st_size == path.stat().st_size
-        ends = [inspect(copy, content_hash=False) for copy in copies[:3]]
+        ends = [inspect(copy, content_hash=False) for copy in copies[:4]]
+        assert len(ends[3].columns) == len(ends[0].columns) + 4000
         sources.fetch(copies, reporter)
         assert [c.read_bytes() for c in copies] == [p.read_bytes() for p in whole_files]
-        for seen, copy, path in zip(ends, copies[:3], whole_files[:3], strict=True):
+        for seen, copy, path in zip(ends, copies[:4], whole_files[:4], strict=True):
             whole = inspect(copy)
             assert whole.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
             assert (seen.container, seen.columns, seen.column_types) == (

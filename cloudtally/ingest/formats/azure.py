@@ -380,6 +380,7 @@ class AzureConverter(Converter):
     is the actual or the amortized view."""
 
     name = "azure"
+    header_only = True
     description = (
         "Azure cost details export: EA, MCA, pay-as-you-go; actual or amortized (CSV, Parquet)"
     )

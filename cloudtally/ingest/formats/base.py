@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cloudtally.errors import IngestError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME, LINE_NUMBER
@@ -69,9 +69,9 @@ class Converter:
     # Where the rows go: the `costs`, or a dataset of their own beside them (a supporting
     # FOCUS dataset), written by `stage_beside` and `publish_beside`.
     dataset: ClassVar[str] = "costs"
-    # Whether its checks (`validate`) need nothing of the file but the header (a Parquet
-    # file's footer) and all else is read by the engine's reader: on Spark, an export in an
-    # object store is then read by the executors alone (ingest/pipeline.py `_hashed_where_they_are`).
+    # Whether it needs nothing of the file here but the header (a Parquet file's footer), all
+    # else read by the engine's reader (its pre-scan, `prescan.py`, too): on Spark, an export in
+    # an object store is then read by the executors alone (pipeline `_hashed_where_they_are`).
     header_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -81,6 +81,9 @@ class Converter:
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
+        # The engine's connection a read of the whole file before conversion runs on
+        # (`prescan.py`); None: an embedded DuckDB of its own.
+        self.connection: Any = None
         # x_LineNo of the file's rows: this plus the row's position (canonical.LINES_PER_FILE).
         self.first_line_number = 1
 

@@ -372,6 +372,7 @@ class GcpBillingExportConverter(Converter):
     totals per invoice month equal the invoice; the billing period is `invoice.month`."""
 
     name = "gcp"
+    header_only = True
     description = (
         "Google Cloud Billing export to BigQuery, standard or detailed (JSONL, Parquet, CSV)"
     )

@@ -262,6 +262,7 @@ class OciCostReportConverter(Converter):
     sub account the tenancy; tags come from the `tags/...` columns."""
 
     name = "oci"
+    header_only = True
     description = "Oracle Cloud Infrastructure cost report (CSV, gzip CSV)"
 
     @classmethod

@@ -20,7 +20,8 @@ def scan_account_periods(
     read is left to the conversion, whose error message names the line and column.
 
     The scan reads only the columns it needs (DuckDB pushes the projection into the reader), in
-    an engine of its own that touches nothing but the source file.
+    an engine of its own that touches nothing but the source file, or on the converter's
+    `connection` (Spark's executors, reading the file where it is).
     """
     exprs = converter.expressions()
     extra = "".join(f", {sql} AS {quote(name)}" for name, sql in (aggregates or {}).items())
@@ -29,16 +30,19 @@ def scan_account_periods(
         f"list(DISTINCT {exprs['BillingCurrency']} ORDER BY {exprs['BillingCurrency']}) "
         f"AS currencies{extra} FROM {converter.read_sql()} AS src GROUP BY ALL"
     )
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    own = converter.connection is None
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT}) if own else converter.connection
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        if own:
+            con.execute("SET TimeZone = 'UTC'")
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description or []]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except duckdb.Error:
         return []
     finally:
-        con.close()
+        if own:
+            con.close()
     for row in rows:
         currencies = [c for c in row["currencies"] or [] if c is not None]
         if len(currencies) > 1:
