@@ -257,10 +257,13 @@ class ObjectLake:
             raise self._unreachable(exc) from None
 
     def upload(self, local: Path, path: str) -> None:
-        """Put a local file at `path` and remove the local copy; its sha256 is remembered."""
+        """Put a local file at `path` and remove the local copy; its sha256 and size are
+        remembered (reading it back, as the daily cube does, asks the store nothing first)."""
         self.uploaded[path] = (file_sha256(local), local.stat().st_size)
         self.put(local, path)
         local.unlink()
+        if path.startswith("lake/"):
+            self.know_sizes({path: self.uploaded[path][1]})
 
     def move(self, path: str, to: str) -> None:
         """Move an object to another name in the lake: a copy in the store, then the source's

@@ -213,6 +213,8 @@ def test_the_catalog_records_the_files_sizes_and_a_question_asks_the_store_for_n
     assert run(lake, "ingest", FOCUS_12).exit_code == 0
     # (an ingest reads the catalog once: under the lock, then it knows what it commits)
     assert fetched == [f"{BUCKET}/sizes/catalog.json", f"{BUCKET}/sizes/.lock"]
+    # (the files it wrote are read back, for the daily cube, at the size they were written)
+    assert [p for p in asked if "/lake/" in p] == []
     asked.clear()
     fetched.clear()
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="sizes/lake/")["Contents"]
