@@ -89,7 +89,7 @@ class SparkEngine(Engine):
         return {**hashed, **super().file_sha256s(store, rest, sizes)}
 
     def object_sha256s(self, sizes: dict[str, int]) -> dict[str, str]:
-        """Hashed by the executors (up to `spark.EXECUTOR_HASH_LIMIT` bytes each)."""
+        """Hashed by the executors (up to `spark.hash_limit` bytes each)."""
         from cloudtally.engine.spark import object_sha256s
 
         return object_sha256s(self.master, sizes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -666,20 +667,39 @@ def _write_staged_object(frame: DataFrame, target: Path, location: str, store: S
 
 # An executor hashing a file holds it whole in memory, about twice (Spark's binaryFile source
 # reads it into one value, which refuses over 2 GiB), once per core at a time: bigger files
-# are hashed by the driver, streaming.
+# are hashed by the driver, streaming. Executors with memory for more take a larger limit
+# from the Spark setting HASH_LIMIT_SETTING (`--conf spark.cloudtally.executorHashLimit=1g`).
 EXECUTOR_HASH_LIMIT = 128 << 20
+HASH_LIMIT_SETTING = "spark.cloudtally.executorHashLimit"
+_BINARY_FILE_LIMIT = (1 << 31) - 1
+_SIZE = re.compile(r"(\d+)\s*([kmg]?)b?", re.IGNORECASE)
+
+
+def hash_limit(master: str) -> int:
+    """The largest file the executors hash: HASH_LIMIT_SETTING (bytes, or a size such as
+    `512m`; at most binaryFile's 2 GiB) or EXECUTOR_HASH_LIMIT."""
+    given = spark_session(master).conf.get(HASH_LIMIT_SETTING, None)
+    if given is None:
+        return EXECUTOR_HASH_LIMIT
+    found = _SIZE.fullmatch(given.strip())
+    if found is None:
+        raise UnsupportedError(
+            f"{HASH_LIMIT_SETTING} = {given!r}: give the largest file Spark's executors may "
+            "hash (each held whole in an executor's memory) in bytes, or with k, m or g (512m)."
+        )
+    number, unit = found.groups()
+    return min(int(number) << {"": 0, "k": 10, "m": 20, "g": 30}[unit.lower()], _BINARY_FILE_LIMIT)
 
 
 def executor_sha256s(
     master: str, store: Store, paths: list[str], sizes: dict[str, int]
 ) -> dict[str, str]:
     """The sha256 of lake files `paths` (relative to the lake), computed by Spark's executors
-    in one job where the files are: the files of `EXECUTOR_HASH_LIMIT` bytes or fewer, by
-    `sizes` (the others, and every file when the job fails, are left to the caller)."""
+    in one job where the files are: the files of `hash_limit` bytes or fewer, by `sizes` (the
+    others, and every file when the job fails, are left to the caller)."""
+    limit = hash_limit(master)
     wanted = {
-        store.location(path): path
-        for path in paths
-        if path in sizes and sizes[path] <= EXECUTOR_HASH_LIMIT
+        store.location(path): path for path in paths if path in sizes and sizes[path] <= limit
     }
     return _hashed_by_executors(master, wanted, store.prefix)
 
@@ -688,12 +708,13 @@ def object_sha256s(master: str, sizes: dict[str, int]) -> dict[str, str]:
     """The sha256 of the objects whose URIs are keys of `sizes` (`s3://...`), as
     `executor_sha256s` computes them (one job per scheme)."""
     found: dict[str, str] = {}
+    limit = hash_limit(master)
     schemes = {uri.split("://", 1)[0] for uri in sizes}
     for scheme in sorted(schemes):
         wanted = {
             uri: uri
             for uri, size in sizes.items()
-            if uri.startswith(f"{scheme}://") and size <= EXECUTOR_HASH_LIMIT
+            if uri.startswith(f"{scheme}://") and size <= limit
         }
         found.update(_hashed_by_executors(master, wanted, f"{scheme}://"))
     return found

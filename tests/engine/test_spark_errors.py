@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cloudtally.cli import app
 from cloudtally.engine import SparkEngine, engine_for
-from cloudtally.errors import IngestError, StoreError, UnsupportedError
+from cloudtally.errors import StoreError, UnsupportedError
 from cloudtally.ingest.pipeline import ingest
 from cloudtally.store import Store
 from tests.conftest import hide_filesystem_library
@@ -148,32 +148,3 @@ def test_a_command_whose_generation_went_away_is_told_to_run_again_as_on_duckdb(
         "now: another ingest or allocation made newer data live meanwhile). Run the command "
         "again."
     )
-
-
-def test_a_native_export_s_check_of_every_row_runs_on_spark_and_refuses_as_on_duckdb(
-    tmp_path: Path, spark_engine: SparkEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The pre-scan of a native export (one currency per account-period; an Azure file's
-    view) runs on the engine's executors, which read the file where it is (as an export in an
-    object store is read: the driver has only its header), not in a DuckDB of its own."""
-    import cloudtally.ingest.formats.prescan as prescan
-    from tests.ingest.formats.test_azure import COST_DETAILS, rewrite_csv
-
-    def refused_here(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the pre-scan read the file on the driver")
-
-    monkeypatch.setattr(prescan, "duckdb", type("NoDuckDB", (), {"connect": refused_here}))
-
-    def euro(header: list[str], rows: list[list[str]]) -> None:
-        rows[3][header.index("BillingCurrencyCode")] = "EUR"
-
-    path = rewrite_csv(COST_DETAILS, tmp_path / "mixed-currency.csv", euro)
-    lake = tmp_path / "lake"
-    with pytest.raises(IngestError) as refused:
-        ingest(Store(lake, spark_engine), [path])
-    assert str(refused.value) == (
-        f"{path}: column BillingCurrencyCode holds CAD and EUR for billing account 12345678 in "
-        "2023-09; one account's invoice has one currency. The file mixes exports: split it by "
-        "currency (or re-export) and run again."
-    )
-    assert not (lake / "catalog.json").exists()
