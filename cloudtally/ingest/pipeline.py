@@ -399,8 +399,11 @@ def _hashed_where_they_are(
     task = reporter.task(f"hash {len(inspected)} files where they are", total=len(inspected))
     digests = store.query_engine.object_sha256s({s.origin: s.size for s in inspected.values()})
     reporter.update(task, len(inspected))
-    for source in inspected.values():
+    for path, source in inspected.items():
         source.sha256 = digests.get(source.origin, "")
+        if source.sha256:  # (the executors read it after its listing: is it still that one?)
+            sources.forget_if_changed(path)
+            source.etag = sources.etags[str(path)]
     return {path: source for path, source in inspected.items() if source.sha256}
 
 
@@ -423,7 +426,12 @@ def _converter_for(
         converter = find_converter(source, forced_format)
     converter.connection = con
     if check:
-        converter.validate()
+        try:
+            converter.validate()
+        except duckdb.Error as exc:  # (its pre-scan, on `con`)
+            if con is None:
+                raise
+            raise _explain(exc, source, converter, con) from None
     return converter
 
 

@@ -90,6 +90,7 @@ class RemoteSources:
         self._objects: dict[Path, tuple[Any, str, int]] = {}  # local copy -> (fs, path, size)
         self._pending: set[Path] = set()  # placeholders not fetched whole (yet)
         self.partial: set[Path] = set()  # copies of an object's ends alone (`fetch_ends`)
+        self.rewritten: set[Path] = set()  # objects written again while read (`forget`)
         self.schemes: set[str] = set()  # those of the URIs given
         # Objects under a folder given whose names no file can have: (URI, why not read).
         self.skipped: list[tuple[str, str]] = []
@@ -116,7 +117,7 @@ class RemoteSources:
             if e.source_format and not e.source_format.startswith("mapping:")
         }
         return {
-            (e.path, e.source_etag, e.size): (e.sha256, formats.get(e.sha256, ""))
+            (e.path, bare_etag(e.source_etag), e.size): (e.sha256, formats.get(e.sha256, ""))
             for e in entries
             if e.source_etag
         }
@@ -167,11 +168,10 @@ class RemoteSources:
                 fs.get_file(path, str(local), callback=Shown())
             except Exception as exc:  # (each filesystem's own errors)
                 raise _unreadable(self.origins[str(local)], exc) from None
-            if local.stat().st_size != size or self._version(local) != self.etags[str(local)]:
-                # Written again since it was listed: the ETag is not these bytes' (nor, as the
-                # object may change again, is the one now): none is recorded, the next run
-                # reads it again.
-                self.etags[str(local)] = ""
+            if local.stat().st_size != size:
+                self.forget(local)
+            else:
+                self.forget_if_changed(local)
             done += size
 
     def fetch_ends(self, files: list[Path]) -> list[Path]:
@@ -192,8 +192,8 @@ class RemoteSources:
                 footer = int.from_bytes(tail[-8:-4], "little") + 8 if tail[-4:] == b"PAR1" else 0
                 if TAIL_BYTES < footer < size:
                     tail = bytes(fs.cat_file(path, start=size - footer, end=size))
-            except Exception as exc:  # (each filesystem's own errors)
-                raise _unreadable(self.origins[str(local)], exc) from None
+            except Exception:  # (shorter than listed, or unreachable: the whole fetch says)
+                continue
             if len(head) not in (HEAD_BYTES, LONG_HEAD_BYTES) or len(tail) != max(
                 TAIL_BYTES, min(footer, size)
             ):
@@ -208,25 +208,47 @@ class RemoteSources:
             done.append(local)
         return done
 
+    def forget_if_changed(self, local: Path) -> None:
+        """`forget` the ETag of an object that is no longer the one listed (its ETag now, one
+        HEAD), or is gone, or cannot be asked: what was read of it may be another's bytes."""
+        fs, path, _ = self._objects[local]
+        try:
+            fs.invalidate_cache(path)
+            now = bare_etag(version_of(fs.info(path)))
+        except Exception:  # (each filesystem's own errors; a deleted object)
+            now = None
+        if now != self.etags[str(local)]:
+            self.forget(local)
+
+    def forget(self, local: Path) -> None:
+        """Record no ETag for the object of a copy: it was written again while it was read
+        (the next run reads it again), and on Spark the ingest stops (`refuse_changed`)."""
+        self.etags[str(local)] = ""
+        self.rewritten.add(local)
+
     def refuse_changed(self, files: list[Path]) -> None:
         """Refuse (IngestError) to go on when an object among `files` was written again since
         it was listed: its executors read it where it is, after this machine did."""
         for local in files:
-            if local in self._objects and self._version(local) != self.etags[str(local)]:
+            if local in self._objects and not self._unchanged(local):
                 raise IngestError(
                     f"{self.origins[str(local)]}: the object was written again while it was "
                     "being ingested (its ETag changed); nothing was stored. Run the ingest "
                     "again once the export is delivered."
                 )
 
-    def _version(self, local: Path) -> str:
-        """The object's ETag now (one HEAD, not the listing's cache)."""
+    def _unchanged(self, local: Path) -> bool:
+        """`still_listed`, an object with no ETag recorded never; a store that cannot be
+        asked is said so (IngestError)."""
         fs, path, _ = self._objects[local]
         try:
             fs.invalidate_cache(path)
-            return version_of(fs.info(path)) or ""
-        except Exception as exc:  # (each filesystem's own errors; a deleted object)
+            found = bare_etag(version_of(fs.info(path)))
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # (each filesystem's own errors)
             raise _unreadable(self.origins[str(local)], exc) from None
+        return local not in self.rewritten and found == self.etags[str(local)]
 
     def named(self, text: str) -> str:
         """`text` with each local copy's path written as its object's URI."""
@@ -292,7 +314,7 @@ class RemoteSources:
             self.skipped.append((uri, f"{uri}: {_NO_FILE_NAME}"))
             return False
         self.origins[str(local)] = uri
-        self.etags[str(local)] = version_of(detail) or ""
+        self.etags[str(local)] = bare_etag(version_of(detail))
         self._objects[local] = (fs, path, int(detail.get("size") or 0))
         self._pending.add(local)
         return True
@@ -344,6 +366,12 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def bare_etag(etag: str | None) -> str:
+    """An ETag as one string whichever call gave it (adlfs before 2026.5 lists one without the
+    quotes its HEAD gives; a weak one starts `W/`); "" for none."""
+    return (etag or "").removeprefix("W/").strip('"')
 
 
 def _holds_first_line(head: bytes) -> bool:

@@ -32,15 +32,43 @@ def test_a_native_export_s_check_of_every_row_runs_on_spark_and_refuses_as_on_du
 
     def euro(header: list[str], rows: list[list[str]]) -> None:
         rows[3][header.index("BillingCurrencyCode")] = "EUR"
+        rows[5][header.index("BillingCurrencyCode")] = "USD"
 
     path = rewrite_csv(COST_DETAILS, tmp_path / "mixed-currency.csv", euro)
     lake = tmp_path / "lake"
     with pytest.raises(IngestError) as refused:
         ingest(Store(lake, spark_engine), [path])
     assert str(refused.value) == (
-        f"{path}: column BillingCurrencyCode holds CAD and EUR for billing account 12345678 in "
-        "2023-09; one account's invoice has one currency. The file mixes exports: split it by "
-        "currency (or re-export) and run again."
+        f"{path}: column BillingCurrencyCode holds CAD and EUR and USD for billing account "
+        "12345678 in 2023-09; one account's invoice has one currency. The file mixes exports: "
+        "split it by currency (or re-export) and run again."
+    )
+    assert not (lake / "catalog.json").exists()
+
+
+def test_a_pre_scan_that_fails_on_spark_stops_the_ingest(
+    tmp_path: Path, spark_engine: SparkEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-scan whose job fails (an executor lost, a read refused) is not taken as a file
+    with nothing to say: its answer decides how the file converts (an Azure file's view) and
+    what is refused. The ingest stops, naming the file; nothing is stored."""
+    from cloudtally.engine.spark import SparkConnection, SparkQueryError
+    from tests.ingest.formats.test_azure import FIXTURES
+
+    executed = SparkConnection.execute
+
+    def lost(self: SparkConnection, sql: str, parameters: object = None) -> SparkConnection:
+        if "AS currencies" in sql:
+            raise SparkQueryError("Job aborted due to stage failure: executor lost")
+        return executed(self, sql, parameters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SparkConnection, "execute", lost)
+    amortized = FIXTURES / "ea-amortized-small.csv"
+    lake = tmp_path / "lake"
+    with pytest.raises(IngestError) as refused:
+        ingest(Store(lake, spark_engine), [amortized])
+    assert str(refused.value) == (
+        f"{amortized}: cannot be read: Job aborted due to stage failure: executor lost"
     )
     assert not (lake / "catalog.json").exists()
 

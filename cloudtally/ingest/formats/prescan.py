@@ -17,7 +17,9 @@ def scan_account_periods(
 
     Raises IngestError when an account-period is billed in more than one currency (an invoice
     has one currency: such a file is two exports concatenated, or damaged). A file DuckDB cannot
-    read is left to the conversion, whose error message names the line and column.
+    read is left to the conversion, whose error message names the line and column; on the
+    converter's `connection` (Spark: the executors read the file again to convert it, and the
+    scan's answer decides how) a failure is raised.
 
     The scan reads only the columns it needs (DuckDB pushes the projection into the reader), in
     an engine of its own that touches nothing but the source file, or on the converter's
@@ -39,12 +41,14 @@ def scan_account_periods(
         names = [d[0] for d in cursor.description or []]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except duckdb.Error:
+        if not own:
+            raise
         return []
     finally:
         if own:
             con.close()
     for row in rows:
-        currencies = [c for c in row["currencies"] or [] if c is not None]
+        currencies = sorted(c for c in row["currencies"] or [] if c is not None)
         if len(currencies) > 1:
             raise IngestError(
                 f"{converter.source.label}: column {currency_column} holds "
