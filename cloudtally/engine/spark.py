@@ -313,9 +313,14 @@ class SparkConnection:
 
     def _located(self, path: str) -> str:
         """Where the executors read `path`: a billing export fetched from an object store
-        there (not the driver's copy), a staged file where the store holds it."""
+        there (not the driver's copy), a staged file where the store holds it; a file whose
+        name the SQL wrote with its pattern characters escaped (`file_literal`), escaped as
+        Hadoop escapes them."""
         from cloudtally.ingest.remote import origin_of
 
+        plain = _DUCKDB_ESCAPED.sub(r"\1", path)
+        if plain != path:
+            return _HADOOP_PATTERN.sub(r"\\\g<0>", self._located(plain))
         origin = origin_of(path)
         if origin is not None:
             return origin
@@ -691,6 +696,12 @@ def hash_limit(master: str) -> int:
     return min(int(number) << {"": 0, "k": 10, "m": 20, "g": 30}[unit.lower()], _BINARY_FILE_LIMIT)
 
 
+# A pattern character of a file's name as `file_literal` escapes it for DuckDB (`[[]`), and the
+# characters Hadoop's paths take as a pattern (escaped with a backslash).
+_DUCKDB_ESCAPED = re.compile(r"\[([\[*?{}])\]")
+_HADOOP_PATTERN = re.compile(r"[\[\]*?{}\\]")
+
+
 def executor_sha256s(
     master: str, store: Store, paths: list[str], sizes: dict[str, int]
 ) -> dict[str, str]:
@@ -733,7 +744,7 @@ def _hashed_by_executors(master: str, wanted: dict[str, str], prefix: str) -> di
             session.read.format("binaryFile")
             .option(*READ_HIDDEN_FILES)  # (files named: a `_` name is hashed here too)
             .option("recursiveFileLookup", "true")  # (no folder columns: the files only)
-            .load([hadoop_path(location) for location in wanted])
+            .load([hadoop_path(_HADOOP_PATTERN.sub(r"\\\g<0>", path)) for path in wanted])
             .select("path", F.sha2("content", 256))
             .collect()
         )
@@ -872,8 +883,8 @@ def _refuse_skipped(frame: DataFrame, located: list[str]) -> DataFrame:
     `.` (a Spark without the read option of READ_HIDDEN_FILES does)."""
     hidden = {
         name: p
-        for p in located
-        if (name := p.rsplit("/", 1)[-1]).startswith(HIDDEN_NAME)
+        for p in located  # (a pattern character's escape is not part of the name)
+        if (name := p.rsplit("/", 1)[-1].replace("\\", "")).startswith(HIDDEN_NAME)
         and name.lower().endswith(_FILE_SUFFIXES)
     }
     if not hidden:

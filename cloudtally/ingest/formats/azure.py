@@ -40,7 +40,14 @@ from cloudtally.ingest.formats.azure_headers import (
     spelling_key,
     spellings,
 )
-from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, numbered, quote
+from cloudtally.ingest.formats.base import (
+    ROW_POSITION,
+    Converter,
+    file_literal,
+    literal,
+    numbered,
+    quote,
+)
 from cloudtally.ingest.formats.expressions import (
     Rule,
     decimal_expr,
@@ -432,8 +439,8 @@ class AzureConverter(Converter):
 
     def _raw_sql(self) -> str:
         if self.source.container == "parquet":
-            return f"read_parquet({literal(str(self.source.path))})"
-        path = literal(str(self.source.path))
+            return f"read_parquet({file_literal(self.source.path)})"
+        path = file_literal(self.source.path)
         types = self.reader_types()
         columns = ", ".join(
             f"{literal(n)}: {literal(types.get(c, 'VARCHAR'))}"

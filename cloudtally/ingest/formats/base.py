@@ -57,6 +57,23 @@ def numbered(reader: str, container: str) -> str:
     return f"(SELECT *, row_number() OVER () - 1 AS {ROW_POSITION} FROM {reader})"
 
 
+# What DuckDB's file readers take as a pattern in a path (`*`, `?`, `[`) and Spark's too (`{`,
+# `}`): a file called `cur[1].csv` would be read as `cur1.csv` beside it. In a source's path
+# each is written as a one-character class (`cur[[]1].csv`), which both read as the file
+# itself (engine/spark.py turns the classes into Hadoop's escapes).
+GLOB_CHARACTERS = "[*?{}"
+
+
+def file_literal(path: Path | str) -> str:
+    """A file's path as a SQL string that DuckDB's readers take as that file alone.
+
+    >>> file_literal("/exports/cur[1].csv"), file_literal("/exports/cur.csv")
+    ("'/exports/cur[[]1].csv'", "'/exports/cur.csv'")
+    """
+    text = str(path)
+    return literal("".join(f"[{c}]" if c in GLOB_CHARACTERS else c for c in text))
+
+
 class Converter:
     """Turns one billing file into canonical FOCUS rows.
 
@@ -147,7 +164,7 @@ class Converter:
 
     def reader_sql(self) -> str:
         """The table function that reads the source file."""
-        path = literal(str(self.source.path))
+        path = file_literal(self.source.path)
         if self.source.container == "parquet":
             return f"read_parquet({path})"
         if self.source.container == "jsonl":

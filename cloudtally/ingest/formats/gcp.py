@@ -28,7 +28,14 @@ import pyarrow.parquet as pq
 
 from cloudtally.errors import IngestError
 from cloudtally.focus.canonical import DECIMAL, TAGS
-from cloudtally.ingest.formats.base import ROW_POSITION, Converter, literal, numbered, quote
+from cloudtally.ingest.formats.base import (
+    ROW_POSITION,
+    Converter,
+    file_literal,
+    literal,
+    numbered,
+    quote,
+)
 from cloudtally.ingest.formats.expressions import Rule, lookup, utc_timestamp
 from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
@@ -435,7 +442,7 @@ class GcpBillingExportConverter(Converter):
         }
 
     def _raw_sql(self) -> str:
-        path = literal(str(self.source.path))
+        path = file_literal(self.source.path)
         if self.source.container == "jsonl":
             return (
                 f"read_json({path}, format = 'newline_delimited', columns = {json_columns()}, "
