@@ -99,12 +99,25 @@ class QueryResult:
         return self.rows[0] if self.rows else None
 
 
+# What DuckDB's and Spark's file readers take as a pattern in a path (see
+# ingest.formats.base.file_literal, which escapes them in a source's name): a lake's path
+# holding one is refused.
+PATTERN_CHARACTERS = "[*?{}"
+
+
 class Store:
     """A cost lake in a data dir (created on first use)."""
 
     def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, engine: Engine = DUCKDB) -> None:
         self.query_engine = engine  # where queries run (cloudtally.engine); the lake is the same
         uri = lake_uri(str(data_dir))
+        where = uri[1] if uri is not None else str(Path(data_dir).resolve())
+        if pattern := sorted({c for c in where if c in PATTERN_CHARACTERS}):
+            raise StoreError(
+                f"--data-dir {data_dir}: the path holds {' '.join(pattern)}, which the engines' "
+                "file readers take as a pattern, so the lake's files could not be read as "
+                "themselves. Choose a path without [ * ? { }."
+            )
         # An object store's lake (None: a local or mounted folder); `data_dir` is then the
         # local work folder (staging, spill space, the state database's copy).
         self.objects: ObjectLake | None = None

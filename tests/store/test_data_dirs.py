@@ -1,6 +1,6 @@
 """Data dirs: a path with an apostrophe works for every command (paths reach SQL only through
-`cloudtally.sqltext`), and a --data-dir that does not exist is refused by every command but
-`ingest`, naming the data dirs nearby."""
+`cloudtally.sqltext`), a --data-dir that does not exist is refused by every command but
+`ingest`, naming the data dirs nearby, and one whose path reads as a pattern by every one."""
 
 from __future__ import annotations
 
@@ -146,3 +146,22 @@ def test_nothing_nearby(
         "existing one with --data-dir (or CLOUDTALLY_DATA_DIR), or create this one with "
         "`cloudtally --data-dir nowhere/lake ingest EXPORTS`.\n"
     )
+
+
+@pytest.mark.parametrize("name", ["lake[1]", "lake{a,b}", "lake*", "lake?"])
+def test_a_data_dir_whose_path_reads_as_a_pattern_is_refused(
+    cli: Callable[..., Run], tmp_path: Path, name: str
+) -> None:
+    """The engines' file readers take `[1]`, `{a,b}`, `*` and `?` as patterns: a lake there
+    could not read its own files as themselves (nor tell them from a neighbour's)."""
+    data = tmp_path / name
+    result = cli("ingest", "--no-progress", FOCUS_10, data=data)
+    assert result.exit_code == 1
+    character = next(c for c in name if c in "[*?{")
+    assert result.stderr == (
+        f"Error: --data-dir {data}: the path holds {character}"
+        f"{' }' if character == '{' else ''}, which the engines' file readers take as a "
+        "pattern, so the lake's files could not be read as themselves. Choose a path without "
+        "[ * ? { }.\n"
+    )
+    assert not data.exists()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from cloudtally.errors import IngestError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME, LINE_NUMBER
 from cloudtally.ingest.source import SourceFile
+from cloudtally.store.store import PATTERN_CHARACTERS
 
 if TYPE_CHECKING:
     import duckdb
@@ -58,10 +59,9 @@ def numbered(reader: str, container: str) -> str:
 
 
 # What DuckDB's file readers take as a pattern in a path (`*`, `?`, `[`) and Spark's too (`{`,
-# `}`): a file called `cur[1].csv` would be read as `cur1.csv` beside it. In a source's path
-# each is written as a one-character class (`cur[[]1].csv`), which both read as the file
-# itself (engine/spark.py turns the classes into Hadoop's escapes).
-GLOB_CHARACTERS = "[*?{}"
+# `}`; store.PATTERN_CHARACTERS): a file called `cur[1].csv` would be read as `cur1.csv` beside
+# it. In a source's path each is written as a one-character class (`cur[[]1].csv`), which both
+# read as the file itself (engine/spark.py turns the classes into Hadoop's escapes).
 
 
 def file_literal(path: Path | str) -> str:
@@ -71,7 +71,7 @@ def file_literal(path: Path | str) -> str:
     ("'/exports/cur[[]1].csv'", "'/exports/cur.csv'")
     """
     text = str(path)
-    return literal("".join(f"[{c}]" if c in GLOB_CHARACTERS else c for c in text))
+    return literal("".join(f"[{c}]" if c in PATTERN_CHARACTERS else c for c in text))
 
 
 class Converter:
