@@ -113,27 +113,12 @@ def test_a_file_whose_name_reads_as_a_pattern_is_read_and_hashed_itself(
     """Hadoop's paths take `[1]` and `{1,2}` as patterns, as DuckDB's readers take `[1]`: the
     executors read `aws[1].csv`, not `aws1.csv` beside it, and hash `r[1].bin`, not `r1.bin`."""
     from cloudtally.engine.spark import executor_sha256s
+    from tests.ingest.test_discovery import BY_SOURCE, pattern_named_exports
 
-    samples = Path(__file__).resolve().parents[2] / "samples" / "focus" / "1.2"
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    names = {"aws[1].csv": "aws", "aws1.csv": "gcp", "az{1,2}.csv": "azure", "az1.csv": "aws"}
-    for name, sample in names.items():
-        (folder / name).write_bytes((samples / f"{sample}.csv").read_bytes())
+    exports, lines = pattern_named_exports(tmp_path / "exports")
     lake = tmp_path / "lake"
-    ingest(Store(lake, spark_engine), [folder / "aws[1].csv", folder / "az{1,2}.csv"])
-    read = (
-        Store(lake)
-        .connect()
-        .execute(
-            "SELECT x_SourceFile, x_Provider, count(*), sum(BilledCost)::VARCHAR FROM costs "
-            "GROUP BY ALL ORDER BY 1"
-        )
-    )
-    assert read.fetchall() == [
-        (str(folder / "aws[1].csv"), "aws", 1000, "25993.813466032605000000"),
-        (str(folder / "az{1,2}.csv"), "azure", 1000, "38965.314794127360000000"),
-    ]
+    ingest(Store(lake, spark_engine), exports)
+    assert Store(lake).connect().execute(BY_SOURCE).fetchall() == lines
     store = Store(tmp_path / "hashed")
     files = {"lake/r[1].bin": b"bracketed", "lake/r1.bin": b"plain", "lake/s{1,2}.bin": b"braced"}
     for path, data in files.items():

@@ -75,22 +75,32 @@ def test_actual_and_amortized_views_of_one_period_are_refused_together(cli, data
     assert cli("ingest", amortized).exit_code == 0
 
 
-def test_a_file_whose_name_reads_as_a_pattern_is_read_itself(store: Store, tmp_path: Path) -> None:
-    """`aws[1].csv` beside `aws1.csv`: the readers take `[1]` as a pattern, which matches the
-    other file. Each file's lines are its own (the gcp sample was read as `aws[1].csv`)."""
+def pattern_named_exports(folder: Path) -> tuple[list[Path], list[tuple[object, ...]]]:
+    """Exports whose names read as patterns (`aws[1].csv`, `az{1,2}.csv`) beside files those
+    patterns match, holding other samples; the two to ingest, and the lines (source file,
+    provider, count, cost) they hold."""
     samples = Path(__file__).resolve().parents[2] / "samples" / "focus" / "1.2"
-    folder = tmp_path / "exports"
     folder.mkdir()
     names = {"aws[1].csv": "aws", "aws1.csv": "gcp", "az{1,2}.csv": "azure", "az1.csv": "aws"}
     for name, sample in names.items():
         (folder / name).write_bytes((samples / f"{sample}.csv").read_bytes())
-    report = ingest(store, [folder / "aws[1].csv", folder / "az{1,2}.csv"])
-    assert sorted(Path(p).name for p in report.stored) == ["aws[1].csv", "az{1,2}.csv"]
-    read = store.connect().execute(
-        "SELECT x_SourceFile, x_Provider, count(*), sum(BilledCost)::VARCHAR FROM costs "
-        "GROUP BY ALL ORDER BY 1"
-    )
-    assert read.fetchall() == [
+    return [folder / "aws[1].csv", folder / "az{1,2}.csv"], [
         (str(folder / "aws[1].csv"), "aws", 1000, "25993.813466032605000000"),
         (str(folder / "az{1,2}.csv"), "azure", 1000, "38965.314794127360000000"),
     ]
+
+
+# The lines of a lake by source file.
+BY_SOURCE = (
+    "SELECT x_SourceFile, x_Provider, count(*), sum(BilledCost)::VARCHAR FROM costs "
+    "GROUP BY ALL ORDER BY 1"
+)
+
+
+def test_a_file_whose_name_reads_as_a_pattern_is_read_itself(store: Store, tmp_path: Path) -> None:
+    """`aws[1].csv` beside `aws1.csv`: the readers take `[1]` as a pattern, which matches the
+    other file. Each file's lines are its own (the gcp sample was read as `aws[1].csv`)."""
+    exports, lines = pattern_named_exports(tmp_path / "exports")
+    report = ingest(store, exports)
+    assert sorted(Path(p).name for p in report.stored) == ["aws[1].csv", "az{1,2}.csv"]
+    assert store.connect().execute(BY_SOURCE).fetchall() == lines
