@@ -24,6 +24,27 @@ def literal(value: str) -> str:
     return "(" + " || chr(0) || ".join(parts) + ")"
 
 
+# What DuckDB's file readers take as a pattern in a path (`*`, `?`, `[`) and Spark's too (`{`,
+# `}`, and `\` as its escape): a file called `cur[1].csv` would be read as `cur1.csv` beside
+# it. In a file's path DuckDB's are written as one-character classes (`cur[[]1].csv`), which it
+# reads as the file itself; engine/spark.py turns them into Hadoop's escapes.
+PATTERN_CHARACTERS = "[*?{}"
+
+
+def file_pattern(path: object) -> str:
+    """A file's path as DuckDB's readers take it for that file alone (a bound parameter).
+
+    >>> file_pattern("/exports/cur[1].csv"), file_pattern("/exports/cur.csv")
+    ('/exports/cur[[]1].csv', '/exports/cur.csv')
+    """
+    return "".join(f"[{c}]" if c in PATTERN_CHARACTERS else c for c in str(path))
+
+
+def file_literal(path: object) -> str:
+    """`file_pattern` as a SQL string literal."""
+    return literal(file_pattern(path))
+
+
 def literals(values: Iterable[str]) -> str:
     """A comma-separated list of literals, for `IN (...)` and list constructors."""
     return ", ".join(literal(v) for v in values)

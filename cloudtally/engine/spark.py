@@ -319,12 +319,14 @@ class SparkConnection:
         from cloudtally.ingest.remote import origin_of
 
         plain = _DUCKDB_ESCAPED.sub(r"\1", path)
-        if plain != path:
-            return _HADOOP_PATTERN.sub(r"\\\g<0>", self._located(plain))
-        origin = origin_of(path)
+        origin = origin_of(plain)
         if origin is not None:
-            return origin
-        return self.store.staged_location(path) if self.store is not None else path
+            found = origin
+        else:
+            found = self.store.staged_location(plain) if self.store is not None else plain
+        if plain != path or "\\" in path:  # (a lake's own path holds neither: store.py)
+            return _HADOOP_PATTERN.sub(r"\\\g<0>", found)
+        return found
 
     def _create(self, statement: exp.Create) -> SparkCursor:
         kind = (statement.args.get("kind") or "").upper()
@@ -700,6 +702,7 @@ def hash_limit(master: str) -> int:
 # characters Hadoop's paths take as a pattern (escaped with a backslash).
 _DUCKDB_ESCAPED = re.compile(r"\[([\[*?{}])\]")
 _HADOOP_PATTERN = re.compile(r"[\[\]*?{}\\]")
+_HADOOP_ESCAPE = re.compile(r"\\(.)")
 
 
 def executor_sha256s(
@@ -868,8 +871,10 @@ def _common_hive_base(paths: list[str]) -> str | None:
 def _named_files(reader: Any, paths: list[str]) -> Any:
     """`reader` told to leave out no file of `paths`, when they name files (not folders or
     patterns, in which Hadoop's hidden files are left out as they should be)."""
-    named = all(
-        p.lower().endswith(_FILE_SUFFIXES) and not any(c in p for c in "*?[{") for p in paths
+    named = all(  # (a file's own pattern characters are escaped: `file_pattern`)
+        p.lower().endswith(_FILE_SUFFIXES)
+        and not any(c in _DUCKDB_ESCAPED.sub("", p) for c in "*?[{")
+        for p in paths
     )
     return reader.option(*READ_HIDDEN_FILES) if paths and named else reader
 
@@ -895,8 +900,9 @@ def _refuse_skipped(frame: DataFrame, located: list[str]) -> DataFrame:
         read |= {name, unquote(name)}
     left_out = sorted(name for name in hidden if name not in read)
     if left_out:
+        shown = _HADOOP_ESCAPE.sub(r"\1", hidden[left_out[0]])
         raise UnsupportedError(
-            f"{hidden[left_out[0]]}: this Spark leaves out files whose names start "
+            f"{shown}: this Spark leaves out files whose names start "
             "with '_' or '.', even when named (it has no read option "
             f"{READ_HIDDEN_FILES[0]}), so it would read as if the file were not there. Run "
             "this command with the default engine, or on a newer Spark."

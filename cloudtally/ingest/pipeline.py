@@ -43,6 +43,7 @@ from cloudtally.ingest.source import (
 from cloudtally.progress import Reporter
 from cloudtally.query.cube import with_costs_cube
 from cloudtally.query.ownership import tag_policy
+from cloudtally.sqltext import file_pattern
 from cloudtally.store import Store
 from cloudtally.store.catalog import (
     Catalog,
@@ -1145,7 +1146,8 @@ def _explain(
     bad = _find_bad_json(source, converter, con)
     if bad:
         return bad
-    return IngestError(f"{source.label}: cannot be read: {_first(text)}")
+    shown = _first(text).replace(file_pattern(source.path), source.label)
+    return IngestError(f"{source.label}: cannot be read: {shown}")
 
 
 def _too_large(value: str) -> bool:

@@ -210,13 +210,16 @@ class RemoteSources:
 
     def forget_if_changed(self, local: Path) -> None:
         """`forget` the ETag of an object that is no longer the one listed (its ETag now, one
-        HEAD), or is gone, or cannot be asked: what was read of it may be another's bytes."""
+        HEAD), or is gone: what was read of it may be another's bytes. A store that cannot be
+        asked is said so (IngestError)."""
         fs, path, _ = self._objects[local]
         try:
             fs.invalidate_cache(path)
             now = bare_etag(version_of(fs.info(path)))
-        except Exception:  # (each filesystem's own errors; a deleted object)
+        except FileNotFoundError:
             now = None
+        except Exception as exc:  # (each filesystem's own errors)
+            raise _unreadable(self.origins[str(local)], exc) from None
         if now != self.etags[str(local)]:
             self.forget(local)
 

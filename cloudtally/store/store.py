@@ -68,7 +68,7 @@ from cloudtally.store.catalog import (
     write_catalog,
 )
 from cloudtally.store.faults import crash_point, interruptible, mark_committed, uninterrupted
-from cloudtally.store.objects import ObjectLake, lake_uri
+from cloudtally.store.objects import ObjectLake, cache_root, lake_uri
 from cloudtally.store.sandbox import first_line, lock_down, read_only_statements
 from cloudtally.store.spill import remove_stale, spill_folder
 from cloudtally.store.sql_errors import explain_sql_error
@@ -99,10 +99,21 @@ class QueryResult:
         return self.rows[0] if self.rows else None
 
 
-# What DuckDB's and Spark's file readers take as a pattern in a path (see
-# ingest.formats.base.file_literal, which escapes them in a source's name): a lake's path
-# holding one is refused.
-PATTERN_CHARACTERS = "[*?{}"
+# What an engine's file readers take as a pattern in a path (DuckDB's `[ * ?`; Hadoop's
+# also `{ }` and its escape `\`): a lake's files under such a path could not be read as
+# themselves (sqltext.file_pattern escapes them in a source's name, not in the lake's globs).
+_LAKE_PATTERNS = {"duckdb": "[*?", "spark": "[*?{}\\"}
+
+
+def _refuse_patterns(what: str, path: str, engine: Engine) -> None:
+    characters = _LAKE_PATTERNS.get(engine.name, _LAKE_PATTERNS["spark"])
+    if found := sorted({c for c in path if c in characters}):
+        reader = "DuckDB's" if engine.name == "duckdb" else "Spark's"
+        raise StoreError(
+            f"{what}: the path holds {' '.join(found)}, which {reader} file readers take as a "
+            "pattern, so the lake's files could not be read as themselves. Choose a path "
+            f"without {' '.join(characters)}."
+        )
 
 
 class Store:
@@ -112,12 +123,7 @@ class Store:
         self.query_engine = engine  # where queries run (cloudtally.engine); the lake is the same
         uri = lake_uri(str(data_dir))
         where = uri[1] if uri is not None else str(Path(data_dir).resolve())
-        if pattern := sorted({c for c in where if c in PATTERN_CHARACTERS}):
-            raise StoreError(
-                f"--data-dir {data_dir}: the path holds {' '.join(pattern)}, which the engines' "
-                "file readers take as a pattern, so the lake's files could not be read as "
-                "themselves. Choose a path without [ * ? { }."
-            )
+        _refuse_patterns(f"--data-dir {data_dir}", where, engine)
         # An object store's lake (None: a local or mounted folder); `data_dir` is then the
         # local work folder (staging, spill space, the state database's copy).
         self.objects: ObjectLake | None = None
@@ -145,6 +151,13 @@ class Store:
         self._held: Catalog | None = None
         # Inside `pinned()`: the catalog its first `catalog()` read (empty until then).
         self._pin: ContextVar[list[Catalog] | None] = ContextVar("catalog_pin", default=None)
+
+        if self.objects is not None:
+            _refuse_patterns(
+                f"The cache folder {cache_root()} (CLOUDTALLY_CACHE_DIR)",
+                str(self.data_dir),
+                engine,
+            )
 
     @property
     def where(self) -> str:

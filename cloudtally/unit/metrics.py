@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cloudtally.errors import CloudtallyError
 from cloudtally.rules.yaml_loader import load_model
+from cloudtally.sqltext import file_pattern
 from cloudtally.unit.postgres import is_postgres_url, query_postgres
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -142,7 +143,7 @@ def _csv_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
 def _parquet_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
     con = duckdb.connect()
     try:
-        relation = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+        relation = con.execute("SELECT * FROM read_parquet(?)", [file_pattern(path)])
         names = [d[0] for d in relation.description or []]
         return [
             (f"{path}: row {n}", dict(zip(names, row, strict=True)))

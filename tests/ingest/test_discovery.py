@@ -76,17 +76,27 @@ def test_actual_and_amortized_views_of_one_period_are_refused_together(cli, data
 
 
 def pattern_named_exports(folder: Path) -> tuple[list[Path], list[tuple[object, ...]]]:
-    """Exports whose names read as patterns (`aws[1].csv`, `az{1,2}.csv`) beside files those
-    patterns match, holding other samples; the two to ingest, and the lines (source file,
-    provider, count, cost) they hold."""
+    """Exports whose names read as patterns (`aws[1].csv`, `_az{1,2}.csv`, and to Hadoop
+    `g\\c.csv`, whose backslash escapes the `c`) beside files those patterns match, holding
+    other samples; the three to ingest, and the lines (source file, provider, count, cost)
+    they hold."""
     samples = Path(__file__).resolve().parents[2] / "samples" / "focus" / "1.2"
     folder.mkdir()
-    names = {"aws[1].csv": "aws", "aws1.csv": "gcp", "az{1,2}.csv": "azure", "az1.csv": "aws"}
+    names = {
+        "aws[1].csv": "aws",
+        "aws1.csv": "gcp",
+        "_az{1,2}.csv": "azure",
+        "_az1.csv": "aws",
+        "g\\c.csv": "gcp",
+        "gc.csv": "azure",
+    }
     for name, sample in names.items():
         (folder / name).write_bytes((samples / f"{sample}.csv").read_bytes())
-    return [folder / "aws[1].csv", folder / "az{1,2}.csv"], [
+    given = ["aws[1].csv", "_az{1,2}.csv", "g\\c.csv"]
+    return [folder / name for name in given], [
+        (str(folder / "_az{1,2}.csv"), "azure", 1000, "38965.314794127360000000"),
         (str(folder / "aws[1].csv"), "aws", 1000, "25993.813466032605000000"),
-        (str(folder / "az{1,2}.csv"), "azure", 1000, "38965.314794127360000000"),
+        (str(folder / "g\\c.csv"), "gcp", 1000, "30378.761241953350500000"),
     ]
 
 
@@ -102,5 +112,5 @@ def test_a_file_whose_name_reads_as_a_pattern_is_read_itself(store: Store, tmp_p
     other file. Each file's lines are its own (the gcp sample was read as `aws[1].csv`)."""
     exports, lines = pattern_named_exports(tmp_path / "exports")
     report = ingest(store, exports)
-    assert sorted(Path(p).name for p in report.stored) == ["aws[1].csv", "az{1,2}.csv"]
+    assert sorted(Path(p).name for p in report.stored) == ["_az{1,2}.csv", "aws[1].csv", "g\\c.csv"]
     assert store.connect().execute(BY_SOURCE).fetchall() == lines

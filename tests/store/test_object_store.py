@@ -508,3 +508,21 @@ def test_an_idle_dashboard_asks_the_store_one_head_per_look(
         wait_for(lambda: warmer.warmed not in (None, first))
     finally:
         warmer.stop()
+
+
+def test_a_cache_folder_whose_path_reads_as_a_pattern_is_refused(
+    s3: boto3.client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store's lake stages its files in the cache folder, read back by pattern
+    (`split/*.parquet`): a cache folder whose path holds `[` is refused, said so, before
+    anything is written."""
+    cache = tmp_path / "cache[1]"
+    monkeypatch.setenv("CLOUDTALLY_CACHE_DIR", str(cache))
+    result = run(f"s3://{BUCKET}/cached", "ingest", FOCUS_12 / "aws.csv")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: The cache folder {cache} (CLOUDTALLY_CACHE_DIR): the path holds [, which "
+        "DuckDB's file readers take as a pattern, so the lake's files could not be read as "
+        "themselves. Choose a path without [ * ?.\n"
+    )
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="cached/")

@@ -247,3 +247,20 @@ def test_metrics_are_views_in_sql(lake, tmp_path: Path) -> None:  # type: ignore
     # The metrics are read, not files: the sandbox still refuses the folder itself.
     read = cli("sql", f"SELECT * FROM read_csv('{rules}/metrics/orders.csv')", "--rules", rules)
     assert read.exit_code == 1
+
+
+def test_a_metrics_folder_whose_path_reads_as_a_pattern_is_read_itself(tmp_path: Path) -> None:
+    """`rules[1]/metrics/users.parquet` beside `rules1/metrics/users.parquet`: DuckDB's reader
+    takes `[1]` as a pattern; the file read is the one named."""
+    import duckdb
+
+    from cloudtally.unit.metrics import load_metrics
+
+    for folder, value in (("rules[1]", 10), ("rules1", 999)):
+        (tmp_path / folder / "metrics").mkdir(parents=True)
+        target = str(tmp_path / folder / "metrics" / "users.parquet").replace("'", "''")
+        duckdb.execute(
+            f"COPY (SELECT '2024-01' AS period, 'web' AS team, {value} AS value) "
+            f"TO '{target}' (FORMAT parquet)"
+        )
+    assert [row.value for row in load_metrics(tmp_path / "rules[1]").rows] == [10]

@@ -43,7 +43,6 @@ from cloudtally.ingest.formats.azure_headers import (
 from cloudtally.ingest.formats.base import (
     ROW_POSITION,
     Converter,
-    file_literal,
     literal,
     numbered,
     quote,
@@ -57,6 +56,7 @@ from cloudtally.ingest.formats.expressions import (
 )
 from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
+from cloudtally.sqltext import file_literal
 
 # -- the Azure mapping ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from cloudtally.errors import IngestError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, CANONICAL_BY_NAME, LINE_NUMBER
 from cloudtally.ingest.source import SourceFile
-from cloudtally.store.store import PATTERN_CHARACTERS
+from cloudtally.sqltext import file_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -56,22 +56,6 @@ def numbered(reader: str, container: str) -> str:
         assert reader.startswith("read_parquet(") and reader.endswith(")"), reader
         return f"{reader[:-1]}, {ROW_POSITION} = true)"
     return f"(SELECT *, row_number() OVER () - 1 AS {ROW_POSITION} FROM {reader})"
-
-
-# What DuckDB's file readers take as a pattern in a path (`*`, `?`, `[`) and Spark's too (`{`,
-# `}`; store.PATTERN_CHARACTERS): a file called `cur[1].csv` would be read as `cur1.csv` beside
-# it. In a source's path each is written as a one-character class (`cur[[]1].csv`), which both
-# read as the file itself (engine/spark.py turns the classes into Hadoop's escapes).
-
-
-def file_literal(path: Path | str) -> str:
-    """A file's path as a SQL string that DuckDB's readers take as that file alone.
-
-    >>> file_literal("/exports/cur[1].csv"), file_literal("/exports/cur.csv")
-    ("'/exports/cur[[]1].csv'", "'/exports/cur.csv'")
-    """
-    text = str(path)
-    return literal("".join(f"[{c}]" if c in PATTERN_CHARACTERS else c for c in text))
 
 
 class Converter:

@@ -31,7 +31,6 @@ from cloudtally.focus.canonical import DECIMAL, TAGS
 from cloudtally.ingest.formats.base import (
     ROW_POSITION,
     Converter,
-    file_literal,
     literal,
     numbered,
     quote,
@@ -39,6 +38,7 @@ from cloudtally.ingest.formats.base import (
 from cloudtally.ingest.formats.expressions import Rule, lookup, utc_timestamp
 from cloudtally.ingest.formats.prescan import scan_account_periods
 from cloudtally.ingest.source import SourceFile
+from cloudtally.sqltext import file_literal
 
 # -- the export's fields ----------------------------------------------------------------------
 
