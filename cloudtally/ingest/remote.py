@@ -89,7 +89,6 @@ class RemoteSources:
         self.etags: dict[str, str] = {}  # local copy -> the object's ETag when listed
         self._objects: dict[Path, tuple[Any, str, int]] = {}  # local copy -> (fs, path, size)
         self._pending: set[Path] = set()  # placeholders not fetched whole (yet)
-        self.partial: set[Path] = set()  # copies of an object's ends alone (`fetch_ends`)
         self.rewritten: set[Path] = set()  # objects written again while read (`forget`)
         self.schemes: set[str] = set()  # those of the URIs given
         # Objects under a folder given whose names no file can have: (URI, why not read).
@@ -162,7 +161,6 @@ class RemoteSources:
         for local in wanted:
             fs, path, size = self._objects[local]
             self._pending.discard(local)
-            self.partial.discard(local)
             try:
                 # Streamed to the file in chunks (each filesystem's get_file).
                 fs.get_file(path, str(local), callback=Shown())
@@ -204,7 +202,6 @@ class RemoteSources:
                 copy.write(head)
                 copy.seek(size - len(tail))
                 copy.write(tail)
-            self.partial.add(local)
             done.append(local)
         return done
 
@@ -241,8 +238,8 @@ class RemoteSources:
                 )
 
     def _unchanged(self, local: Path) -> bool:
-        """`still_listed`, an object with no ETag recorded never; a store that cannot be
-        asked is said so (IngestError)."""
+        """Whether the object is still the one listed (its ETag now, one HEAD; never one
+        `forget` was told of); a store that cannot be asked is said so (IngestError)."""
         fs, path, _ = self._objects[local]
         try:
             fs.invalidate_cache(path)
