@@ -209,15 +209,7 @@ class RemoteSources:
         """`forget` the ETag of an object that is no longer the one listed (its ETag now, one
         HEAD), or is gone: what was read of it may be another's bytes. A store that cannot be
         asked is said so (IngestError)."""
-        fs, path, _ = self._objects[local]
-        try:
-            fs.invalidate_cache(path)
-            now = bare_etag(version_of(fs.info(path)))
-        except FileNotFoundError:
-            now = None
-        except Exception as exc:  # (each filesystem's own errors)
-            raise _unreadable(self.origins[str(local)], exc) from None
-        if now != self.etags[str(local)]:
+        if self._etag_now(local) != self.etags[str(local)]:
             self.forget(local)
 
     def forget(self, local: Path) -> None:
@@ -238,17 +230,20 @@ class RemoteSources:
                 )
 
     def _unchanged(self, local: Path) -> bool:
-        """Whether the object is still the one listed (its ETag now, one HEAD; never one
-        `forget` was told of); a store that cannot be asked is said so (IngestError)."""
+        """Whether the object is still the one listed (never one `forget` was told of)."""
+        return local not in self.rewritten and self._etag_now(local) == self.etags[str(local)]
+
+    def _etag_now(self, local: Path) -> str | None:
+        """The object's ETag now (one HEAD, not the listing's cache); None when it is gone. A
+        store that cannot be asked is said so (IngestError)."""
         fs, path, _ = self._objects[local]
         try:
             fs.invalidate_cache(path)
-            found = bare_etag(version_of(fs.info(path)))
+            return bare_etag(version_of(fs.info(path)))
         except FileNotFoundError:
-            return False
+            return None
         except Exception as exc:  # (each filesystem's own errors)
             raise _unreadable(self.origins[str(local)], exc) from None
-        return local not in self.rewritten and found == self.etags[str(local)]
 
     def named(self, text: str) -> str:
         """`text` with each local copy's path written as its object's URI."""
