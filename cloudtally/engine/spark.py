@@ -32,6 +32,7 @@ from sqlglot import exp
 
 from cloudtally.engine.dialect import MISSING_SECONDS, SESSION_CONF, parse, spark_sql
 from cloudtally.errors import StoreError, UnsupportedError
+from cloudtally.sqltext import PATTERN_CHARACTERS
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -700,7 +701,7 @@ def hash_limit(master: str) -> int:
 
 # A pattern character of a file's name as `file_literal` escapes it for DuckDB (`[[]`), and the
 # characters Hadoop's paths take as a pattern (escaped with a backslash).
-_DUCKDB_ESCAPED = re.compile(r"\[([\[*?{}])\]")
+_DUCKDB_ESCAPED = re.compile(rf"\[([{re.escape(PATTERN_CHARACTERS)}])\]")
 _HADOOP_PATTERN = re.compile(r"[\[\]*?{}\\]")
 _HADOOP_ESCAPE = re.compile(r"\\(.)")
 
@@ -873,7 +874,7 @@ def _named_files(reader: Any, paths: list[str]) -> Any:
     patterns, in which Hadoop's hidden files are left out as they should be)."""
     named = all(  # (a file's own pattern characters are escaped: `file_pattern`)
         p.lower().endswith(_FILE_SUFFIXES)
-        and not any(c in _DUCKDB_ESCAPED.sub("", p) for c in "*?[{")
+        and not any(c in _DUCKDB_ESCAPED.sub("", p) for c in PATTERN_CHARACTERS)
         for p in paths
     )
     return reader.option(*READ_HIDDEN_FILES) if paths and named else reader
@@ -889,7 +890,7 @@ def _refuse_skipped(frame: DataFrame, located: list[str]) -> DataFrame:
     hidden = {
         name: p
         for p in located  # (a pattern character's escape is not part of the name)
-        if (name := p.rsplit("/", 1)[-1].replace("\\", "")).startswith(HIDDEN_NAME)
+        if (name := _HADOOP_ESCAPE.sub(r"\1", p.rsplit("/", 1)[-1])).startswith(HIDDEN_NAME)
         and name.lower().endswith(_FILE_SUFFIXES)
     }
     if not hidden:

@@ -11,8 +11,8 @@ it holds: a daily `ingest s3://billing/cur/` fetches what is new. Converters and
 those copies; everything the user sees or the lake records (messages, the summary, the
 manifest's source paths, `x_SourceFile`) names the object's URI, not the copy. On Spark the
 executors read the objects themselves (`origin_of`), so a cluster needs no shared mount, and
-an export whose converter needs only its header here (all but a mapped bill and OpenCost's
-JSON) is not fetched whole: the driver reads its ends (`fetch_ends`) and the executors hash it
+an export whose converter needs only its header here (`Converter.header_only`: all but a
+mapped bill, OpenCost's JSON and a Contract Commitment file) is not fetched whole: the driver reads its ends (`fetch_ends`) and the executors hash it
 (ingest/pipeline.py `_hashed_where_they_are`).
 
 The work folder is `$CLOUDTALLY_CACHE_DIR/sources/<host>~<pid>-<random>`, deleted when the

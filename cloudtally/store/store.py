@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from cloudtally.engine import DUCKDB, Engine
 from cloudtally.errors import QueryError, StoreError, UnsupportedError
 from cloudtally.focus.canonical import CANONICAL, empty_select
-from cloudtally.sqltext import identifier, literal, literals
+from cloudtally.sqltext import PATTERN_CHARACTERS, identifier, literal, literals
 from cloudtally.store.catalog import (
     FOLDER_COLUMNS,
     FORMAT_VERSION,
@@ -102,7 +102,7 @@ class QueryResult:
 # What an engine's file readers take as a pattern in a path (DuckDB's `[ * ?`; Hadoop's
 # also `{ }` and its escape `\`): a lake's files under such a path could not be read as
 # themselves (sqltext.file_pattern escapes them in a source's name, not in the lake's globs).
-_LAKE_PATTERNS = {"duckdb": "[*?", "spark": "[*?{}\\"}
+_LAKE_PATTERNS = {"duckdb": "[*?", "spark": PATTERN_CHARACTERS + "\\"}
 
 
 def _refuse_patterns(what: str, path: str, engine: Engine) -> None:
